@@ -1,0 +1,80 @@
+"""The backend interface: one batch in, one result per request out.
+
+A batch, not a single prompt, is the unit because vLLM's continuous batching is where the
+throughput comes from (lm-evaluation-harness's ``generate_until(list[Instance])`` has the
+same shape). Backends never raise for one bad request: a request that fails comes back with
+``error`` set, so the caller can retry or record it and nothing is dropped.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from panel.registry import ModelSpec
+
+OnResult = Callable[["GenResult"], None]
+"""Called with each result as soon as it is ready, so callers can store it at once."""
+
+
+@dataclass(frozen=True)
+class GenRequest:
+    """One chat completion to run under a JSON schema."""
+
+    id: str
+    messages: list[dict[str, str]]
+    json_schema: dict[str, Any]
+    seed: int
+    max_tokens: int
+    temperature: float = 0.7
+    top_p: float = 1.0
+    repetition_penalty: float = 1.0
+
+
+@dataclass
+class GenResult:
+    """What the engine returned for one request."""
+
+    id: str
+    text: str = ""
+    finish_reason: str | None = None
+    prompt_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Backend(ABC):
+    """A model behind one method. Capabilities are class attributes with safe defaults."""
+
+    kind: ClassVar[str] = "base"
+    supports_structured_output: ClassVar[bool] = True
+    max_concurrency: ClassVar[int | None] = None
+
+    def __init__(self, spec: ModelSpec):
+        self.spec = spec
+
+    @abstractmethod
+    def generate(self, requests: Sequence[GenRequest],
+                 on_result: OnResult | None = None) -> list[GenResult]:
+        """Run every request; return results in the same order.
+
+        ``on_result`` is called once per request as it finishes (in completion order).
+        """
+
+    def versions(self) -> dict[str, str]:
+        """Library versions that shape the output, recorded for reproducibility."""
+        return {}
+
+    def close(self) -> None:
+        """Release the engine or connections."""
+
+    def __enter__(self) -> Backend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

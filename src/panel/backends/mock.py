@@ -1,0 +1,66 @@
+"""A scripted backend for orchestration tests (store, resume, retries, CLI), never for
+proving model behaviour: that is what the engine tests on the embedded model are for.
+
+By default it answers every request with a valid review derived from the request's seed,
+so results are deterministic. ``MockBackend.script`` queues exact replies (text and
+finish_reason) to test failure paths, like simonw/llm's ``MockModel.enqueue``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from collections.abc import Sequence
+from typing import ClassVar
+
+from panel.backends.base import Backend, GenRequest, GenResult, OnResult
+from panel.registry import ModelSpec
+
+
+class MockBackend(Backend):
+    """Deterministic fake: counts calls so tests can assert "zero model calls"."""
+
+    kind: ClassVar[str] = "mock"
+    script: ClassVar[deque[tuple[str, str]]] = deque()
+    calls: ClassVar[int] = 0
+
+    def __init__(self, spec: ModelSpec):
+        super().__init__(spec)
+
+    @classmethod
+    def enqueue(cls, text: str, finish_reason: str = "stop") -> None:
+        """The next request gets exactly this reply."""
+        cls.script.append((text, finish_reason))
+
+    @classmethod
+    def reset(cls) -> None:
+        cls.script.clear()
+        cls.calls = 0
+
+    def generate(self, requests: Sequence[GenRequest],
+                 on_result: OnResult | None = None) -> list[GenResult]:
+        results = []
+        for req in requests:
+            MockBackend.calls += 1
+            text, reason = self.script.popleft() if self.script else (_valid(req), "stop")
+            res = GenResult(id=req.id, text=text, finish_reason=reason, prompt_tokens=100,
+                            output_tokens=len(text.split()), seconds=0.001)
+            if on_result:
+                on_result(res)
+            results.append(res)
+        return results
+
+
+def _valid(req: GenRequest) -> str:
+    """A schema-valid review whose score and verdict follow from the seed."""
+    score = req.seed % 101
+    branch = req.json_schema["anyOf"][0 if score >= 60 else 1]["properties"]
+    verdict = branch["verdict"]["enum"][0]
+    lo, hi = branch["score"]["minimum"], branch["score"]["maximum"]
+    score = min(max(score, lo), hi)
+    name = req.messages[-1]["content"].split("Name: ", 1)[-1].split("\n", 1)[0]
+    return json.dumps({
+        "reasoning": "Mock notes written before the score.",
+        "score": score, "verdict": verdict,
+        "review": f"{name} is reviewed by the mock backend. This text is scripted for tests.",
+    })

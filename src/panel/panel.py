@@ -1,0 +1,94 @@
+"""Aggregation as pure functions over reviews: the panel verdict and the A-vs-B comparison.
+
+Failed reviews are counted and shown but cast no vote: a panel of 4 with one failure is a
+panel of 3 voters, and says so. Tie rule (documented in the README): when ship and skip
+votes are equal, the panel ships if the mean score of the voting reviews is at or above
+the rubric's ship threshold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from statistics import mean
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from panel.records import ReviewRecord
+from panel.schema import Rubric
+
+
+class PanelVerdict(BaseModel):
+    """One tool's panel: counts, share, verdict and mean score."""
+
+    tool: str = Field(description="Tool slug.")
+    tool_name: str = Field(description="Tool display name.")
+    ship: int = Field(description="Ship votes.")
+    skip: int = Field(description="Skip votes.")
+    failed: int = Field(description="Reviews that failed validation (no vote).")
+    ship_pct: float | None = Field(description="Ship votes / voters x 100, None if no voters.")
+    verdict: Literal["ship", "skip"] | None = Field(description="Majority, ties by mean score.")
+    mean_score: float | None = Field(description="Mean score of voting reviews.")
+    tie_broken: bool = Field(False, description="True when the mean score decided a tie.")
+
+    @property
+    def label(self) -> str:
+        """"Ship · 3 ship / 1 skip", as the published pages print it."""
+        if self.verdict is None:
+            return f"No verdict · {self.failed} failed"
+        head = f"{self.verdict.title()} · {self.ship} ship / {self.skip} skip"
+        return head + (f" · {self.failed} failed" if self.failed else "")
+
+
+def panel_verdict(reviews: Sequence[ReviewRecord], rubric: Rubric) -> PanelVerdict:
+    """Aggregate one tool's reviews (any number of personas) into its panel verdict."""
+    if not reviews:
+        raise ValueError("a panel needs at least one review")
+    votes = [(r.verdict, r.score) for r in reviews if r.ok and r.verdict and r.score is not None]
+    ship = sum(v == "ship" for v, _ in votes)
+    skip = len(votes) - ship
+    mean_score = round(mean(s for _, s in votes), 2) if votes else None
+    verdict: Literal["ship", "skip"] | None = None
+    if votes:
+        if ship != skip:
+            verdict = "ship" if ship > skip else "skip"
+        else:
+            verdict = "ship" if (mean_score or 0) >= rubric.ship_threshold else "skip"
+    return PanelVerdict(
+        tool=reviews[0].tool, tool_name=reviews[0].tool_name, ship=ship, skip=skip,
+        failed=len(reviews) - len(votes),
+        ship_pct=round(100 * ship / len(votes), 1) if votes else None,
+        verdict=verdict, mean_score=mean_score, tie_broken=bool(votes) and ship == skip,
+    )
+
+
+class ScoreRow(BaseModel):
+    """One persona's line in the scorecard: both tools side by side."""
+
+    persona: str
+    persona_name: str
+    a: ReviewRecord | None
+    b: ReviewRecord | None
+
+
+class Comparison(BaseModel):
+    """Tool A vs Tool B: both panels and the per-persona scorecard."""
+
+    a: PanelVerdict
+    b: PanelVerdict
+    rows: list[ScoreRow]
+
+    @property
+    def title(self) -> str:
+        return f"{self.a.tool_name} vs {self.b.tool_name}"
+
+
+def compare(a: Sequence[ReviewRecord], b: Sequence[ReviewRecord], rubric: Rubric,
+            persona_order: Sequence[str]) -> Comparison:
+    """Pair two tools' reviews persona by persona, in the panel's persona order."""
+    by_a = {r.persona: r for r in a}
+    by_b = {r.persona: r for r in b}
+    order = [p for p in persona_order if p in by_a or p in by_b]
+    rows = [ScoreRow(persona=p, persona_name=(by_a.get(p) or by_b[p]).persona_name,
+                     a=by_a.get(p), b=by_b.get(p)) for p in order]
+    return Comparison(a=panel_verdict(a, rubric), b=panel_verdict(b, rubric), rows=rows)

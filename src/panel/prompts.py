@@ -1,0 +1,72 @@
+"""Prompt rendering: jinja2 templates in prompts/, sandboxed, strict about missing names.
+
+The system prompt holds the persona and rubric and the user prompt ends with the card, so
+every request for one persona shares a long identical prefix that vLLM's prefix cache reuses.
+The card is untrusted: its text is fenced in <tool_card> tags and any fence tag inside it is
+neutralised, so a description cannot close the fence and speak as the panel.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from jinja2 import FileSystemLoader, StrictUndefined, TemplateError
+from jinja2.sandbox import SandboxedEnvironment
+
+from panel.cards import ToolCard
+from panel.errors import InputError
+from panel.hashing import file_sha, json_sha
+from panel.personas import Persona
+from panel.schema import SENTENCES_MAX, SENTENCES_MIN, Rubric
+
+SYSTEM_TEMPLATE = "system.j2"
+USER_TEMPLATE = "review.j2"
+_FENCE = re.compile(r"</?\s*tool_card\s*>", re.IGNORECASE)
+
+Messages = list[dict[str, str]]
+
+
+@dataclass(frozen=True)
+class PromptSet:
+    """The templates of one prompts/ folder and their hashes (part of every store key)."""
+
+    folder: Path
+
+    @property
+    def hashes(self) -> dict[str, str]:
+        """Hash of each template file, recorded in manifests and store keys."""
+        return {name: file_sha(self.folder / name) for name in (SYSTEM_TEMPLATE, USER_TEMPLATE)}
+
+    def render(self, persona: Persona, card: ToolCard, rubric: Rubric) -> Messages:
+        """Chat messages for one persona reviewing one card."""
+        env = _environment(self.folder)
+        context = {"persona": persona, "rubric": rubric, "card": _fenced(card),
+                   "sentences_min": SENTENCES_MIN, "sentences_max": SENTENCES_MAX}
+        try:
+            system = env.get_template(SYSTEM_TEMPLATE).render(context)
+            user = env.get_template(USER_TEMPLATE).render(context)
+        except TemplateError as exc:
+            raise InputError(str(self.folder), f"template error: {exc}") from None
+        return [{"role": "system", "content": system.strip()},
+                {"role": "user", "content": user.strip()}]
+
+
+@cache
+def _environment(folder: Path) -> SandboxedEnvironment:
+    """One sandboxed environment per folder; StrictUndefined turns typos into errors."""
+    return SandboxedEnvironment(loader=FileSystemLoader(str(folder)), undefined=StrictUndefined,
+                                autoescape=False, keep_trailing_newline=False)
+
+
+def _fenced(card: ToolCard) -> dict[str, str]:
+    """The card's fields as strings with fence tags removed and whitespace folded."""
+    fields = card.model_dump(mode="json", exclude_none=True)
+    return {k: " ".join(_FENCE.sub("[tag removed]", str(v)).split()) for k, v in fields.items()}
+
+
+def messages_hash(messages: Messages) -> str:
+    """Hash of the exact rendered prompt, stored beside each review."""
+    return json_sha(messages)

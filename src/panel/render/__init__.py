@@ -1,0 +1,1 @@
+"""Renderers: Markdown drafts and HTML pages from panels and comparisons."""

@@ -1,0 +1,151 @@
+"""From prompts to validated reviews: batched generation, validation, bounded retry.
+
+Every persona x card request goes to the backend in one batch. Each reply is checked in a
+fixed order (engine error, ``finish_reason == "length"``, JSON and schema, verdict against
+score); a failed request is retried in the next round with a fresh seed derived from its
+key and attempt number, so a retry is reproducible and independent of batch composition.
+After ``max_attempts`` a request is recorded as failed with the reason of each attempt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+
+from panel.backends.base import Backend, GenRequest, GenResult
+from panel.cards import ToolCard
+from panel.hashing import json_sha
+from panel.personas import Persona
+from panel.prompts import Messages, PromptSet, messages_hash
+from panel.records import Attempt, ReviewRecord
+from panel.registry import ModelSpec
+from panel.schema import SCHEMA_VERSION, ReviewOutput, Rubric, generation_schema
+
+RAW_TEXT_KEEP = 2000
+
+
+@dataclass(frozen=True)
+class Job:
+    """One review to produce: a persona reading a card, with its store key."""
+
+    card: ToolCard
+    persona: Persona
+    messages: Messages
+    key: str
+    sample: int
+    provenance: dict[str, object]
+
+
+@dataclass(frozen=True)
+class ReviewSettings:
+    """Everything besides the card and persona that shapes a review."""
+
+    spec: ModelSpec
+    prompts: PromptSet
+    rubric: Rubric
+    max_attempts: int = 3
+
+
+def make_job(card: ToolCard, persona: Persona, settings: ReviewSettings, sample: int = 0) -> Job:
+    """Render the prompt and compute the content key of one review."""
+    messages = settings.prompts.render(persona, card, settings.rubric)
+    provenance: dict[str, object] = {
+        "card": card.model_dump(mode="json"),
+        "persona_sha": persona.sha,
+        "templates": settings.prompts.hashes,
+        "model": settings.spec.identity(),
+        "sampling": settings.spec.sampling.model_dump(),
+        "rubric": settings.rubric.model_dump(),
+        "schema_version": SCHEMA_VERSION,
+        "max_attempts": settings.max_attempts,
+        "sample": sample,
+    }
+    key = json_sha(provenance)
+    provenance = {**provenance, "prompt_sha": messages_hash(messages)}
+    return Job(card, persona, messages, key, sample, provenance)
+
+
+def request_seed(key: str, attempt: int) -> int:
+    """A per-request seed from the review's key and attempt: stable across batches."""
+    return int(json_sha([key, attempt]), 16) % (2**31 - 1)
+
+
+def check(result: GenResult, rubric: Rubric) -> tuple[ReviewOutput | None, str | None]:
+    """Validate one reply; return the output or the reason it is rejected."""
+    if result.error:
+        return None, f"engine error: {result.error}"
+    if result.finish_reason == "length":
+        return None, f"hit max_tokens ({result.output_tokens} tokens) before the JSON closed"
+    try:
+        return ReviewOutput.model_validate_json(result.text, context={"rubric": rubric}), None
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(map(str, err["loc"])) or "reply"
+        return None, f"invalid {where}: {err['msg']}"
+
+
+def run_jobs(jobs: Sequence[Job], backend: Backend, settings: ReviewSettings,
+             on_record: Callable[[ReviewRecord], None] | None = None) -> list[ReviewRecord]:
+    """Run jobs in rounds until each is valid or out of attempts; one record per job."""
+    attempts: dict[str, list[Attempt]] = {j.key: [] for j in jobs}
+    done: dict[str, ReviewRecord] = {}
+    pending = list(jobs)
+    for attempt in range(settings.max_attempts):
+        if not pending:
+            break
+        last = attempt == settings.max_attempts - 1
+        by_key = {j.key: j for j in pending}
+        retry: list[Job] = []
+
+        def settle(res: GenResult, attempt: int = attempt, last: bool = last) -> None:
+            job = by_key[res.id]
+            output, reason = check(res, settings.rubric)
+            attempts[job.key].append(_attempt(res, request_seed(job.key, attempt), reason))
+            if output is None and not last:
+                retry.append(job)
+                return
+            record = _record(job, settings, output, reason, attempts[job.key], backend)
+            done[job.key] = record
+            if on_record:
+                on_record(record)
+
+        seen: set[str] = set()
+
+        def once(res: GenResult) -> None:
+            if res.id not in seen:
+                seen.add(res.id)
+                settle(res)
+
+        for res in backend.generate([_request(j, settings, attempt) for j in pending], once):
+            once(res)  # a backend that does not stream still settles every request
+        pending = retry
+    return [done[j.key] for j in jobs]
+
+
+def _request(job: Job, settings: ReviewSettings, attempt: int) -> GenRequest:
+    s = settings.spec.sampling
+    return GenRequest(id=job.key, messages=job.messages,
+                      json_schema=generation_schema(settings.rubric, job.card.name),
+                      seed=request_seed(job.key, attempt), max_tokens=s.max_tokens,
+                      temperature=s.temperature, top_p=s.top_p,
+                      repetition_penalty=s.repetition_penalty)
+
+
+def _attempt(res: GenResult, seed: int, reason: str | None) -> Attempt:
+    return Attempt(seed=seed, finish_reason=res.finish_reason, error=reason,
+                   prompt_tokens=res.prompt_tokens, output_tokens=res.output_tokens,
+                   cached_tokens=res.cached_tokens, seconds=round(res.seconds, 4),
+                   text=res.text[:RAW_TEXT_KEEP])
+
+
+def _record(job: Job, settings: ReviewSettings, output: ReviewOutput | None, reason: str | None,
+            attempts: list[Attempt], backend: Backend) -> ReviewRecord:
+    return ReviewRecord(
+        key=job.key, tool=job.card.slug, tool_name=job.card.name, persona=job.persona.key,
+        persona_name=job.persona.name, model=settings.spec.name, revision=settings.spec.revision,
+        sample=job.sample, status="ok" if output else "failed", output=output,
+        failure=None if output else reason, attempts=list(attempts),
+        provenance={**job.provenance, "versions": backend.versions()},
+    )

@@ -1,0 +1,56 @@
+"""A workspace: the project's data files and an output folder, loaded once per command.
+
+Commands take a Workspace rather than a dozen arguments, so the CLI, the web app, the
+benchmarks and the tests all build reviews the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from panel.config import Config, load_config
+from panel.paths import project_root
+from panel.personas import Persona, load_personas
+from panel.prompts import PromptSet
+from panel.registry import ModelSpec, Registry, load_registry
+from panel.review import ReviewSettings
+from panel.store import Store
+
+
+@dataclass
+class Workspace:
+    """Data files under ``root`` and results under ``output``."""
+
+    output: Path = Path("outputs")
+    root: Path = field(default_factory=project_root)
+
+    @cached_property
+    def config(self) -> Config:
+        return load_config(self.root / "panel.yaml")
+
+    @cached_property
+    def registry(self) -> Registry:
+        return load_registry(self.root / "models.yaml")
+
+    @cached_property
+    def prompts(self) -> PromptSet:
+        return PromptSet(self.root / "prompts")
+
+    @cached_property
+    def store(self) -> Store:
+        return Store(self.output)
+
+    def personas(self, only: list[str] | None = None) -> list[Persona]:
+        """The panel's personas, or the named subset, in panel order."""
+        return load_personas(self.root / "personas", only)
+
+    def persona_order(self) -> list[str]:
+        return [p.key for p in self.personas()]
+
+    def settings(self, model: str | None = None) -> ReviewSettings:
+        """Review settings for a registry model (default: $PANEL_MODEL or models.yaml's)."""
+        spec: ModelSpec = self.registry.get(model)
+        return ReviewSettings(spec=spec, prompts=self.prompts, rubric=self.config.rubric,
+                              max_attempts=self.config.generation.max_attempts)
