@@ -127,7 +127,9 @@ def _hub_weights(name: str, repo: str, revision: str | None) -> Path:
     from huggingface_hub.errors import LocalEntryNotFoundError  # noqa: PLC0415
 
     try:
-        return Path(snapshot_download(repo, revision=revision, local_files_only=True))
+        cache = os.environ.get("HF_HUB_CACHE")  # read now: huggingface_hub reads it at import
+        return Path(snapshot_download(repo, revision=revision, local_files_only=True,
+                                      cache_dir=cache or None))
     except (LocalEntryNotFoundError, FileNotFoundError, OSError):
         offline = " (HF_HUB_OFFLINE is set)" if os.environ.get("HF_HUB_OFFLINE") else ""
         rev = f" --revision {revision}" if revision else ""

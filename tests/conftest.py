@@ -1,0 +1,49 @@
+"""Shared fixtures: a workspace writing to tmp_path, the mock backend, and one real engine.
+
+The real vLLM engine on the embedded model is started once per test session (about 30 s on
+CPU) and shared by every test that asks for ``engine``; tests that prove model-facing
+behaviour use it, orchestration tests use the mock backend.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from panel.backends.base import Backend
+from panel.backends.mock import MockBackend
+from panel.paths import project_root
+from panel.workspace import Workspace
+
+ROOT = project_root()
+EXAMPLES = ROOT / "examples" / "tools"
+EMBEDDED = "smollm2-135m"
+
+
+@pytest.fixture(autouse=True)
+def _outputs_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test writes into the checkout's outputs/: relative 'outputs' lands in tmp_path."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PANEL_HOME", str(ROOT))
+    monkeypatch.delenv("PANEL_MODEL", raising=False)
+    MockBackend.reset()
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Workspace:
+    """A workspace over the real data files, writing to tmp_path/outputs."""
+    return Workspace(output=tmp_path / "outputs", root=ROOT)
+
+
+@pytest.fixture(scope="session")
+def engine() -> Iterator[Backend]:
+    """The real in-process vLLM engine on the embedded model, shared by the session."""
+    os.environ.setdefault("PANEL_HOME", str(ROOT))
+    from panel.backends import create_backend
+
+    backend = create_backend(Workspace(root=ROOT).registry.get(EMBEDDED))
+    yield backend
+    backend.close()

@@ -1,0 +1,66 @@
+"""models.yaml: strict validation, the default model, and no run-time downloads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from panel.errors import InputError, ModelNotAvailable, PanelError
+from panel.registry import load_registry
+
+from conftest import ROOT
+
+
+def test_shipped_registry_has_the_required_backbones() -> None:
+    reg = load_registry(ROOT / "models.yaml")
+    assert reg.default == "smollm2-135m"
+    hub = {s.source.hf for s in reg.models.values() if s.source.hf}
+    assert {"Qwen/Qwen2.5-7B-Instruct", "meta-llama/Llama-3.1-8B-Instruct",
+            "mistralai/Mistral-Small-24B-Instruct-2501", "google/gemma-3-27b-it",
+            "Qwen/Qwen2.5-72B-Instruct"} <= hub
+    assert reg.get("qwen2.5-72b").engine["tensor_parallel_size"] == 4
+    assert reg.get().name == "smollm2-135m"
+
+
+def test_env_var_picks_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PANEL_MODEL", "qwen2.5-7b")
+    assert load_registry(ROOT / "models.yaml").get().name == "qwen2.5-7b"
+
+
+def test_unknown_engine_key_names_file_and_field(tmp_path: Path) -> None:
+    bad = tmp_path / "models.yaml"
+    bad.write_text("default: x\nmodels:\n  x:\n    source: {path: .}\n    tensor_paralel: 2\n")
+    with pytest.raises(InputError) as err:
+        load_registry(bad)
+    assert err.value.field == "models.x.tensor_paralel"
+
+
+def test_unknown_model_lists_the_known_ones() -> None:
+    with pytest.raises(PanelError, match="unknown model 'nope'.*smollm2-135m"):
+        load_registry(ROOT / "models.yaml").get("nope")
+
+
+def test_missing_hub_model_offline_says_how_to_fetch(monkeypatch: pytest.MonkeyPatch,
+                                                     tmp_path: Path) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    spec = load_registry(ROOT / "models.yaml").get("qwen2.5-7b")
+    with pytest.raises(ModelNotAvailable) as err:
+        spec.weights()
+    msg = str(err.value)
+    assert "HF_HUB_OFFLINE is set" in msg and "panel models fetch qwen2.5-7b" in msg
+
+
+def test_a_hub_model_in_the_cache_resolves_offline(monkeypatch: pytest.MonkeyPatch,
+                                                   tmp_path: Path) -> None:
+    snap = tmp_path / "models--Qwen--Qwen2.5-7B-Instruct"
+    commit = "0" * 40
+    (snap / "snapshots" / commit).mkdir(parents=True)
+    (snap / "snapshots" / commit / "config.json").write_text("{}")
+    (snap / "refs").mkdir()
+    (snap / "refs" / "main").write_text(commit)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    spec = load_registry(ROOT / "models.yaml").get("qwen2.5-7b")
+    assert spec.weights() == snap / "snapshots" / commit

@@ -1,0 +1,68 @@
+"""Retry and failure bookkeeping (mock backend: orchestration only) and store reuse."""
+
+from __future__ import annotations
+
+import json
+
+from panel.backends.mock import MockBackend
+from panel.cards import load_cards
+from panel.review import request_seed
+from panel.runner import review_cards
+from panel.workspace import Workspace
+
+from conftest import EXAMPLES
+
+VALID = json.dumps({"reasoning": "Fine notes here.", "score": 70, "verdict": "ship",
+                    "review": "VoiceDesk answers calls. It hands hard ones to people."})
+
+
+def card():
+    return load_cards([EXAMPLES / "voicedesk.yaml"])[0].card
+
+
+def test_each_failure_kind_is_retried_with_a_new_seed_and_recorded(ws: Workspace) -> None:
+    MockBackend.enqueue('{"reasoning": "Cut off', "length")
+    MockBackend.enqueue(json.dumps({"reasoning": "Bad verdict here.", "score": 10,
+                                    "verdict": "ship", "review": "A b c d e. F g h i j."}))
+    MockBackend.enqueue(VALID)
+    rec = review_cards(ws, [card()], "mock", ["builder"]).records[0]
+    assert rec.ok and rec.output and rec.output.score == 70
+    assert [a.error is None for a in rec.attempts] == [False, False, True]
+    assert "max_tokens" in (rec.attempts[0].error or "")
+    assert "contradicts score 10" in (rec.attempts[1].error or "")
+    seeds = [a.seed for a in rec.attempts]
+    assert seeds == [request_seed(rec.key, i) for i in range(3)] and len(set(seeds)) == 3
+
+
+def test_a_review_that_never_validates_is_stored_as_failed(ws: Workspace) -> None:
+    for _ in range(3):
+        MockBackend.enqueue("not json")
+    summary = review_cards(ws, [card()], "mock", ["skeptic"])
+    rec = summary.records[0]
+    assert (rec.status, len(rec.attempts), rec.output) == ("failed", 3, None)
+    assert rec.failure and rec.failure.startswith("invalid reply: Invalid JSON")
+    assert ws.store.get(rec.key) == rec  # kept, not dropped
+    assert summary.failed == [rec]
+
+
+def test_rerun_reuses_the_store_and_force_reruns(ws: Workspace) -> None:
+    first = review_cards(ws, [card()], "mock")
+    assert (first.reviewed, first.reused, MockBackend.calls) == (4, 0, 4)
+    again = review_cards(ws, [card()], "mock")
+    assert (again.reviewed, again.reused, MockBackend.calls) == (0, 4, 4)
+    forced = review_cards(ws, [card()], "mock", force=True)
+    assert (forced.reviewed, MockBackend.calls) == (4, 8)
+    assert ws.store.count() == 4
+
+
+def test_outputs_are_self_describing(ws: Workspace) -> None:
+    summary = review_cards(ws, [card()], "mock")
+    panel = json.loads((ws.output / "panels" / "voicedesk.mock.json").read_text())
+    assert panel["panel"]["ship"] + panel["panel"]["skip"] == 4
+    rev = panel["reviews"][0]
+    assert {"key", "model", "persona", "attempts", "provenance"} <= set(rev)
+    prov = rev["provenance"]
+    assert {"persona_sha", "templates", "prompt_sha", "sampling", "model"} <= set(prov)
+    assert prov["sampling"]["seed"] == 0
+    manifest = json.loads(summary.manifest.read_text())  # type: ignore[union-attr]
+    assert manifest["counts"]["reviews"] == 4 and manifest["model"]["name"] == "mock"

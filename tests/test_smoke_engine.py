@@ -1,0 +1,30 @@
+"""The real engine on the embedded model: two cards, four personas, validated structure."""
+
+from __future__ import annotations
+
+from panel.backends.base import Backend
+from panel.cards import load_cards
+from panel.runner import review_cards
+from panel.workspace import Workspace
+
+from conftest import EMBEDDED, EXAMPLES
+
+
+def test_four_personas_two_cards_on_the_real_engine(ws: Workspace, engine: Backend) -> None:
+    cards = [c.card for c in load_cards([EXAMPLES / "patchpilot.yaml", EXAMPLES / "vectorloom.yaml"])]
+    summary = review_cards(ws, cards, EMBEDDED, backend=engine)
+    assert len(summary.records) == 8
+    assert {(r.tool, r.persona) for r in summary.records} == {
+        (c.slug, p) for c in cards for p in ("builder", "skeptic", "futurist", "founder")}
+    rubric = ws.config.rubric
+    for rec in summary.records:
+        assert rec.attempts, "every review records its attempts"
+        if rec.ok:
+            assert rec.output is not None
+            assert 0 <= rec.output.score <= 100
+            assert rubric.allows(rec.output.score, rec.output.verdict)
+            assert rec.output.review.startswith(rec.tool_name)
+            assert rec.attempts[-1].output_tokens > 0
+        else:
+            assert rec.failure and len(rec.attempts) == ws.config.generation.max_attempts
+    assert sum(r.ok for r in summary.records) >= 6
