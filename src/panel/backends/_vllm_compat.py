@@ -17,6 +17,9 @@ from panel.registry import ModelSpec
 # On the CPU build, per-request seeds crash the engine once a prefill is chunked (vLLM 0.32
 # rewinds the generator with set_offset, which CPU generators lack: "CPU Generator does not
 # use offset"). Whole prompts per step avoid the rewind; measured on 48 seeded requests.
+# vLLM reads its log level when first imported: quiet by default, VLLM_LOGGING_LEVEL overrides.
+os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
+
 CPU_DEFAULTS: dict[str, Any] = {"enforce_eager": True, "gpu_memory_utilization": 0.3,
                                 "enable_chunked_prefill": False,
                                 "max_num_batched_tokens": 8192}
@@ -48,7 +51,6 @@ def engine_kwargs(spec: ModelSpec) -> dict[str, Any]:
 
 def make_llm(spec: ModelSpec) -> Any:
     """Start an in-process engine. Must run under ``if __name__ == "__main__"`` on CPU."""
-    os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
     from vllm import LLM  # noqa: PLC0415 - loads torch
 
     return LLM(**engine_kwargs(spec))
