@@ -9,9 +9,11 @@ from panel.schema import ReviewOutput, Rubric
 RUBRIC = Rubric(ship_threshold=55, skip_threshold=65)
 
 
-def rec(persona: str, score: int | None, verdict: str | None, tool: str = "t") -> ReviewRecord:
+def rec(persona: str, score: int | None, verdict: str | None,
+        tool: str = "t") -> ReviewRecord:
     out = None if score is None else ReviewOutput(
-        reasoning="notes notes", score=score, verdict=verdict, review="Alpha beta gamma. Delta epsilon zeta.")
+        reasoning="notes notes", score=score, verdict=verdict,
+        review="Alpha beta gamma. Delta epsilon zeta.")
     return ReviewRecord(key=f"{tool}{persona}", tool=tool, tool_name=tool.upper(),
                         persona=persona, persona_name=persona.title(), model="m",
                         status="ok" if out else "failed", output=out,

@@ -52,8 +52,9 @@ def test_out_of_range_score_and_extra_keys_are_rejected() -> None:
 def test_generation_schema_branches_follow_the_rubric() -> None:
     ship, skip = generation_schema(RUBRIC)["anyOf"]
     assert ship["properties"]["verdict"]["enum"] == ["ship"]
-    assert (ship["properties"]["score"]["minimum"], ship["properties"]["score"]["maximum"]) == (55, 100)
-    assert (skip["properties"]["score"]["minimum"], skip["properties"]["score"]["maximum"]) == (0, 65)
+    ship_score, skip_score = ship["properties"]["score"], skip["properties"]["score"]
+    assert (ship_score["minimum"], ship_score["maximum"]) == (55, 100)
+    assert (skip_score["minimum"], skip_score["maximum"]) == (0, 65)
     assert list(ship["properties"]) == ["reasoning", "score", "verdict", "review"]
 
 

@@ -11,7 +11,8 @@ from conftest import EMBEDDED, EXAMPLES
 
 
 def test_four_personas_two_cards_on_the_real_engine(ws: Workspace, engine: Backend) -> None:
-    cards = [c.card for c in load_cards([EXAMPLES / "patchpilot.yaml", EXAMPLES / "vectorloom.yaml"])]
+    files = [EXAMPLES / "patchpilot.yaml", EXAMPLES / "vectorloom.yaml"]
+    cards = [c.card for c in load_cards(files)]
     summary = review_cards(ws, cards, EMBEDDED, backend=engine)
     assert len(summary.records) == 8
     assert {(r.tool, r.persona) for r in summary.records} == {

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from panel.errors import InputError
 CARD_SUFFIXES = {".yaml", ".yml", ".json", ".jsonl"}
 
 
-class Entry(str, Enum):
+class Entry(StrEnum):
     """How a user gets in: the entry price tier shown on the pages."""
 
     free = "free"
@@ -39,7 +39,7 @@ class ToolCard(BaseModel):
 
     name: str = Field(min_length=1, max_length=120, description="The tool's name.")
     tagline: str = Field(min_length=1, max_length=300, description="The 'best for' line.")
-    category: str = Field(min_length=1, max_length=80, description="Category, e.g. Developer Tools.")
+    category: str = Field(min_length=1, max_length=80, description="e.g. Developer Tools.")
     description: str = Field(min_length=1, max_length=4000, description="What the tool does.")
     pricing: str = Field(min_length=1, max_length=300, description="Pricing in words.")
     entry: Entry = Field(description="Entry tier: free, paid or freemium.")

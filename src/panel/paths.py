@@ -32,6 +32,7 @@ def project_root() -> Path:
 def cache_dir() -> Path:
     """Where converted model weights are kept between runs ($PANEL_CACHE overrides)."""
     env = os.environ.get("PANEL_CACHE")
-    base = Path(env) if env else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "panel"
+    xdg = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    base = Path(env) if env else xdg / "panel"
     base.mkdir(parents=True, exist_ok=True)
     return base

@@ -95,33 +95,49 @@ def run_jobs(jobs: Sequence[Job], backend: Backend, settings: ReviewSettings,
     for attempt in range(settings.max_attempts):
         if not pending:
             break
-        last = attempt == settings.max_attempts - 1
-        by_key = {j.key: j for j in pending}
-        retry: list[Job] = []
-
-        def settle(res: GenResult, attempt: int = attempt, last: bool = last) -> None:
-            job = by_key[res.id]
-            output, reason = check(res, settings.rubric)
-            attempts[job.key].append(_attempt(res, request_seed(job.key, attempt), reason))
-            if output is None and not last:
-                retry.append(job)
-                return
-            record = _record(job, settings, output, reason, attempts[job.key], backend)
-            done[job.key] = record
-            if on_record:
-                on_record(record)
-
-        seen: set[str] = set()
-
-        def once(res: GenResult) -> None:
-            if res.id not in seen:
-                seen.add(res.id)
-                settle(res)
-
-        for res in backend.generate([_request(j, settings, attempt) for j in pending], once):
-            once(res)  # a backend that does not stream still settles every request
-        pending = retry
+        round_ = _Round(pending, attempt, settings, backend, attempts, done, on_record)
+        pending = round_.run()
     return [done[j.key] for j in jobs]
+
+
+@dataclass
+class _Round:
+    """One attempt over the pending jobs: settle each result as it streams in."""
+
+    pending: list[Job]
+    attempt: int
+    settings: ReviewSettings
+    backend: Backend
+    attempts: dict[str, list[Attempt]]
+    done: dict[str, ReviewRecord]
+    on_record: Callable[[ReviewRecord], None] | None
+
+    def run(self) -> list[Job]:
+        """Generate every pending job once; return the jobs to retry."""
+        self.by_key = {j.key: j for j in self.pending}
+        self.retry: list[Job] = []
+        self.seen: set[str] = set()
+        requests = [_request(j, self.settings, self.attempt) for j in self.pending]
+        for res in self.backend.generate(requests, self.settle):
+            self.settle(res)  # a backend that does not stream still settles every request
+        return self.retry
+
+    def settle(self, res: GenResult) -> None:
+        """Validate one result; store it, or queue it for the next round."""
+        if res.id in self.seen:
+            return
+        self.seen.add(res.id)
+        job = self.by_key[res.id]
+        output, reason = check(res, self.settings.rubric)
+        self.attempts[job.key].append(_attempt(res, request_seed(job.key, self.attempt), reason))
+        if output is None and self.attempt < self.settings.max_attempts - 1:
+            self.retry.append(job)
+            return
+        record = _record(job, self.settings, output, reason, self.attempts[job.key],
+                         self.backend)
+        self.done[job.key] = record
+        if self.on_record:
+            self.on_record(record)
 
 
 def _request(job: Job, settings: ReviewSettings, attempt: int) -> GenRequest:

@@ -99,8 +99,8 @@ def review_pattern(tool_name: str | None = None) -> str:
     """
     lo, hi = SENTENCE_WORDS
     words = f"( {_SWORD}{{1,{WORD_CHARS}}}){{{lo - 1},{hi - 1}}}[.!?]"
-    usable = tool_name and not set(tool_name) & set('"\\\n')
-    opener = _literal(tool_name) if usable else f"[A-Z]{_SWORD}{{0,{WORD_CHARS}}}"
+    usable = bool(tool_name) and not set(tool_name or "") & set('"\\\n')
+    opener = _literal(tool_name or "") if usable else f"[A-Z]{_SWORD}{{0,{WORD_CHARS}}}"
     first = f"{opener}{words}"
     more = f"( [A-Z]{_SWORD}{{0,{WORD_CHARS}}}{words}){{{SENTENCES_MIN - 1},{SENTENCES_MAX - 1}}}"
     return f"^{first}{more}$"

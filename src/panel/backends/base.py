@@ -70,7 +70,7 @@ class Backend(ABC):
         """Library versions that shape the output, recorded for reproducibility."""
         return {}
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Release the engine or connections."""
 
     def __enter__(self) -> Backend:
