@@ -9,6 +9,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from panel.cards import ToolCard
 from panel.panel import Comparison
 from panel.records import ReviewRecord
+from panel.votes import Votes, votes_label
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -23,8 +24,10 @@ def _env() -> Environment:
 
 
 def _cell(text: object) -> str:
-    """Make text safe inside a Markdown table cell: one line, pipes escaped."""
-    return " ".join(str(text).split()).replace("|", "\\|")
+    """Make text safe inside a Markdown table cell: one line, pipes escaped, and angle
+    brackets backslash-escaped so a Markdown-to-HTML step shows card text, never runs it."""
+    flat = " ".join(str(text).split())
+    return flat.replace("|", "\\|").replace("<", "\\<").replace(">", "\\>")
 
 
 def scoreline(record: ReviewRecord | None) -> str:
@@ -38,6 +41,10 @@ def scoreline(record: ReviewRecord | None) -> str:
     return f"{record.score}/100 · {record.verdict} ({state})"
 
 
-def comparison_markdown(comp: Comparison, a: ToolCard, b: ToolCard) -> str:
-    """The A-vs-B draft: decision table, then the reviewer scorecard."""
-    return _env().get_template("comparison.md.j2").render(comp=comp, a=a, b=b)
+def comparison_markdown(comp: Comparison, a: ToolCard, b: ToolCard,
+                        votes: tuple[Votes | None, Votes | None] = (None, None),
+                        chart: str | None = None) -> str:
+    """The A-vs-B draft: decision table, the chart (if its SVG file is given), then the
+    reviewer scorecard with each review marked draft, edited or approved."""
+    return _env().get_template("comparison.md.j2").render(
+        comp=comp, a=a, b=b, community=[votes_label(v) for v in votes], chart=chart)

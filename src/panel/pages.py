@@ -1,0 +1,115 @@
+"""What a page shows, gathered from the store once: the data behind every renderer.
+
+The static site, the Markdown drafts and the editor's web app all render these objects, so
+a tool's panel reads the same everywhere: the newest review per persona (or the one an
+editor edited or approved, which re-runs never supersede), the panel verdict recomputed from
+the effective scores, the card, and the community votes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from panel.cards import ToolCard, slugify
+from panel.errors import PanelError
+from panel.panel import Comparison, PanelVerdict, compare, panel_verdict
+from panel.records import ReviewRecord
+from panel.votes import Votes, load_votes, votes_label
+from panel.workspace import Workspace
+
+ReviewState = Literal["draft", "edited", "approved"]
+
+
+def review_state(record: ReviewRecord) -> ReviewState:
+    """Whether an editor has touched a review: approved wins over edited over draft."""
+    if record.edit and record.edit.approved:
+        return "approved"
+    return "edited" if record.edit else "draft"
+
+
+def model_name(ws: Workspace, model: str | None) -> str:
+    """The registry name reviews are stored under ($PANEL_MODEL / default when None)."""
+    return ws.registry.get(model).name
+
+
+def load_card(ws: Workspace, tool: str) -> ToolCard:
+    """The card a tool was reviewed from; ``tool`` is its slug or its name."""
+    slug = tool if ws.store.card_json(tool) else slugify(tool)
+    raw = ws.store.card_json(slug)
+    if raw is None:
+        raise PanelError(f"no tool '{tool}' in {ws.store.path}; review its card first")
+    return ToolCard.model_validate_json(raw)
+
+
+def persona_sorted(ws: Workspace, records: list[ReviewRecord]) -> list[ReviewRecord]:
+    """Reviews in the panel's persona order; personas no longer on file go last."""
+    order = ws.persona_order()
+    return sorted(records, key=lambda r: (order.index(r.persona) if r.persona in order
+                                          else len(order), r.persona))
+
+
+@dataclass(frozen=True)
+class ToolPage:
+    """One tool: its card, its panel and the reviews behind it, and its votes."""
+
+    card: ToolCard
+    model: str
+    reviews: list[ReviewRecord]
+    panel: PanelVerdict
+    votes: Votes | None
+
+    @property
+    def slug(self) -> str:
+        return self.card.slug
+
+    @property
+    def community(self) -> str:
+        return votes_label(self.votes)
+
+    @property
+    def ship_pct(self) -> str:
+        """"75%", or a dash when no review voted."""
+        return "–" if self.panel.ship_pct is None else f"{self.panel.ship_pct:g}%"
+
+    @property
+    def badge(self) -> str:
+        """Ship, Skip, or No verdict: the word on the tool's badge."""
+        return self.panel.verdict.title() if self.panel.verdict else "No verdict"
+
+
+def tool_page(ws: Workspace, tool: str, model: str | None = None) -> ToolPage:
+    """Gather one tool's page from the store (raises if the model never reviewed it)."""
+    card = load_card(ws, tool)
+    name = model_name(ws, model)
+    reviews = persona_sorted(ws, ws.store.latest(card.slug, name))
+    if not reviews:
+        raise PanelError(f"'{card.name}' has no reviews by model '{name}'")
+    return ToolPage(card=card, model=name, reviews=reviews,
+                    panel=panel_verdict(reviews, ws.config.rubric),
+                    votes=load_votes(ws.output / "votes", card.slug))
+
+
+@dataclass(frozen=True)
+class ComparisonPage:
+    """Tool A vs Tool B: both tool pages and the persona-by-persona comparison."""
+
+    a: ToolPage
+    b: ToolPage
+    comp: Comparison
+
+    @property
+    def title(self) -> str:
+        return self.comp.title
+
+    @property
+    def stem(self) -> str:
+        """File stem of the comparison's pages: ``a-vs-b``."""
+        return f"{self.a.slug}-vs-{self.b.slug}"
+
+
+def comparison_page(ws: Workspace, a: str, b: str, model: str | None = None) -> ComparisonPage:
+    """Gather an A-vs-B page from the store."""
+    page_a, page_b = tool_page(ws, a, model), tool_page(ws, b, model)
+    comp = compare(page_a.reviews, page_b.reviews, ws.config.rubric, ws.persona_order())
+    return ComparisonPage(a=page_a, b=page_b, comp=comp)

@@ -1,0 +1,120 @@
+"""HTML pages: jinja2 with autoescape on, one base layout with inline CSS, no external assets.
+
+Card text and model text are untrusted (a launch feed writes one, a model the other), so
+nothing they contain is ever marked safe: every value goes through autoescaping. Each page
+also carries a Content-Security-Policy that allows no script but our own inline one (by its
+hash) and loads nothing from the network, so a page is safe even if escaping were missed.
+Links are produced by a ``Links`` object, so the static site (relative ``.html`` files) and
+the web app (routes) render the same templates.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any, Protocol
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup
+
+from panel.pages import ComparisonPage, ToolPage, review_state
+from panel.render.chart import score_chart
+
+TEMPLATES = Path(__file__).parent / "templates"
+INDEX_SCRIPT = TEMPLATES / "index.js"
+
+
+class Links(Protocol):
+    """Where a page links to: static files or web-app routes."""
+
+    def index(self) -> str: ...
+    def tool(self, slug: str) -> str: ...
+    def compare(self, a: str, b: str) -> str: ...
+
+
+@dataclass(frozen=True)
+class SiteLinks:
+    """Relative links between the static site's files; ``root`` climbs to the site root."""
+
+    root: str = ""
+
+    def index(self) -> str:
+        return f"{self.root}index.html"
+
+    def tool(self, slug: str) -> str:
+        return f"{self.root}tools/{slug}.html"
+
+    def compare(self, a: str, b: str) -> str:
+        return f"{self.root}compare/{a}-vs-{b}.html"
+
+
+@dataclass(frozen=True)
+class PairLink:
+    """A comparison to link to: its two slugs, title and category (for filtering)."""
+
+    a: str
+    b: str
+    title: str
+    category: str
+
+
+@cache
+def environment() -> Environment:
+    """Autoescape on for every template (HTML and SVG); unknown names are errors."""
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True,
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.globals["review_state"] = review_state
+    return env
+
+
+def csp(script: str | None = None) -> str:
+    """No network, no plugins, and at most one inline script: ours, pinned by its hash."""
+    scripts = f"'sha256-{script_hash(script)}'" if script else "'none'"
+    return (f"default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+            f"script-src {scripts}; base-uri 'none'; form-action 'self'")
+
+
+def script_hash(script: str) -> str:
+    return base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+
+
+def render(template: str, **context: Any) -> str:
+    """Render one template; the web app uses this for its own pages."""
+    context.setdefault("csp", csp())
+    context.setdefault("editor", False)
+    return environment().get_template(template).render(**context)
+
+
+def tool_html(page: ToolPage, links: Links, comparisons: Sequence[PairLink] = (),
+              editor: bool = False) -> str:
+    """A tool's page: its card, badge, votes and every persona's review."""
+    return render("tool.html.j2", page=page, links=links, comparisons=list(comparisons),
+                  model=page.model, editor=editor)
+
+
+def comparison_html(page: ComparisonPage, links: Links, ship_threshold: int | None = None,
+                    editor: bool = False) -> str:
+    """The A-vs-B page: both cards, the score chart, decision table and scorecard."""
+    return render("comparison.html.j2", page=page, links=links, model=page.a.model,
+                  chart=score_chart(page.comp, ship_threshold), editor=editor)
+
+
+def chart_svg(page: ComparisonPage, ship_threshold: int | None = None) -> str:
+    """The score chart alone, as an SVG file (for Markdown drafts)."""
+    svg = environment().get_template("chart.svg.j2").render(
+        chart=score_chart(page.comp, ship_threshold))
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + svg
+
+
+def index_html(tools: Sequence[ToolPage], comparisons: Sequence[PairLink], model: str) -> str:
+    """Every reviewed tool, highest panel ship share first, with a sort/filter script."""
+    ordered = sorted(tools, key=lambda t: (-(-1 if t.panel.ship_pct is None else t.panel.ship_pct),
+                                           t.card.name.lower()))
+    script = INDEX_SCRIPT.read_text(encoding="utf-8")
+    return render("index.html.j2", tools=ordered, comparisons=list(comparisons),
+                  categories=sorted({t.card.category for t in tools}), links=SiteLinks(),
+                  model=model, script=Markup(script), csp=csp(script))
