@@ -39,6 +39,10 @@ def compare(a: str, b: str, model: str | None, personas: list[str] | None, outpu
         click.echo(f"  {row.persona_name:<10} {cells[0]:<14} {cells[1]}")
     for path in paths:
         click.echo(f"wrote {path}")
+    from panel.site import add_pair  # noqa: PLC0415
+
+    if add_pair(ws, card_a.slug, card_b.slug):
+        click.echo(f"added {card_a.slug} vs {card_b.slug} to the site (`panel site` builds it)")
 
 
 def _score(record: object) -> str:

@@ -39,6 +39,8 @@ class Edit(BaseModel):
     review: str | None = Field(None, description="Edited review text.")
     approved: bool = Field(False, description="Approved for publication.")
     editor: str | None = Field(None, description="Who edited, if known.")
+    key: str | None = Field(None, description="Key of the review this edit was made on: "
+                            "that review stays the one shown, whatever re-runs add.")
     at: str = Field(default_factory=lambda: now(), description="When (UTC, ISO 8601).")
 
 

@@ -133,11 +133,16 @@ def compare_cards(ws: Workspace, a: ToolCard, b: ToolCard, model: str | None = N
                   progress: Progress | None = None) -> tuple[Comparison, list[Path]]:
     """Review both tools (reusing stored reviews) and write the comparison JSON + Markdown."""
     from panel.render.markdown import comparison_markdown  # noqa: PLC0415
+    from panel.votes import load_votes  # noqa: PLC0415
 
     summary = review_cards(ws, [a, b], model, personas, backend=backend, progress=progress)
-    recs_a = [r for r in summary.records if r.tool == a.slug]
-    recs_b = [r for r in summary.records if r.tool == b.slug]
+    # What the pages show: per persona the editor's pinned review, else the newest sample.
+    asked = {r.persona for r in summary.records}
+    name = ws.settings(model).spec.name
+    recs_a = [r for r in ws.store.latest(a.slug, name) if r.persona in asked]
+    recs_b = [r for r in ws.store.latest(b.slug, name) if r.persona in asked]
     comp = compare(recs_a, recs_b, ws.config.rubric, ws.persona_order())
+    votes = (load_votes(ws.output / "votes", a.slug), load_votes(ws.output / "votes", b.slug))
     folder = ws.output / "compare"
     folder.mkdir(parents=True, exist_ok=True)
     stem = folder / f"{a.slug}-vs-{b.slug}"
@@ -146,7 +151,7 @@ def compare_cards(ws: Workspace, a: ToolCard, b: ToolCard, model: str | None = N
                                           "b": b.model_dump(mode="json")},
            **comp.model_dump(mode="json")}
     _atomic_write(json_path, json.dumps(doc, indent=2, ensure_ascii=False))
-    _atomic_write(md_path, comparison_markdown(comp, a, b))
+    _atomic_write(md_path, comparison_markdown(comp, a, b, votes=votes))
     return comp, [json_path, md_path]
 
 
