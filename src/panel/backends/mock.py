@@ -4,11 +4,15 @@ proving model behaviour: that is what the engine tests on the embedded model are
 By default it answers every request with a valid review derived from the request's seed,
 so results are deterministic. ``MockBackend.script`` queues exact replies (text and
 finish_reason) to test failure paths, like simonw/llm's ``MockModel.enqueue``.
+``PANEL_MOCK_DELAY_S`` makes each request take that long, so a test can kill a batch
+part-way through.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import time
 from collections import deque
 from collections.abc import Sequence
 from typing import ClassVar
@@ -40,8 +44,10 @@ class MockBackend(Backend):
     def generate(self, requests: Sequence[GenRequest],
                  on_result: OnResult | None = None) -> list[GenResult]:
         results = []
+        delay = float(os.environ.get("PANEL_MOCK_DELAY_S") or 0)
         for req in requests:
             MockBackend.calls += 1
+            time.sleep(delay)
             text, reason = self.script.popleft() if self.script else (_valid(req), "stop")
             res = GenResult(id=req.id, text=text, finish_reason=reason, prompt_tokens=100,
                             output_tokens=len(text.split()), seconds=0.001)

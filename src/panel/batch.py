@@ -1,0 +1,223 @@
+"""Unattended batch reviewing: tolerant loading, shards, resume, a closing summary, merge.
+
+``panel batch`` is ``runner.review_cards`` plus what a nightly job needs: a bad card is
+reported (file, line, field) and skipped rather than stopping the run; ``--shard i/n``
+lets n machines split one input; the store makes every run a resume (reviews already
+stored under the same content key are reused, so an unchanged batch makes no model
+calls); and the exit code says whether anything failed.
+
+Shards are chosen by a hash of the card's slug, not its position: adding or removing a
+card never moves other cards to another shard, and all persona reviews of one card stay on
+one machine. Each shard writes its own store (``OUTPUT/shards/I-of-N/``), because SQLite
+must not be written by several machines over a network file system; ``panel merge`` folds
+them into ``OUTPUT/`` in one transaction per shard.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from panel.backends import Backend, GenRequest, GenResult, create_backend
+from panel.backends.base import OnResult
+from panel.cards import LoadedCard, iter_cards
+from panel.errors import InputError, PanelError
+from panel.hashing import sha
+from panel.records import ReviewRecord
+from panel.registry import ModelSpec
+from panel.runner import Progress, RunSummary, review_cards, write_panels
+from panel.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Shard ``index`` of ``count`` (0-based): the cards whose slug hash falls in it."""
+
+    index: int = 0
+    count: int = 1
+
+    @classmethod
+    def parse(cls, text: str | None) -> Shard:
+        """Parse ``i/n`` (0 <= i < n); None means the whole input."""
+        if not text:
+            return cls()
+        try:
+            i, n = (int(x) for x in text.split("/"))
+        except ValueError:
+            raise InputError("--shard", f"'{text}' is not i/n, e.g. 0/4") from None
+        if n < 1 or not 0 <= i < n:
+            raise InputError("--shard", f"'{text}': need 0 <= i < n (shards are 0-based)")
+        return cls(i, n)
+
+    def holds(self, slug: str) -> bool:
+        """Whether the card with this slug belongs to this shard."""
+        return self.count == 1 or int(sha(slug), 16) % self.count == self.index
+
+    def output(self, base: Path) -> Path:
+        """Where this shard's store goes: ``base`` itself, or ``base/shards/I-of-N``."""
+        return base if self.count == 1 else base / "shards" / f"{self.index}-of-{self.count}"
+
+
+class CountingBackend(Backend):
+    """Starts the real backend on the first request and counts requests sent to it.
+
+    The count is the run's "model calls" (a re-run of an unchanged batch must show 0), and
+    starting lazily means a fully stored batch never pays the engine start.
+    """
+
+    kind = "counting"
+
+    def __init__(self, spec: ModelSpec, inner: Backend | None = None):
+        super().__init__(spec)
+        self.inner = inner
+        self.owned = inner is None
+        self.requests = 0
+
+    def generate(self, requests: Sequence[GenRequest],
+                 on_result: OnResult | None = None) -> list[GenResult]:
+        if self.inner is None:
+            self.inner = create_backend(self.spec)
+        self.requests += len(requests)
+        return self.inner.generate(requests, on_result)
+
+    def versions(self) -> dict[str, str]:
+        return self.inner.versions() if self.inner else {}
+
+    def close(self) -> None:
+        if self.inner is not None and self.owned:
+            self.inner.close()
+            self.inner = None
+
+
+@dataclass
+class BatchSummary:
+    """A batch's outcome: the run, the cards it skipped, and the requests it sent."""
+
+    run: RunSummary
+    cards: int
+    card_errors: list[InputError] = field(default_factory=list)
+    requests: int = 0
+    shard: Shard = field(default_factory=Shard)
+    output: Path = Path("outputs")
+
+    @property
+    def ok(self) -> bool:
+        return not self.card_errors and not self.run.failed
+
+
+def load_batch(inputs: Sequence[str | Path],
+               shard: Shard) -> tuple[list[LoadedCard], list[InputError]]:
+    """Valid cards of this shard, and an error for each bad or duplicate card."""
+    cards: list[LoadedCard] = []
+    errors: list[InputError] = []
+    first: dict[str, str] = {}
+    for item in iter_cards(inputs):
+        if isinstance(item, InputError):
+            errors.append(item)
+        elif item.card.slug in first:
+            errors.append(InputError(item.source, f"duplicate tool '{item.card.name}' (same "
+                                     f"slug as {first[item.card.slug]}); skipped",
+                                     field="name"))
+        else:
+            first[item.card.slug] = item.source
+            if shard.holds(item.card.slug):
+                cards.append(item)
+    return cards, errors
+
+
+def run_batch(inputs: Sequence[str | Path], output: Path = Path("outputs"),
+              model: str | None = None, personas: list[str] | None = None,
+              force: bool = False, shard: Shard | None = None,
+              backend: Backend | None = None, progress: Progress | None = None,
+              root: Path | None = None) -> BatchSummary:
+    """Review every valid card of the input (this shard's part), resuming from the store."""
+    shard = shard or Shard()
+    ws = Workspace(shard.output(output)) if root is None else Workspace(shard.output(output), root)
+    started = time.perf_counter()
+    cards, errors = load_batch(inputs, shard)
+    counter = CountingBackend(ws.settings(model).spec, backend)
+    try:
+        run = review_cards(ws, [c.card for c in cards], model, personas, force,
+                           backend=counter, progress=progress)
+    finally:
+        counter.close()
+    run.card_errors = errors
+    run.seconds = round(time.perf_counter() - started, 2)
+    return BatchSummary(run, len(cards), errors, counter.requests, shard, ws.output)
+
+
+def format_summary(s: BatchSummary) -> str:
+    """The closing table: counts, then every failed review and every skipped card."""
+    run = s.run
+    part = f" (shard {s.shard.index}/{s.shard.count})" if s.shard.count > 1 else ""
+    rows = [("cards reviewed", s.cards), ("cards skipped (bad input)", len(s.card_errors)),
+            ("reviews", len(run.records)), ("  reviewed now", run.reviewed),
+            ("  reused from store", run.reused), ("  failed", len(run.failed)),
+            ("model requests", s.requests)]
+    lines = [f"batch{part}: {s.output}"]
+    lines += [f"  {name:<26} {value:>7}" for name, value in rows]
+    lines.append(f"  {'seconds':<26} {run.seconds:>7g}")
+    if run.failed:
+        lines.append("failed reviews:")
+        lines += [f"  {r.tool} / {r.persona}: {r.failure}" for r in run.failed]
+    if s.card_errors:
+        lines.append("skipped cards:")
+        lines += [f"  {e}" for e in s.card_errors]
+    return "\n".join(lines)
+
+
+def merge(sources: Sequence[Path], output: Path) -> tuple[int, int]:
+    """Fold shard stores into ``output``'s store; return (stores merged, reviews added).
+
+    Each source is merged in one transaction, so an interrupted merge leaves every
+    review either absent or whole, and merging again is harmless.
+    """
+    found = _store_folders(sources, output)
+    if not found:
+        where = ", ".join(map(str, sources or [output / "shards"]))
+        raise PanelError(f"no shard stores to merge: no panel.sqlite3 in {where}")
+    ws = Workspace(output)
+    added = sum(ws.store.merge(folder / ws.store.FILENAME) for folder in found)
+    _rewrite_panels(ws)
+    return len(found), added
+
+
+def _store_folders(sources: Sequence[Path], output: Path) -> list[Path]:
+    """Folders holding a store: each source itself, or its ``shards/*`` children."""
+    out: list[Path] = []
+    for src in sources or [output / "shards"]:
+        candidates = [src] if (src / "panel.sqlite3").is_file() else sorted(src.glob("*"))
+        out += [c for c in candidates
+                if (c / "panel.sqlite3").is_file() and c.resolve() != output.resolve()]
+    return out
+
+
+def _rewrite_panels(ws: Workspace) -> None:
+    """Panel files for every tool in the merged store, newest review per persona."""
+    by_model: dict[str, list[ReviewRecord]] = {}
+    for tool in ws.store.tools():
+        for rec in ws.store.latest(tool):
+            by_model.setdefault(rec.model, []).append(rec)
+    for records in by_model.values():
+        write_panels(ws, RunSummary(records))
+
+
+def command(inputs: Sequence[str], model: str | None, personas: list[str] | None,
+            output: Path, force: bool, shard: str | None, ray_address: str | None,
+            actors: int, progress: Progress | None) -> None:
+    """`panel batch`: print the closing summary; exit 1 if any card or review failed."""
+    import click  # noqa: PLC0415
+
+    part = Shard.parse(shard)
+    if ray_address:
+        from panel.distributed import run_batch_ray  # noqa: PLC0415
+
+        summary = run_batch_ray(inputs, output, model, personas, force, part, ray_address,
+                                actors, progress)
+    else:
+        summary = run_batch(inputs, output, model, personas, force, part, progress=progress)
+    click.echo(format_summary(summary))
+    if not summary.ok:
+        raise SystemExit(1)

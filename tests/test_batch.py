@@ -1,0 +1,187 @@
+"""`panel batch` on the mock backend: bad cards, resume, shards and merge, and SIGKILL."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from panel.backends.mock import MockBackend
+from panel.batch import Shard, merge, run_batch
+from panel.cli import main
+from panel.errors import InputError
+from panel.store import Store
+
+from conftest import EXAMPLES, ROOT
+
+PERSONAS = 4
+
+
+def write_cards(path: Path, n: int, bad_line: int | None = None) -> Path:
+    """``n`` valid cards as JSONL (varied names from the examples); line ``bad_line`` lacks
+    its pricing."""
+    base = [yaml.safe_load(f.read_text()) for f in sorted(EXAMPLES.glob("*.yaml"))]
+    lines = []
+    for i in range(n):
+        card = {**base[i % len(base)], "name": f"{base[i % len(base)]['name']} {i}"}
+        card["launched"] = str(card["launched"]) if card.get("launched") else None
+        card = {k: v for k, v in card.items() if v is not None}
+        if i + 1 == bad_line:
+            del card["pricing"]
+        lines.append(json.dumps(card))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def table(out: str) -> dict[str, str]:
+    """The summary table's rows as {label: value}."""
+    rows = [line.rsplit(None, 1) for line in out.splitlines()[1:9] if line.startswith("  ")]
+    return {label.strip(): value for label, value in rows}
+
+
+def run(*args: str) -> tuple[int, str]:
+    res = CliRunner().invoke(main, list(args))
+    return res.exit_code, res.stdout
+
+
+def test_one_malformed_card_among_ten_is_reported_and_the_rest_reviewed(tmp_path: Path) -> None:
+    cards = write_cards(tmp_path / "cards.jsonl", 10, bad_line=4)
+    code, out = run("batch", str(cards), "-m", "mock", "-o", "out")
+    assert code == 1  # something failed
+    assert f"  {cards}:4: field 'pricing' is required but missing" in out.splitlines()
+    rows = table(out)
+    del rows["seconds"]
+    assert rows == {"cards reviewed": "9", "cards skipped (bad input)": "1", "reviews": "36",
+                    "reviewed now": "36", "reused from store": "0", "failed": "0",
+                    "model requests": "36"}
+    with Store(Path("out")) as store:
+        assert store.count() == 9 * PERSONAS
+        assert len(store.tools()) == 9
+
+
+def test_a_bad_file_in_a_folder_is_skipped_and_named(tmp_path: Path) -> None:
+    folder = tmp_path / "cards"
+    shutil.copytree(EXAMPLES, folder)
+    (folder / "zz-broken.yaml").write_text("name: Broken\ntagline: t\ncategory: c\n"
+                                           "description: d\npricing: p\nentry: gratis\n")
+    summary = run_batch([folder], Path("out"), "mock")
+    assert summary.cards == 6 and len(summary.run.records) == 6 * PERSONAS
+    [err] = summary.card_errors
+    assert (err.file, err.field) == (str(folder / "zz-broken.yaml"), "entry")
+    assert not summary.ok
+
+
+def test_duplicate_tool_names_are_skipped_not_reviewed_twice(tmp_path: Path) -> None:
+    cards = write_cards(tmp_path / "cards.jsonl", 3)
+    cards.write_text(cards.read_text() + cards.read_text().splitlines()[0] + "\n")
+    summary = run_batch([cards], Path("out"), "mock")
+    [err] = summary.card_errors
+    assert (err.file, err.field) == (f"{cards}:4", "name") and "duplicate" in err.reason
+    assert len(summary.run.records) == 3 * PERSONAS
+
+
+def test_unchanged_rerun_makes_no_model_calls_and_exits_zero(tmp_path: Path) -> None:
+    cards = write_cards(tmp_path / "cards.jsonl", 5)
+    first = run_batch([cards], Path("out"), "mock")
+    assert (first.requests, first.run.reviewed, first.ok) == (20, 20, True)
+    MockBackend.reset()
+    code, out = run("batch", str(cards), "-m", "mock", "-o", "out")
+    assert code == 0
+    rows = table(out)
+    assert (rows["model requests"], rows["reused from store"]) == ("0", "20")
+    assert MockBackend.calls == 0
+
+
+def test_changing_one_persona_reruns_only_that_personas_reviews(tmp_path: Path) -> None:
+    root = tmp_path / "project"
+    shutil.copytree(ROOT / "personas", root / "personas")
+    shutil.copytree(ROOT / "prompts", root / "prompts")
+    for name in ("models.yaml", "panel.yaml"):
+        if (ROOT / name).exists():
+            shutil.copy(ROOT / name, root / name)
+    cards = write_cards(tmp_path / "cards.jsonl", 5)
+    first = run_batch([cards], Path("out"), "mock", root=root)
+    skeptic = root / "personas" / "skeptic.yaml"
+    skeptic.write_text(skeptic.read_text() + "\n# edited: re-run the skeptic only\n")
+    again = run_batch([cards], Path("out"), "mock", root=root)
+    assert (again.requests, again.run.reviewed, again.run.reused) == (5, 5, 15)
+    changed = {r.key for r in again.run.records} - {r.key for r in first.run.records}
+    assert {r.persona for r in again.run.records if r.key in changed} == {"skeptic"}
+
+
+def test_shards_split_the_input_exactly_and_merge_into_one_store(tmp_path: Path) -> None:
+    cards = write_cards(tmp_path / "cards.jsonl", 12)
+    out = tmp_path / "out"
+    seen: list[str] = []
+    for i in range(3):
+        s = run_batch([cards], out, "mock", shard=Shard(i, 3))
+        assert s.output == out / "shards" / f"{i}-of-3"
+        seen += [r.tool for r in s.run.records]
+    assert len(seen) == 12 * PERSONAS and len(set(seen)) == 12  # disjoint, complete
+    code, text = run("merge", "-o", str(out))
+    assert (code, text) == (0, f"merged 3 store(s) into {out}: 48 review(s) added\n")
+    with Store(out) as store:
+        assert store.count() == 48
+    assert len(list((out / "panels").glob("*.json"))) == 12
+    assert merge([], out) == (3, 0)  # merging again adds nothing
+    again = run_batch([cards], out, "mock")  # the merged store serves the whole input
+    assert again.requests == 0
+
+
+def test_shard_option_is_validated() -> None:
+    assert Shard.parse("2/4") == Shard(2, 4) and Shard.parse(None) == Shard(0, 1)
+    for bad in ("4/4", "x/2", "1"):
+        with pytest.raises(InputError, match="--shard"):
+            Shard.parse(bad)
+    code, out = run("batch", "nowhere.jsonl", "-m", "mock", "--shard", "1/1")
+    assert code == 2
+
+
+def _count(db: Path) -> int:
+    try:
+        with sqlite3.connect(db, timeout=5) as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM reviews").fetchone()[0])
+    except sqlite3.Error:
+        return 0
+
+
+def test_sigkill_mid_batch_then_resume_loses_and_repeats_nothing(tmp_path: Path) -> None:
+    cards = write_cards(tmp_path / "cards.jsonl", 12)
+    total = 12 * PERSONAS
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "panel.cli", "batch", str(cards), "-m", "mock", "-o", str(out)]
+    env = {**os.environ, "PANEL_MOCK_DELAY_S": "0.1"}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    db = out / "panel.sqlite3"
+    deadline = time.monotonic() + 60
+    while _count(db) < 10 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    stored = _count(db)
+    assert proc.returncode == -signal.SIGKILL
+    assert 10 <= stored < total, "the kill must land part-way through the batch"
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    with Store(out) as store:  # readable, and every stored review whole
+        assert all(r.ok for r in store.all())
+
+    res = subprocess.run(cmd, env={**os.environ}, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stdout + res.stderr
+    rows = table(res.stdout)
+    assert (rows["reused from store"], rows["reviewed now"]) == (str(stored), str(total - stored))
+    assert rows["model requests"] == str(total - stored)
+    with Store(out) as store:
+        records = store.all()
+    pairs = [(r.tool, r.persona) for r in records]
+    assert len(records) == total and len(set(pairs)) == total and all(r.ok for r in records)
