@@ -1,0 +1,85 @@
+"""What the research commands do (study, agreement, jury, evaluate), as functions that print.
+
+Kept apart from commands.py so the CLI stays a parser and the statistics modules stay pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+
+from panel.runner import Progress
+from panel.workspace import Workspace
+
+
+def _progress_for(show: bool) -> object:
+    if not show:
+        return None
+
+    def factory(model: str) -> Progress:
+        def report(done: int, total: int) -> None:
+            click.echo(f"\r{model}: {done}/{total}", err=True, nl=done >= total)
+        return report
+    return factory
+
+
+def study(output: Path, models: Sequence[str] | None, cards: Sequence[str],
+          study_file: Path | None, name: str | None, personas: list[str] | None,
+          samples: int, progress: bool = True) -> None:
+    """`panel study`: run the study, then print its agreement report."""
+    from panel.study import load_study, run_study, study_from_options  # noqa: PLC0415
+
+    if study_file:
+        spec = load_study(study_file)
+    elif models and cards:
+        spec = study_from_options(models, cards, name, personas, samples)
+    else:
+        raise click.UsageError("give --models A,B and CARDS, or --file STUDY.yaml")
+    ws = Workspace(output)
+    doc = run_study(ws, spec, progress=_progress_for(progress))  # type: ignore[arg-type]
+    for model, run in doc["runs"].items():
+        click.echo(f"{model}: reviewed {run['reviewed']}, reused {run['reused']}, "
+                   f"failed {run['failed']} ({run['wall_s']:g} s)")
+    click.echo(f"wrote {ws.output / 'studies' / (spec.name + '.json')}")
+    agreement(output, spec.name)
+
+
+def agreement(output: Path, study_name: str, figure_format: str = "png") -> None:
+    """`panel agreement STUDY`: the table on stdout; JSON, CSV and the figure on disk."""
+    from panel.agreement import agreement_report, format_table, write_report  # noqa: PLC0415
+    from panel.study import load_manifest, study_records, wall_seconds  # noqa: PLC0415
+
+    ws = Workspace(output)
+    manifest = load_manifest(ws, study_name)
+    report = agreement_report(manifest["name"], study_records(ws, manifest),
+                              manifest["personas"], wall_seconds(manifest))
+    click.echo(format_table(report))
+    for path in write_report(report, ws.output / "studies" / manifest["name"], figure_format):
+        click.echo(f"wrote {path}")
+
+
+def jury(output: Path, study_name: str) -> None:
+    """`panel jury STUDY`: every persona judged by every backbone of the study, combined."""
+    from panel.jury import jury as combine  # noqa: PLC0415
+    from panel.jury import jury_table  # noqa: PLC0415
+    from panel.study import load_manifest, study_records  # noqa: PLC0415
+
+    ws = Workspace(output)
+    manifest = load_manifest(ws, study_name)
+    juries = combine(study_records(ws, manifest), ws.config.rubric, manifest["personas"])
+    click.echo(f"Jury of {', '.join(manifest['runs'])} (majority verdict, mean score; "
+               "ties by mean score)")
+    click.echo(jury_table(juries, manifest["personas"]))
+
+
+def evaluate(output: Path, reference: Path, model: str | None, study_name: str | None) -> None:
+    """`panel evaluate REFERENCE.jsonl`: metrics on stdout; JSON and CSV on disk."""
+    from panel.evaluate import evaluate as run  # noqa: PLC0415
+    from panel.evaluate import format_eval
+
+    report, paths = run(Workspace(output), reference, model, study_name)
+    click.echo(format_eval(report))
+    for path in paths:
+        click.echo(f"wrote {path}")

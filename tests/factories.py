@@ -1,0 +1,20 @@
+"""Hand-built review records for tests of the pure statistics (no backend, no store)."""
+
+from __future__ import annotations
+
+from panel.records import Attempt, ReviewRecord
+from panel.schema import ReviewOutput
+
+REVIEW = "Tool does one thing well here. It is reviewed for the test."
+
+
+def rec(model: str, tool: str, persona: str, verdict: str | None, score: int | None,
+        sample: int = 0, tokens: int = 10, seconds: float = 1.0) -> ReviewRecord:
+    """A stored review; verdict None makes it a failed one."""
+    out = None if verdict is None else ReviewOutput(
+        reasoning="Notes before the score.", score=score or 0, verdict=verdict, review=REVIEW)
+    return ReviewRecord(key=f"{model}-{tool}-{persona}-{sample}", tool=tool, tool_name=tool.title(),
+                        persona=persona, persona_name=persona.title(), model=model, sample=sample,
+                        status="ok" if out else "failed", output=out,
+                        failure=None if out else "invalid reply",
+                        attempts=[Attempt(seed=1, output_tokens=tokens, seconds=seconds)])

@@ -1,0 +1,107 @@
+"""Reference evaluation on a fixed input, the shipped reference file, and the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from factories import rec
+
+from panel.cards import load_cards
+from panel.cli import main
+from panel.errors import InputError
+from panel.evaluate import Reference, evaluate_records, load_reference
+
+from conftest import EXAMPLES, ROOT
+
+SHIPPED = ROOT / "examples" / "reference.jsonl"
+
+REFERENCE = [
+    Reference(tool="t1", persona="builder", verdict="ship", score=70),
+    Reference(tool="t1", persona="skeptic", verdict="skip", score=30),
+    Reference(tool="t2", persona="builder", verdict="skip", score=40),
+    Reference(tool="t2", persona="skeptic", verdict="ship", score=60),
+]
+RECORDS = [
+    rec("m", "t1", "builder", "ship", 80),
+    rec("m", "t1", "skeptic", "ship", 60),
+    rec("m", "t2", "builder", "skip", 20),
+    rec("m", "t2", "skeptic", None, None),    # failed: missing, not wrong
+    rec("m", "t9", "builder", "ship", 90),    # no reference line: ignored
+]
+
+
+def test_metrics_match_hand_computation() -> None:
+    report = evaluate_records(REFERENCE, RECORDS, "m")
+    o = report.overall
+    # Scored: t1/builder ship-ship, t1/skeptic skip-ship, t2/builder skip-skip; t2/skeptic failed.
+    assert (o.reference, o.n, o.missing) == (4, 3, 1)
+    assert o.verdict_accuracy_pct == pytest.approx(66.67)             # 2 of 3
+    assert o.balanced_accuracy == pytest.approx(0.75)                 # (1/1 + 1/2) / 2
+    assert o.score_mae == pytest.approx(20.0)                         # (10 + 30 + 20) / 3
+    # Reference ranks [3,1,2] (70,30,40), predicted [3,2,1] (80,60,20): d^2 = 0+1+1 = 2,
+    # rho = 1 - 6*2 / (3*8) = 0.5.
+    assert o.spearman_rho == pytest.approx(0.5)
+    builder, skeptic = report.personas
+    assert (builder.persona, builder.n, builder.verdict_accuracy_pct, builder.balanced_accuracy,
+            builder.score_mae, builder.spearman_rho) == ("builder", 2, 100.0, 1.0, 15.0, 1.0)
+    # One scored skeptic line: wrong verdict, one reference class, n < 2 for Spearman.
+    assert (skeptic.n, skeptic.missing, skeptic.verdict_accuracy_pct, skeptic.balanced_accuracy,
+            skeptic.score_mae, skeptic.spearman_rho) == (1, 1, 0.0, 0.0, 30.0, None)
+
+
+def test_nothing_stored_gives_no_metrics() -> None:
+    o = evaluate_records(REFERENCE, [], "m").overall
+    assert (o.n, o.missing, o.verdict_accuracy_pct, o.balanced_accuracy, o.score_mae) == (
+        0, 4, None, None, None)
+
+
+def test_shipped_reference_covers_the_example_cards() -> None:
+    refs = load_reference(SHIPPED)
+    slugs = {c.card.slug for c in load_cards([EXAMPLES])}
+    assert {(r.tool, r.persona) for r in refs} == {
+        (s, p) for s in slugs for p in ("builder", "skeptic", "futurist", "founder")}
+    # Each reference verdict honours the rubric in panel.yaml (ship >= 55, skip <= 65).
+    assert all((r.score >= 55) if r.verdict == "ship" else (r.score <= 65) for r in refs)
+
+
+@pytest.mark.parametrize(("line", "reason"), [
+    ('{"tool": "a", "persona": "b", "verdict": "maybe", "score": 5}', "field 'verdict'"),
+    ('{"tool": "a", "persona": "b", "verdict": "ship", "score": 5, "x": 1}', "field 'x'"),
+    ("{not json", "invalid JSON"),
+])
+def test_bad_reference_names_file_line_and_field(tmp_path: Path, line: str, reason: str) -> None:
+    path = tmp_path / "ref.jsonl"
+    path.write_text('{"tool": "a", "persona": "c", "verdict": "ship", "score": 60}\n' + line + "\n")
+    with pytest.raises(InputError) as exc:
+        load_reference(path)
+    assert str(exc.value).startswith(f"{path}:2: ")
+    assert reason in str(exc.value)
+
+
+def test_duplicate_reference_line_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "ref.jsonl"
+    line = '{"tool": "a", "persona": "b", "verdict": "ship", "score": 60}\n'
+    path.write_text(line * 2)
+    with pytest.raises(InputError, match="already given on line 1"):
+        load_reference(path)
+
+
+def test_evaluate_cli_on_the_shipped_reference(tmp_path: Path) -> None:
+    out = tmp_path / "o"
+    runner = CliRunner()
+    res = runner.invoke(main, ["review", str(EXAMPLES), "-m", "mock", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(main, ["evaluate", str(SHIPPED), "-m", "mock", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.splitlines()
+    assert lines[0] == f"mock against {SHIPPED}"
+    assert lines[1].split() == ["persona", "ref", "n", "miss", "acc%", "bal.acc", "MAE", "rho"]
+    assert [ln.split()[0] for ln in lines[2:7]] == ["builder", "skeptic", "futurist", "founder",
+                                                   "all"]
+    assert lines[6].split()[:4] == ["all", "24", "24", "0"]
+    doc = json.loads((out / "evaluate" / "reference.mock.json").read_text())
+    assert doc["overall"]["n"] == 24 and doc["model"] == "mock"
+    assert (out / "evaluate" / "reference.mock.csv").is_file()
