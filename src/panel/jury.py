@@ -21,7 +21,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from panel.agreement import ALL, fmt
-from panel.panel import panel_verdict
+from panel.panel import majority, panel_verdict
 from panel.records import ReviewRecord
 from panel.schema import Rubric
 
@@ -86,18 +86,10 @@ def jury(by_model: Mapping[str, Sequence[ReviewRecord]], rubric: Rubric,
 
 
 def _tool_jury(tool: str, name: str, juries: list[PersonaJury], rubric: Rubric) -> ToolJury:
-    votes = [(j.verdict, j.mean_score) for j in juries if j.verdict and j.mean_score is not None]
-    ship = sum(v == "ship" for v, _ in votes)
-    skip = len(votes) - ship
-    score = round(mean(s for _, s in votes), 2) if votes else None
-    verdict: Literal["ship", "skip"] | None = None
-    if votes:
-        if ship != skip:
-            verdict = "ship" if ship > skip else "skip"
-        else:
-            verdict = "ship" if (score or 0) >= rubric.ship_threshold else "skip"
-    return ToolJury(tool=tool, tool_name=name, personas=juries, ship=ship, skip=skip,
-                    verdict=verdict, mean_score=score, tie_broken=bool(votes) and ship == skip)
+    vote = majority([(j.verdict, j.mean_score) for j in juries
+                     if j.verdict and j.mean_score is not None], rubric)
+    return ToolJury(tool=tool, tool_name=name, personas=juries, ship=vote.ship, skip=vote.skip,
+                    verdict=vote.verdict, mean_score=vote.mean_score, tie_broken=vote.tie_broken)
 
 
 def jury_table(juries: Sequence[ToolJury], personas: Sequence[str]) -> str:

@@ -40,11 +40,22 @@ class PanelVerdict(BaseModel):
         return head + (f" · {self.failed} failed" if self.failed else "")
 
 
-def panel_verdict(reviews: Sequence[ReviewRecord], rubric: Rubric) -> PanelVerdict:
-    """Aggregate one tool's reviews (any number of personas) into its panel verdict."""
-    if not reviews:
-        raise ValueError("a panel needs at least one review")
-    votes = [(r.verdict, r.score) for r in reviews if r.ok and r.verdict and r.score is not None]
+class Vote(BaseModel):
+    """The outcome of a vote: counts, mean score, verdict, and whether a tie was broken."""
+
+    ship: int
+    skip: int
+    mean_score: float | None
+    verdict: Literal["ship", "skip"] | None
+    tie_broken: bool
+
+
+def majority(votes: Sequence[tuple[str, float]], rubric: Rubric) -> Vote:
+    """Majority of (verdict, score) votes; a tie ships if the mean score >= ship threshold.
+
+    Shared by the panel (personas vote) and the jury (backbones vote per persona), so the
+    tie rule is stated once.
+    """
     ship = sum(v == "ship" for v, _ in votes)
     skip = len(votes) - ship
     mean_score = round(mean(s for _, s in votes), 2) if votes else None
@@ -54,11 +65,22 @@ def panel_verdict(reviews: Sequence[ReviewRecord], rubric: Rubric) -> PanelVerdi
             verdict = "ship" if ship > skip else "skip"
         else:
             verdict = "ship" if (mean_score or 0) >= rubric.ship_threshold else "skip"
+    return Vote(ship=ship, skip=skip, mean_score=mean_score, verdict=verdict,
+                tie_broken=bool(votes) and ship == skip)
+
+
+def panel_verdict(reviews: Sequence[ReviewRecord], rubric: Rubric) -> PanelVerdict:
+    """Aggregate one tool's reviews (any number of personas) into its panel verdict."""
+    if not reviews:
+        raise ValueError("a panel needs at least one review")
+    votes = [(r.verdict, float(r.score)) for r in reviews
+             if r.ok and r.verdict and r.score is not None]
+    vote = majority(votes, rubric)
     return PanelVerdict(
-        tool=reviews[0].tool, tool_name=reviews[0].tool_name, ship=ship, skip=skip,
+        tool=reviews[0].tool, tool_name=reviews[0].tool_name, ship=vote.ship, skip=vote.skip,
         failed=len(reviews) - len(votes),
-        ship_pct=round(100 * ship / len(votes), 1) if votes else None,
-        verdict=verdict, mean_score=mean_score, tie_broken=bool(votes) and ship == skip,
+        ship_pct=round(100 * vote.ship / len(votes), 1) if votes else None,
+        verdict=vote.verdict, mean_score=vote.mean_score, tie_broken=vote.tie_broken,
     )
 
 
