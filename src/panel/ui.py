@@ -2,20 +2,23 @@
 
 It is a thin door onto the same library the CLI uses (pages, editor, site), so a review
 edited here is protected from re-runs exactly as one edited from a draft file. It binds to
-127.0.0.1 by default and serves one request at a time: the store and the engine are used
-by one request at a time, and a regenerate on a real model is worth waiting for. Every
+127.0.0.1 by default. The server is threaded, so an idle connection a browser opens ahead
+of time never blocks it, but the app's work runs one request at a time under a lock: the
+store and the engine are used by one request at a time, and a regenerate on a real model
+is worth waiting for. Every
 page is rendered by the autoescaping templates and sent with a Content-Security-Policy
 that allows no script at all.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, cast
 from urllib.parse import urlencode
 
-from flask import Flask, Response, abort, redirect, request
+from flask import Flask, Response, abort, g, redirect, request
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from panel import editor
@@ -89,6 +92,18 @@ def create_app(ws: Workspace, model: str | None = None, backend: Backend | None 
         run.__name__ = fn.__name__
         return run
 
+    lock = threading.Lock()
+
+    @app.before_request
+    def one_at_a_time() -> None:
+        lock.acquire()
+        g.holds_lock = True
+
+    @app.teardown_request
+    def done(_exc: BaseException | None) -> None:
+        if g.pop("holds_lock", False):
+            lock.release()
+
     @app.after_request
     def headers(resp: Response) -> Response:
         resp.headers["Content-Security-Policy"] = csp()
@@ -110,8 +125,10 @@ def create_app(ws: Workspace, model: str | None = None, backend: Backend | None 
             tp = tool_page(ws, slug, state.model)
         except PanelError:
             abort(404)
-        others = [t for t in reviewed_tools(ws, state.model) if t.slug != slug]
-        pairs = [(a, b) for a, b in load_pairs(ws) if slug in (a, b)]
+        tools = {t.slug: t for t in reviewed_tools(ws, state.model)}
+        others = [t for s, t in tools.items() if s != slug]
+        pairs = [(a, b, f"{tools[a].card.name} vs {tools[b].card.name}")
+                 for a, b in load_pairs(ws) if slug in (a, b) and a in tools and b in tools]
         return page("ui_tool.html.j2", page=tp, others=others, pairs=pairs)
 
     @app.get("/compare/<a>/<b>")
@@ -172,5 +189,6 @@ def create_app(ws: Workspace, model: str | None = None, backend: Backend | None 
 
 
 def make_ui_server(app: Flask, host: str = DEFAULT_HOST, port: int = 0) -> BaseWSGIServer:
-    """A single-threaded WSGI server for the app (port 0 picks a free port)."""
-    return make_server(host, port, app, threaded=False)
+    """A threaded WSGI server for the app (port 0 picks a free port); the app's own lock
+    keeps its work to one request at a time."""
+    return make_server(host, port, app, threaded=True)

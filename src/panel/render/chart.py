@@ -18,7 +18,7 @@ LABEL_W = 120          # persona names, left of the bars
 BAR_W = 460            # a score of 100
 BAR_H = 16
 ROW_H = 2 * BAR_H + 22
-TOP = 58               # legend and axis labels above the first row
+TOP = 74               # legend (two lines) and axis labels above the first row
 COLORS = ("#2563eb", "#d97706")
 NAME_MAX = 38
 
@@ -57,6 +57,7 @@ class Chart:
     ticks: list[tuple[int, int]]
     threshold: tuple[int, int] | None
     title: str
+    top: int = TOP
 
 
 def _short(name: str) -> str:

@@ -1,0 +1,30 @@
+"""Regenerate one persona on the real engine: a new seed, the others untouched."""
+
+from __future__ import annotations
+
+from panel import editor
+from panel.backends.base import Backend
+from panel.cards import load_cards
+from panel.runner import review_cards
+from panel.workspace import Workspace
+
+from conftest import EMBEDDED, EXAMPLES
+
+
+def test_regenerate_one_persona_on_the_real_engine(ws: Workspace, engine: Backend) -> None:
+    card = load_cards([EXAMPLES / "tracelens.yaml"])[0].card
+    first = {r.persona: r for r in review_cards(ws, [card], EMBEDDED, ["builder", "skeptic"],
+                                                 backend=engine).records}
+    [done] = editor.regenerate(ws, card.slug, ["skeptic"], EMBEDDED, backend=engine)
+    new = done.record
+    assert not done.kept and new.sample == 1 and new.key != first["skeptic"].key
+    assert new.attempts[0].seed != first["skeptic"].attempts[0].seed
+    if new.ok:
+        assert new.output.review.startswith(card.name)
+    shown = {r.persona: r.key for r in ws.store.latest(card.slug, EMBEDDED)}
+    assert shown == {"builder": first["builder"].key, "skeptic": new.key}
+    if new.ok:  # approve it, then a re-run keeps it and spends no model time
+        editor.approve(ws, card.slug, ["skeptic"], EMBEDDED)
+        count = ws.store.count()
+        [kept] = editor.regenerate(ws, card.slug, ["skeptic"], EMBEDDED, backend=engine)
+        assert kept.kept and ws.store.count() == count
