@@ -61,7 +61,8 @@ def test_requests_carry_seed_schema_and_sampling_and_results_keep_order() -> Non
     body = next(b for b in bodies if b["seed"] == 3)
     assert body["model"] == "smollm2-135m-server" and body["repetition_penalty"] == 1.0
     assert body["response_format"]["json_schema"]["schema"] == {"type": "object"}
-    assert body["structured_outputs"] == {"disable_any_whitespace": True}
+    assert body["structured_outputs"] == {"json": {"type": "object"},
+                                          "disable_any_whitespace": True}
 
 
 def test_5xx_is_retried_then_succeeds_and_4xx_is_a_request_error() -> None:

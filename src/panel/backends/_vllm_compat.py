@@ -157,7 +157,8 @@ def server_args(spec: ModelSpec, host: str, port: int) -> list[str]:
 def server_body(req: GenRequest, model: str) -> dict[str, Any]:
     """A chat-completions request body for vLLM's server: the same sampling and grammar as
     ``sampling_params``. ``response_format`` carries the schema (the OpenAI way);
-    ``structured_outputs`` adds vLLM's whitespace rule and ``seed`` and
+    vLLM's ``structured_outputs`` repeats it, because vLLM 0.32 rejects a
+    ``structured_outputs`` without a constraint, to add the whitespace rule; ``seed`` and
     ``repetition_penalty`` are vLLM extras (see ChatCompletionRequest in vLLM 0.32)."""
     return {
         "model": model, "messages": req.messages, "max_tokens": req.max_tokens,
@@ -165,5 +166,5 @@ def server_body(req: GenRequest, model: str) -> dict[str, Any]:
         "repetition_penalty": req.repetition_penalty,
         "response_format": {"type": "json_schema",
                             "json_schema": {"name": "review", "schema": req.json_schema}},
-        "structured_outputs": {"disable_any_whitespace": True},
+        "structured_outputs": {"json": req.json_schema, "disable_any_whitespace": True},
     }
