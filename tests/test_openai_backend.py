@@ -123,3 +123,23 @@ def test_no_base_url_and_no_recorded_server_says_how_to_start_one() -> None:
     with pytest.raises(PanelError, match=r"no running server is recorded in "
                        r"outputs/servers/smollm2-135m-server\.json; start it with"):
         create_backend(spec(base_url=None))
+
+
+def test_serve_command_line_carries_the_engine_settings() -> None:
+    from panel.serve import command
+
+    cmd = command(spec(), "127.0.0.1", 8123)
+    assert cmd[1:3] == ["-m", "vllm.entrypoints.openai.api_server"]
+    flags = " ".join(cmd)
+    assert "--served-model-name smollm2-135m-server" in flags and "--port 8123" in flags
+    assert "--enable-prefix-caching" in flags and "--enforce-eager" in flags
+    assert "--seed 0" in flags and "--max-model-len 2048" in flags
+
+
+def test_serve_with_an_unknown_model_is_a_clear_error() -> None:
+    from click.testing import CliRunner
+
+    from panel.cli import main
+
+    res = CliRunner().invoke(main, ["serve", "--model", "nope"])
+    assert res.exit_code == 2 and res.stderr.startswith("error: unknown model 'nope'")
