@@ -384,4 +384,4 @@ def _distributions(ax: Axes, report: AgreementReport) -> None:
     ax.set_ylim(-2, 102)
     ax.set_ylabel("score")
     ax.set_title("Scores per persona and backbone")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))  # off the data

@@ -5,7 +5,7 @@ Kept apart from commands.py so the CLI stays a parser and the statistics modules
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import click
@@ -14,7 +14,8 @@ from panel.runner import Progress
 from panel.workspace import Workspace
 
 
-def _progress_for(show: bool) -> object:
+def _progress_for(show: bool) -> Callable[[str], Progress] | None:
+    """A progress counter per model on stderr, so a long study shows which engine runs."""
     if not show:
         return None
 
@@ -38,7 +39,7 @@ def study(output: Path, models: Sequence[str] | None, cards: Sequence[str],
     else:
         raise click.UsageError("give --models A,B and CARDS, or --file STUDY.yaml")
     ws = Workspace(output)
-    doc = run_study(ws, spec, progress=_progress_for(progress))  # type: ignore[arg-type]
+    doc = run_study(ws, spec, progress=_progress_for(progress))
     for model, run in doc["runs"].items():
         click.echo(f"{model}: reviewed {run['reviewed']}, reused {run['reused']}, "
                    f"failed {run['failed']} ({run['wall_s']:g} s)")
