@@ -66,3 +66,12 @@ def test_outputs_are_self_describing(ws: Workspace) -> None:
     assert prov["sampling"]["seed"] == 0
     manifest = json.loads(summary.manifest.read_text())  # type: ignore[union-attr]
     assert manifest["counts"]["reviews"] == 4 and manifest["model"]["name"] == "mock"
+
+
+def test_a_one_persona_rerun_keeps_the_whole_panel_file(ws: Workspace) -> None:
+    review_cards(ws, [card()], "mock")
+    review_cards(ws, [card()], "mock", ["skeptic"], samples=(1,))
+    panel = json.loads((ws.output / "panels" / "voicedesk.mock.json").read_text())
+    assert [r["persona"] for r in panel["reviews"]] == ["builder", "skeptic", "futurist",
+                                                        "founder"]
+    assert [r["sample"] for r in panel["reviews"]] == [0, 1, 0, 0]

@@ -94,16 +94,22 @@ def review_cards(ws: Workspace, cards: Sequence[ToolCard], model: str | None = N
 
 
 def write_panels(ws: Workspace, summary: RunSummary) -> list[Path]:
-    """One JSON file per tool: its card, panel verdict and every review."""
+    """One JSON file per tool and model: the tool's whole current panel, as its pages show it.
+
+    A run of one persona (``--personas``, ``panel regenerate``) rewrites the file with every
+    persona's latest review (an editor's pinned one first), not just the persona it ran.
+    """
+    from panel.pages import tool_page  # noqa: PLC0415 - pages imports the renderers' data
+
     folder = ws.output / "panels"
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
-    for verdict in summary.panels(ws):
-        reviews = [r for r in summary.records if r.tool == verdict.tool]
-        doc = {"tool": json.loads(ws.store.card_json(verdict.tool) or "{}"),
-               "model": reviews[0].model, "panel": verdict.model_dump(),
-               "reviews": [r.model_dump(mode="json") for r in reviews]}
-        path = folder / f"{verdict.tool}.{reviews[0].model}.json"
+    for tool, model in dict.fromkeys((r.tool, r.model) for r in summary.records):
+        page = tool_page(ws, tool, model)
+        doc = {"tool": page.card.model_dump(mode="json"), "model": model,
+               "panel": page.panel.model_dump(),
+               "reviews": [r.model_dump(mode="json") for r in page.reviews]}
+        path = folder / f"{tool}.{model}.json"
         _atomic_write(path, json.dumps(doc, indent=2, ensure_ascii=False))
         paths.append(path)
     return paths
