@@ -1,0 +1,89 @@
+"""The server backend against a real vLLM OpenAI-compatible server on the embedded model.
+
+One server is started for the module (about a minute on CPU) on a free localhost port,
+found the way users find it (the record `panel serve` writes), and stopped in teardown.
+The same card goes through it and through the session's in-process engine: both must give
+a schema-valid four-persona panel from the same prompts.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from panel import serve
+from panel.backends import create_backend
+from panel.backends.base import Backend
+from panel.cards import load_cards
+from panel.errors import PanelError
+from panel.runner import review_cards
+from panel.schema import ReviewOutput
+from panel.workspace import Workspace
+
+from conftest import EMBEDDED, EXAMPLES, ROOT
+
+SERVED = "smollm2-135m-server"
+pytestmark = pytest.mark.engine
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[serve.Server]:
+    """A real vLLM server for the `smollm2-135m-server` entry, recorded for discovery."""
+    folder = tmp_path_factory.mktemp("servers")
+    spec = Workspace(root=ROOT).registry.get(SERVED)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PANEL_SERVERS_DIR", str(folder))
+        with serve.running_server(spec, port=free_port(), log=folder / "server.log",
+                                  timeout_s=420) as srv:
+            yield srv
+    assert not (folder / f"{SERVED}.json").exists(), "the record goes when the server does"
+
+
+def test_serve_records_a_healthy_server(server: serve.Server) -> None:
+    assert serve.resolve_url(Workspace(root=ROOT).registry.get(SERVED)) == server.url
+    models = httpx.get(server.url + "/models", timeout=10).json()
+    assert [m["id"] for m in models["data"]] == [SERVED]
+
+
+def test_server_and_in_process_engine_give_the_same_schema_valid_panel(
+        server: serve.Server, engine: Backend, ws: Workspace) -> None:
+    card = load_cards([EXAMPLES / "voicedesk.yaml"])[0].card
+    remote = review_cards(ws, [card], SERVED)
+    local = review_cards(ws, [card], EMBEDDED, backend=engine)
+    for run in (remote, local):
+        assert len(run.records) == 4 and run.reviewed == 4
+        for rec in run.records:
+            assert rec.ok, f"{rec.model}/{rec.persona}: {rec.failure}"
+            ReviewOutput.model_validate(rec.output.model_dump(),  # type: ignore[union-attr]
+                                        context={"rubric": ws.config.rubric})
+    by = {run.records[0].model: run for run in (remote, local)}
+    assert set(by) == {SERVED, EMBEDDED}
+    assert [(r.tool, r.persona) for r in remote.records] == \
+        [(r.tool, r.persona) for r in local.records]
+    # The same prompts reached both engines: identical prompt token counts per persona.
+    assert [r.attempts[0].prompt_tokens for r in remote.records] == \
+        [r.attempts[0].prompt_tokens for r in local.records]
+    remote_panel, local_panel = (run.panels(ws)[0] for run in (remote, local))
+    assert remote_panel.model_dump().keys() == local_panel.model_dump().keys()
+    assert (remote_panel.tool, remote_panel.ship + remote_panel.skip) == (card.slug, 4)
+    assert (local_panel.tool, local_panel.ship + local_panel.skip) == (card.slug, 4)
+    panels = {p.name for p in (ws.output / "panels").glob("*.json")}
+    assert panels == {f"voicedesk.{EMBEDDED}.json", f"voicedesk.{SERVED}.json"}
+
+
+def test_a_stale_record_of_a_dead_server_names_the_fix(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PANEL_SERVERS_DIR", str(tmp_path))
+    (tmp_path / f"{SERVED}.json").write_text(f'{{"url": "http://127.0.0.1:{free_port()}/v1"}}')
+    with pytest.raises(PanelError, match=f"start it with `panel serve --model {SERVED}`"):
+        create_backend(Workspace(root=ROOT).registry.get(SERVED))
