@@ -1,0 +1,201 @@
+"""Throughput: panel's batch path against raw vLLM, and against one request at a time.
+
+In one process, on one in-process engine and the same prompts, schema, sampling and seeds:
+
+  (a) raw vLLM ``LLM.chat`` on every persona x card prompt (the ceiling);
+  (b) ``panel batch`` on the same cards (validation, retries, store, panels, manifest);
+  (c) panel one request at a time, on the first ``--subset`` prompts only (all of them
+      would take far too long on a CPU), reported per review;
+
+then (d) the unchanged batch again, as a fresh ``panel batch`` process, which must finish
+in seconds with zero model calls. Every phase starts from an empty prefix cache, after a
+warm-up that compiles every request's grammar, so no phase inherits another's work.
+Ratios are of wall time per review: b/a is panel's overhead, c/b what batching buys.
+
+Run: ``python bench/throughput.py`` (writes outputs/bench/throughput.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from panel.backends import _vllm_compat as compat
+from panel.backends import create_backend
+from panel.batch import run_batch
+from panel.cards import load_cards
+from panel.paths import project_root
+from panel.review import _request, check, run_jobs  # _request: the exact request panel sends
+from panel.runner import plan
+from panel.workspace import Workspace
+
+ROOT = project_root()
+PREFIXES = ["Quill", "Forge", "Lumen", "Tally", "Harbor", "Sprout", "Relay", "Cinder",
+            "Mosaic", "Orbit", "Pylon", "Kestrel", "Drift", "Atlas", "Beacon", "Ember"]
+SUFFIXES = ["Desk", "Flow", "Board", "Kit", "Lab", "Scope", "Works", "Mate", "Hub", "Loop"]
+KINDS = [
+    ("Developer Tools", "reviews pull requests and explains risky diffs in plain words",
+     "Free for open source; $12 per seat per month for teams", "freemium"),
+    ("Productivity", "turns meeting recordings into action items assigned to owners",
+     "$8 per user per month", "paid"),
+    ("Design", "builds slide decks from an outline and a brand kit",
+     "Free tier with watermark; $15 per month without", "freemium"),
+    ("Data", "lets analysts ask questions of a warehouse in plain English",
+     "Free for one database", "free"),
+    ("Customer Support", "answers support email with drafts grounded in the help center",
+     "$0.50 per resolved ticket", "paid"),
+]
+
+
+def make_cards(n: int, path: Path) -> Path:
+    """Write ``n`` varied, valid cards as JSONL (our own words) and return the file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for i in range(n):
+        category, does, pricing, entry = KINDS[i % len(KINDS)]
+        name = f"{PREFIXES[i % len(PREFIXES)]}{SUFFIXES[(i // len(PREFIXES) + i) % len(SUFFIXES)]}"
+        lines.append(json.dumps({
+            "name": name, "tagline": f"{name} {does}.", "category": category,
+            "description": f"{name} {does}. It keeps a history of every run, works in the "
+                           f"browser and in a command line client, and exports to CSV.",
+            "pricing": pricing, "entry": entry, "url": f"https://{name.lower()}.example"}))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def snapshot(folder: Path) -> Path:
+    """A private copy of the project data, so edits made while the benchmark runs (others
+    share the checkout) cannot change the prompts between phases."""
+    shutil.rmtree(folder, ignore_errors=True)
+    for sub in ("personas", "prompts"):
+        shutil.copytree(ROOT / sub, folder / sub)
+    for name in ("models.yaml", "panel.yaml"):
+        if (ROOT / name).exists():
+            shutil.copy(ROOT / name, folder / name)
+    return folder
+
+
+def phase(name: str, seconds: float, reviews: int, prompt: int, output: int,
+          cached: int, **extra: Any) -> dict[str, Any]:
+    """One phase's figures, with rates per review and per token."""
+    return {"phase": name, "seconds": round(seconds, 2), "reviews": reviews,
+            "seconds_per_review": round(seconds / reviews, 4),
+            "reviews_per_s": round(reviews / seconds, 3),
+            "output_tokens": output, "output_tokens_per_s": round(output / seconds, 1),
+            "prompt_tokens": prompt, "cached_tokens": cached,
+            "prefix_cache_hit_rate": round(cached / prompt, 3) if prompt else None, **extra}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--cards", type=int, default=40)
+    ap.add_argument("--subset", type=int, default=8, help="prompts for (c), one at a time")
+    ap.add_argument("--model", default="smollm2-135m")
+    ap.add_argument("--out", type=Path, default=Path("outputs/bench"))
+    args = ap.parse_args()
+
+    store_dir = args.out / "store"
+    shutil.rmtree(store_dir, ignore_errors=True)
+    cards_path = make_cards(args.cards, args.out / "cards.jsonl")
+    root = snapshot(args.out / "project")
+    ws = Workspace(store_dir, root)
+    settings = ws.settings(args.model)
+    cards = [c.card for c in load_cards([cards_path])]
+    jobs = plan(ws, cards, args.model)
+    requests = [_request(j, settings, 0) for j in jobs]
+    n = len(requests)
+    print(f"{len(cards)} cards x {len(ws.personas())} personas = {n} reviews "
+          f"on {args.model}", flush=True)
+
+    t0 = time.perf_counter()
+    engine = create_backend(settings.spec)
+    llm = engine.llm  # type: ignore[attr-defined]
+    print(f"engine start {time.perf_counter() - t0:.1f} s", flush=True)
+    t0 = time.perf_counter()
+    one_per_card = list({r.json_schema["anyOf"][0]["properties"]["review"]["pattern"]: r
+                         for r in requests}.values())
+    compat.chat(llm, [replace(r, max_tokens=2) for r in one_per_card])  # compile all grammars
+    print(f"warm-up {time.perf_counter() - t0:.1f} s", flush=True)
+    results = []
+
+    compat.reset_prefix_cache(llm)
+    t0 = time.perf_counter()
+    outs = compat.chat(llm, requests)
+    a_s = time.perf_counter() - t0
+    a_texts = [o.outputs[0].text for o in outs]
+    a_valid = sum(check(engine_result(o), settings.rubric)[0] is not None for o in outs)
+    results.append(phase("a: raw LLM.chat", a_s, n,
+                         sum(len(o.prompt_token_ids) for o in outs),
+                         sum(len(o.outputs[0].token_ids) for o in outs),
+                         sum(o.num_cached_tokens or 0 for o in outs), valid=a_valid))
+    print(results[-1], flush=True)
+
+    compat.reset_prefix_cache(llm)
+    t0 = time.perf_counter()
+    summary = run_batch([cards_path], store_dir, args.model, backend=engine, root=root)
+    b_s = time.perf_counter() - t0
+    att = [a for r in summary.run.records for a in r.attempts]
+    same = sum(r.attempts[0].text == t[:len(r.attempts[0].text)]
+               for r, t in zip(summary.run.records, a_texts, strict=True))
+    results.append(phase("b: panel batch", b_s, n, sum(a.prompt_tokens for a in att),
+                         sum(a.output_tokens for a in att), sum(a.cached_tokens for a in att),
+                         requests=summary.requests, ok=n - len(summary.run.failed),
+                         failed=len(summary.run.failed), first_attempt_same_text_as_a=same))
+    print(results[-1], flush=True)
+
+    compat.reset_prefix_cache(llm)
+    k = min(args.subset, n)
+    t0 = time.perf_counter()
+    c_recs = [run_jobs([job], engine, settings)[0] for job in jobs[:k]]
+    c_s = time.perf_counter() - t0
+    c_att = [a for r in c_recs for a in r.attempts]
+    results.append(phase(f"c: one at a time (first {k} of {n})", c_s, k,
+                         sum(a.prompt_tokens for a in c_att),
+                         sum(a.output_tokens for a in c_att),
+                         sum(a.cached_tokens for a in c_att), requests=len(c_att)))
+    print(results[-1], flush=True)
+    engine.close()
+
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "panel.cli", "batch", str(cards_path),
+                           "-m", args.model, "-o", str(store_dir)],
+                          capture_output=True, text=True, check=False,
+                          env={**os.environ, "PANEL_HOME": str(root.resolve())})
+    d_s = time.perf_counter() - t0
+    calls = re.search(r"model requests\s+(\d+)", proc.stdout)
+    rerun = {"phase": "d: unchanged re-run (new process)", "seconds": round(d_s, 2),
+             "model_calls": int(calls.group(1)) if calls else None, "exit": proc.returncode}
+    results.append(rerun)
+    print(rerun, flush=True)
+
+    per = {r["phase"][0]: float(r.get("seconds_per_review") or 0) for r in results}
+    report = {"model": args.model, "cards": len(cards), "reviews": n, "cpu_count": os.cpu_count(),
+              "versions": compat.versions(), "phases": results,
+              "ratio_b_over_a": round(per["b"] / per["a"], 3),
+              "ratio_c_over_b": round(per["c"] / per["b"], 2),
+              "note": f"c measured on the first {k} prompts; ratios are of wall time per review"}
+    (args.out / "throughput.json").write_text(json.dumps(report, indent=2))
+    print(f"b/a = {report['ratio_b_over_a']}  (target <= 1.10)")
+    print(f"c/b = {report['ratio_c_over_b']}  (target >= 3; c on a {k}-prompt subset)")
+    print(f"re-run: {rerun['seconds']} s, {rerun['model_calls']} model calls (target < 3 s, 0)")
+    print(f"wrote {args.out / 'throughput.json'}")
+
+
+def engine_result(out: Any) -> Any:
+    """A vLLM RequestOutput as panel's GenResult, to validate (a)'s replies the same way."""
+    from panel.backends.vllm_local import _result  # noqa: PLC0415
+
+    return _result(out, 0.0)
+
+
+if __name__ == "__main__":
+    main()
