@@ -1,0 +1,40 @@
+"""The second local backbone, Gemma 3 270M, on the real CPU engine: 1 card x 4 personas.
+
+Gemma needs its own engine (the session ``engine`` fixture is SmolLM2), so this module starts
+one, uses it for one small batch and closes it. It proves what the mock cannot: vLLM loads
+the converted Gemma3ForCausalLM folder on CPU, our chat template for the base model renders,
+and the generation grammar compiles against Gemma's 262k-token vocabulary.
+"""
+
+from __future__ import annotations
+
+import json
+
+from panel.backends import create_backend
+from panel.cards import load_cards
+from panel.runner import review_cards
+from panel.workspace import Workspace
+
+from conftest import EXAMPLES
+
+GEMMA = "gemma3-270m"
+
+
+def test_gemma_reviews_are_schema_valid(ws: Workspace) -> None:
+    spec = ws.registry.get(GEMMA)
+    folder = spec.weights()
+    assert json.loads((folder / "config.json").read_text())["architectures"] == [
+        "Gemma3ForCausalLM"]
+    card = load_cards([EXAMPLES / "vectorloom.yaml"])[0].card
+    with create_backend(spec) as backend:
+        summary = review_cards(ws, [card], GEMMA, backend=backend)
+    assert [r.persona for r in summary.records] == ["builder", "skeptic", "futurist", "founder"]
+    rubric = ws.config.rubric
+    for rec in summary.records:
+        assert rec.model == GEMMA and rec.attempts
+        assert rec.provenance["model"]["chat_template_sha"]
+        assert rec.provenance["versions"]["transformers"]
+        if rec.ok:
+            assert rec.output is not None and rec.output.review.startswith("VectorLoom")
+            assert rubric.allows(rec.output.score, rec.output.verdict)
+    assert sum(r.ok for r in summary.records) >= 3
