@@ -92,9 +92,8 @@ def _sync_chat_template(out: Path, chat_template: str | None) -> None:
 
 def _dequantize(gguf: Path, out: Path, chat_template: str | None) -> None:
     """transformers reads the GGUF, we drop the quantizer so it saves plain safetensors."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: PLC0415 - heavy
-
     import torch  # noqa: PLC0415
+    from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: PLC0415 - heavy
 
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
     model = model.to(torch.bfloat16)  # half the disk and load time; vLLM runs bf16 anyway

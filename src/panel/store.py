@@ -76,13 +76,18 @@ class Store:
             raise
         self._db.execute("COMMIT")
 
-    def put(self, record: ReviewRecord) -> None:
-        """Store a review, replacing any earlier one with the same key (a --force re-run)."""
+    def put(self, record: ReviewRecord) -> bool:
+        """Store a review, replacing any earlier one with the same key (a --force re-run),
+        unless an editor's edit pins that key: an edited or approved review is never
+        overwritten. Returns whether the row was written."""
+        if record.key in self.pinned_keys():
+            return False
         with self._tx() as db:
             db.execute("INSERT OR REPLACE INTO reviews VALUES (?,?,?,?,?,?,?,?)",
                        (record.key, record.tool, record.persona, record.model, record.sample,
                         record.status, record.created_at,
                         record.model_dump_json(exclude={"edit"})))
+        return True
 
     def put_card(self, tool: str, card_json: str) -> None:
         """Remember the card a tool's reviews were made from (pages need it)."""
@@ -115,10 +120,20 @@ class Store:
         sql += " ORDER BY status='ok', created_at, rowid"
         args = (tool, model) if model else (tool,)
         newest: dict[tuple[str, str], ReviewRecord] = {}
+        pinned = self.pinned_keys()
         for (raw,) in self._db.execute(sql, args):
             rec = ReviewRecord.model_validate_json(raw)
-            newest[(rec.persona, rec.model)] = rec
+            held = newest.get((rec.persona, rec.model))
+            if held is None or held.key not in pinned:  # an edited review stays the latest
+                newest[(rec.persona, rec.model)] = rec
         return [self._with_edit(r) for r in newest.values()]
+
+    def reviews(self, tool: str, model: str | None = None) -> list[ReviewRecord]:
+        """Every stored review of one tool (all samples, with edits), oldest first."""
+        sql = "SELECT record FROM reviews WHERE tool=?" + (" AND model=?" if model else "")
+        rows = self._db.execute(sql + " ORDER BY created_at, rowid",
+                                (tool, model) if model else (tool,))
+        return [self._with_edit(ReviewRecord.model_validate_json(r[0])) for r in rows]
 
     def all(self, model: str | None = None) -> list[ReviewRecord]:
         """Every stored review (with edits), oldest first."""
@@ -139,10 +154,43 @@ class Store:
             db.execute("INSERT OR REPLACE INTO edits VALUES (?,?,?,?)",
                        (tool, persona, model, edit.model_dump_json()))
 
+    def delete_edit(self, tool: str, persona: str, model: str) -> bool:
+        """Drop an editor's edit (the review becomes a draft again); True if one existed."""
+        with self._tx() as db:
+            cur = db.execute("DELETE FROM edits WHERE tool=? AND persona=? AND model=?",
+                             (tool, persona, model))
+        return cur.rowcount > 0
+
+    def pinned_keys(self) -> set[str]:
+        """Review keys an edit was made on: re-runs neither replace nor supersede them."""
+        keys = (Edit.model_validate_json(r[0]).key
+                for r in self._db.execute("SELECT edit FROM edits"))
+        return {k for k in keys if k}
+
     def get_edit(self, tool: str, persona: str, model: str) -> Edit | None:
         row = self._db.execute("SELECT edit FROM edits WHERE tool=? AND persona=? AND model=?",
                                (tool, persona, model)).fetchone()
         return Edit.model_validate_json(row[0]) if row else None
+
+    def merge(self, other: Path) -> int:
+        """Copy another store's rows in (one transaction); return the reviews added.
+
+        Same key means same inputs, so an existing row is kept unless it failed and the
+        other store has it ok; this store's editor edits win over the other's.
+        """
+        before = self.count()
+        self._db.execute("ATTACH DATABASE ? AS other", (str(other),))
+        try:
+            with self._tx() as db:
+                db.execute("INSERT INTO reviews SELECT * FROM other.reviews WHERE true "
+                           "ON CONFLICT(key) DO UPDATE SET status=excluded.status, "
+                           "created_at=excluded.created_at, record=excluded.record "
+                           "WHERE reviews.status != 'ok' AND excluded.status = 'ok'")
+                db.execute("INSERT OR REPLACE INTO cards SELECT * FROM other.cards")
+                db.execute("INSERT OR IGNORE INTO edits SELECT * FROM other.edits")
+        finally:
+            self._db.execute("DETACH DATABASE other")
+        return self.count() - before
 
     def _with_edit(self, record: ReviewRecord) -> ReviewRecord:
         edit = self.get_edit(record.tool, record.persona, record.model)
