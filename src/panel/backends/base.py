@@ -70,6 +70,13 @@ class Backend(ABC):
         """Library versions that shape the output, recorded for reproducibility."""
         return {}
 
+    def reset_cache(self) -> None:  # noqa: B027 - optional hook, a no-op by default
+        """Empty any prompt cache, so the next batch runs as it would on a fresh engine.
+
+        Reproducing a batch exactly needs the same cache state as well as the same seeds;
+        backends without a cache have nothing to do.
+        """
+
     def close(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Release the engine or connections."""
 

@@ -42,6 +42,9 @@ class VLLMBackend(Backend):
     def versions(self) -> dict[str, str]:
         return compat.versions()
 
+    def reset_cache(self) -> None:
+        compat.reset_prefix_cache(self.llm)
+
     def close(self) -> None:
         compat.shutdown(self.llm)
         self.llm = None
