@@ -1,55 +1,44 @@
 """Reproducibility on the real CPU engine: the same seeds, engine and batch give the same
 reviews, and every record carries what reproduces it.
 
-The mock cannot prove this (it is deterministic by construction), so the test drives the
-session's SmolLM2 engine with a batch of 40 requests (10 cards x 4 personas) twice. Each
-request's seed comes from its review key and attempt (``review.request_seed``), so retries
-are reproducible too, and the CPU engine runs with chunked prefill off, under which
-per-request seeds are safe (see ``_vllm_compat.CPU_DEFAULTS``). Both runs start from an
-empty prefix cache: the same seeds alone are not enough once other requests warmed it.
+The mock cannot prove this (it is deterministic by construction). Each request's seed comes
+from its review key and attempt (``review.request_seed``), the CPU engine runs with chunked
+prefill off (per-request seeds are then safe) and compiles grammars synchronously
+(``backends/_vllm_plugin.py``), so a batch's schedule depends on its inputs alone. The same
+batch is run in two fresh engine processes and must match token for token. Two runs inside
+one long-lived engine are not compared: measured here, they diverge after a few dozen
+tokens, because the CPU kernels' results depend on a request's slot in vLLM's persistent
+batch, which earlier requests leave in a different order.
 """
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 from panel.backends.base import Backend
-from panel.cards import ToolCard, load_cards
 from panel.review import make_job, request_seed, run_jobs
 from panel.workspace import Workspace
 
-from conftest import EMBEDDED, EXAMPLES
-
-EXTRA = [
-    ("InboxZero", "Email triage that drafts replies", "Productivity", "freemium"),
-    ("QueryPal", "Plain-English questions over a warehouse", "Data Infrastructure", "paid"),
-    ("FormFox", "Forms that fill themselves from a document", "Productivity", "free"),
-    ("ShipLog", "Changelogs written from merged pull requests", "Developer Tools", "freemium"),
-]
+from conftest import EMBEDDED, ROOT
+from reproduce_batch import ten_cards
 
 
-def ten_cards() -> list[ToolCard]:
-    cards = [c.card for c in load_cards([EXAMPLES])]
-    for name, tagline, category, entry in EXTRA:
-        cards.append(ToolCard(name=name, tagline=tagline, category=category, entry=entry,
-                              description=f"{name}: {tagline.lower()}, for small teams.",
-                              pricing="Free tier; $8 per user per month"))
-    return cards
+def run_fresh_engine(out: Path) -> list[dict]:
+    script = ROOT / "tests" / "reproduce_batch.py"
+    done = subprocess.run([sys.executable, str(script), str(out)], capture_output=True,
+                          text=True, timeout=900, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def test_same_seed_same_engine_same_batch_same_reviews(ws: Workspace, engine: Backend) -> None:
-    settings = ws.settings(EMBEDDED)
-    jobs = [make_job(c, p, settings) for c in ten_cards() for p in ws.personas()]
-    assert len(jobs) == 40
-    # The same cache state too: the session engine has served other tests, and a prefix
-    # served from a warm cache can sample differently from a recomputed one (measured: this
-    # test failed after the smoke and editor tests had warmed part of the cache).
-    engine.reset_cache()
-    first = run_jobs(jobs, engine, settings)
-    engine.reset_cache()
-    second = run_jobs(jobs, engine, settings)
-    for a, b in zip(first, second, strict=True):
-        assert [(t.seed, t.text) for t in a.attempts] == [(t.seed, t.text) for t in b.attempts]
-        assert (a.status, a.score, a.verdict, a.text) == (b.status, b.score, b.verdict, b.text)
-    assert sum(r.ok for r in first) >= 30
+def test_same_seed_same_engine_same_batch_same_reviews(tmp_path: Path) -> None:
+    first = run_fresh_engine(tmp_path / "a")
+    second = run_fresh_engine(tmp_path / "b")
+    assert len(first) == 40
+    assert first == second
+    assert sum(r["status"] == "ok" for r in first) >= 30
 
 
 def test_every_record_says_what_reproduces_it(ws: Workspace, engine: Backend) -> None:
