@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import pytest
-from factories import rec
 
 from panel.agreement import (
     ALL,
@@ -23,6 +22,8 @@ from panel.agreement import (
 from panel.jury import jury, self_consistency
 from panel.records import ReviewRecord
 from panel.schema import Rubric
+
+from factories import rec
 
 # Six items (tools t1..t6, persona builder) rated by three backbones:
 #   item   A           B           C

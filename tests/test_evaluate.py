@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from factories import rec
 
 from panel.cards import load_cards
 from panel.cli import main
@@ -15,6 +14,7 @@ from panel.errors import InputError
 from panel.evaluate import Reference, evaluate_records, load_reference
 
 from conftest import EXAMPLES, ROOT
+from factories import rec
 
 SHIPPED = ROOT / "examples" / "reference.jsonl"
 

