@@ -18,6 +18,7 @@ from pathlib import Path
 from filelock import FileLock
 
 from panel.errors import ModelNotAvailable
+from panel.files import atomic_write
 from panel.paths import cache_dir
 
 MARKER = ".panel-converted"
@@ -85,9 +86,7 @@ def _sync_chat_template(out: Path, chat_template: str | None) -> None:
     path = out / "chat_template.jinja"
     if path.is_file() and path.read_text(encoding="utf-8") == chat_template:
         return
-    tmp = path.with_suffix(".jinja.tmp")
-    tmp.write_text(chat_template, encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write(path, chat_template)
 
 
 def _dequantize(gguf: Path, out: Path, chat_template: str | None) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from panel.backends import Backend, create_backend
 from panel.cards import ToolCard
 from panel.errors import InputError
+from panel.files import atomic_write
 from panel.panel import Comparison, PanelVerdict, compare, panel_verdict
 from panel.records import ReviewRecord, now
 from panel.review import Job, make_job, run_jobs
@@ -110,7 +111,7 @@ def write_panels(ws: Workspace, summary: RunSummary) -> list[Path]:
                "panel": page.panel.model_dump(),
                "reviews": [r.model_dump(mode="json") for r in page.reviews]}
         path = folder / f"{tool}.{model}.json"
-        _atomic_write(path, json.dumps(doc, indent=2, ensure_ascii=False))
+        atomic_write(path, json.dumps(doc, indent=2, ensure_ascii=False))
         paths.append(path)
     return paths
 
@@ -130,7 +131,7 @@ def write_manifest(ws: Workspace, summary: RunSummary, model: str | None) -> Pat
     folder = ws.output / "runs"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{time.strftime('%Y%m%dT%H%M%S')}-{spec.name}.json"
-    _atomic_write(path, json.dumps(doc, indent=2))
+    atomic_write(path, json.dumps(doc, indent=2))
     return path
 
 
@@ -156,13 +157,8 @@ def compare_cards(ws: Workspace, a: ToolCard, b: ToolCard, model: str | None = N
     doc = {"title": comp.title, "cards": {"a": a.model_dump(mode="json"),
                                           "b": b.model_dump(mode="json")},
            **comp.model_dump(mode="json")}
-    _atomic_write(json_path, json.dumps(doc, indent=2, ensure_ascii=False))
-    _atomic_write(md_path, comparison_markdown(comp, a, b, votes=votes))
+    atomic_write(json_path, json.dumps(doc, indent=2, ensure_ascii=False))
+    atomic_write(md_path, comparison_markdown(comp, a, b, votes=votes))
     return comp, [json_path, md_path]
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    """Write via a temporary file and rename, so readers never see half a file."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)

@@ -24,6 +24,7 @@ from typing import IO, NamedTuple
 import httpx
 
 from panel.errors import PanelError
+from panel.files import atomic_write
 from panel.records import now
 from panel.registry import ModelSpec
 
@@ -118,11 +119,8 @@ def running_server(spec: ModelSpec, host: str = "127.0.0.1", port: int = 8000,
     path = record_path(spec.name)
     try:
         wait_healthy(root, proc, timeout_s, log)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"name": spec.name, "url": root + "/v1", "pid": proc.pid,
-                                   "started_at": now()}, indent=2))
-        tmp.replace(path)
+        atomic_write(path, json.dumps({"name": spec.name, "url": root + "/v1",
+                                       "pid": proc.pid, "started_at": now()}, indent=2))
         yield Server(root + "/v1", proc)
     finally:
         path.unlink(missing_ok=True)

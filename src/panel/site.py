@@ -15,6 +15,7 @@ from itertools import combinations
 from pathlib import Path
 
 from panel.errors import PanelError
+from panel.files import atomic_write
 from panel.pages import ComparisonPage, ToolPage, comparison_page, model_name, tool_page
 from panel.render.html import PairLink, SiteLinks, chart_svg, comparison_html, index_html, tool_html
 from panel.render.markdown import comparison_markdown
@@ -46,11 +47,7 @@ def add_pairs(ws: Workspace, pairs: list[tuple[str, str]]) -> list[tuple[str, st
     new = [p for p in pairs if p[0] != p[1] and frozenset(p) not in seen
            and not seen.add(frozenset(p))]  # type: ignore[func-returns-value]
     if new:
-        path = pairs_path(ws)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps([list(p) for p in known + new], indent=1), encoding="utf-8")
-        tmp.replace(path)
+        atomic_write(pairs_path(ws), json.dumps([list(p) for p in known + new], indent=1))
     return new
 
 
@@ -110,8 +107,9 @@ def build_site(ws: Workspace, model: str | None = None, pairs: str | None = None
     summary.comparisons = len(links)
     for t in tools:
         mine = [p for p in links if t.slug in (p.a, p.b)]
-        _write(summary.folder / "tools" / f"{t.slug}.html", tool_html(t, SiteLinks("../"), mine))
-    _write(summary.folder / "index.html", index_html(tools, links, name))
+        atomic_write(summary.folder / "tools" / f"{t.slug}.html",
+                     tool_html(t, SiteLinks("../"), mine))
+    atomic_write(summary.folder / "index.html", index_html(tools, links, name))
     return summary
 
 
@@ -120,17 +118,11 @@ def write_comparison(ws: Workspace, page: ComparisonPage, folder: Path) -> list[
     threshold = ws.config.rubric.ship_threshold
     stem = folder / "compare" / page.stem
     paths = [stem.with_suffix(".html"), stem.with_suffix(".md"), stem.with_suffix(".svg")]
-    _write(paths[0], comparison_html(page, SiteLinks("../"), threshold))
-    _write(paths[1], comparison_markdown(page.comp, page.a.card, page.b.card,
+    atomic_write(paths[0], comparison_html(page, SiteLinks("../"), threshold))
+    atomic_write(paths[1], comparison_markdown(page.comp, page.a.card, page.b.card,
                                          votes=(page.a.votes, page.b.votes),
                                          chart=paths[2].name))
-    _write(paths[2], chart_svg(page, threshold))
+    atomic_write(paths[2], chart_svg(page, threshold))
     return paths
 
 
-def _write(path: Path, text: str) -> None:
-    """Atomic write (temporary file, then rename): a reader never sees half a page."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from panel.backends.base import Backend
 from panel.cards import load_cards
 from panel.errors import InputError, PanelError
+from panel.files import atomic_write
 from panel.records import ReviewRecord, now
 from panel.registry import ModelSpec
 from panel.runner import Progress, review_cards
@@ -124,11 +125,7 @@ def run_study(ws: Workspace, study: Study, backends: Mapping[str, Backend] | Non
     doc = {"name": study.name, "created_at": now(), "study": study.model_dump(),
            "cards": [c.slug for c in cards], "personas": [p.key for p in ws.personas(
                study.personas)], "runs": runs}
-    path = manifest_path(ws, study.name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(doc, indent=2), encoding="utf-8")
-    tmp.replace(path)
+    atomic_write(manifest_path(ws, study.name), json.dumps(doc, indent=2))
     return doc
 
 
