@@ -123,7 +123,7 @@ def main() -> None:
     llm = engine.llm  # type: ignore[attr-defined]
     print(f"engine start {time.perf_counter() - t0:.1f} s", flush=True)
     t0 = time.perf_counter()
-    one_per_card = list({json.dumps(r.json_schema): r for r in requests}.values())
+    one_per_card = list({r.grammar or json.dumps(r.json_schema): r for r in requests}.values())
     compat.chat(llm, [replace(r, max_tokens=2) for r in one_per_card])  # compile all grammars
     warm_s = time.perf_counter() - t0
     print(f"warm-up (compile {len(one_per_card)} grammars) {warm_s:.1f} s", flush=True)

@@ -31,7 +31,8 @@ def spec(**kw: object) -> ModelSpec:
 
 def req(i: int) -> GenRequest:
     return GenRequest(id=f"r{i}", messages=[{"role": "user", "content": "hi"}],
-                      json_schema={"type": "object"}, seed=i, max_tokens=20)
+                      json_schema={"type": "object"}, seed=i, max_tokens=20, top_k=40,
+                      grammar='root ::= "{}"')
 
 
 def backend(handler: Callable[[httpx.Request], httpx.Response]) -> OpenAIServerBackend:
@@ -61,8 +62,9 @@ def test_requests_carry_seed_schema_and_sampling_and_results_keep_order() -> Non
     body = next(b for b in bodies if b["seed"] == 3)
     assert body["model"] == "smollm2-135m-server" and body["repetition_penalty"] == 1.0
     assert body["response_format"]["json_schema"]["schema"] == {"type": "object"}
-    assert body["structured_outputs"] == {"json": {"type": "object"},
-                                          "disable_any_whitespace": True}
+    assert body["top_k"] == 40
+    # One constraint only: the OpenAI-standard schema, never the engine's EBNF as well.
+    assert "structured_outputs" not in body and "grammar" not in json.dumps(body)
 
 
 def test_5xx_is_retried_then_succeeds_and_4xx_is_a_request_error() -> None:

@@ -8,7 +8,18 @@ import re
 import pytest
 from pydantic import ValidationError
 
-from panel.schema import ReviewOutput, Rubric, count_sentences, generation_schema, review_pattern
+from panel.schema import (
+    REASONING_WORDS,
+    SENTENCE_WORDS,
+    SENTENCES_MAX,
+    WORD_CHARS,
+    ReviewOutput,
+    Rubric,
+    count_sentences,
+    generation_grammar,
+    generation_schema,
+    review_pattern,
+)
 
 RUBRIC = Rubric(ship_threshold=55, skip_threshold=65)
 
@@ -70,3 +81,61 @@ def test_review_pattern_opens_with_the_escaped_tool_name() -> None:
 def test_rubric_without_a_verdict_for_some_score_is_rejected() -> None:
     with pytest.raises(ValidationError):
         Rubric(ship_threshold=70, skip_threshold=50)
+
+
+def accepts(grammar: str, reply: dict[str, object]) -> bool:
+    """Whether xgrammar's parser accepts the reply, written as compact JSON."""
+    testing = pytest.importorskip("xgrammar.testing")
+    xgr = pytest.importorskip("xgrammar")
+    text = json.dumps(reply, separators=(",", ":"), ensure_ascii=False)
+    return bool(testing._is_grammar_accept_string(xgr.Grammar.from_ebnf(grammar), text))
+
+
+GOOD = {"reasoning": "Real primitive, cheap first run.", "score": 70, "verdict": "ship",
+        "review": "Tool.io (beta) does one job well. The first run took me five minutes."}
+
+
+@pytest.mark.parametrize(("change", "ok"), [
+    ({}, True),
+    ({"score": 60, "verdict": "skip"}, True),                 # 55..65 may carry either verdict
+    ({"score": 80, "verdict": "skip"}, False),                # contradicts the rubric
+    ({"score": 50, "verdict": "ship"}, False),
+    ({"score": 101}, False),
+    ({"review": "Toolio (beta) does one job well. The first run took me minutes."}, False),
+    ({"review": "Tool.io (beta) does one job well."}, False),  # one sentence
+    ({"review": " ".join(["Tool.io (beta) does one job well."] + ["It runs fast today."] * 6)},
+     False),                                                  # seven sentences
+    ({"reasoning": "Cheap " + "boarding," * 3 + "boarding first run."}, False),  # a 36-char word
+    ({"reasoning": "Too short."}, False),
+    ({"reasoning": 'Has a "quote" inside it.'}, False),
+])
+def test_generation_grammar_enforces_the_contract(change: dict[str, object], ok: bool) -> None:
+    assert accepts(generation_grammar(RUBRIC, "Tool.io (beta)"), {**GOOD, **change}) is ok
+
+
+def test_generation_grammar_allows_no_whitespace_between_json_tokens() -> None:
+    grammar = generation_grammar(RUBRIC, "Tool.io (beta)")
+    spaced = json.dumps(GOOD)  # ", " and ": " separators
+    testing = pytest.importorskip("xgrammar.testing")
+    xgr = pytest.importorskip("xgrammar")
+    assert not testing._is_grammar_accept_string(xgr.Grammar.from_ebnf(grammar), spaced)
+
+
+def test_a_name_that_needs_escaping_falls_back_to_any_capitalised_opener() -> None:
+    grammar = generation_grammar(RUBRIC, 'Say "hi"')
+    assert accepts(grammar, {**GOOD, "review": "Greeter does one job well. It says hello twice."})
+
+
+def test_the_longest_strings_the_grammar_allows_pass_validation() -> None:
+    """Grammar and validation share their bounds: a reply the engine can produce is never
+    rejected for its length."""
+    word = "w" * WORD_CHARS
+    reasoning = " ".join(["W" + word[1:]] + [word] * (REASONING_WORDS[1] - 1))
+    name = "N" * 120
+    sentence = " ".join(["S" + word[1:]] + [word] * (SENTENCE_WORDS[1] - 1)) + "."
+    review = " ".join([name + " " + " ".join([word] * (SENTENCE_WORDS[1] - 1)) + "."]
+                      + [sentence] * (SENTENCES_MAX - 1))
+    reply = {"reasoning": reasoning, "score": 100, "verdict": "ship", "review": review}
+    assert accepts(generation_grammar(RUBRIC, name), reply)
+    out = ReviewOutput.model_validate_json(json.dumps(reply), context={"rubric": RUBRIC})
+    assert out.review == review

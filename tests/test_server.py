@@ -70,6 +70,9 @@ def test_server_and_in_process_engine_give_the_same_schema_valid_panel(
     assert set(by) == {SERVED, EMBEDDED}
     assert [(r.tool, r.persona) for r in remote.records] == \
         [(r.tool, r.persona) for r in local.records]
+    # panel serve configured the server as the in-process engine: no JSON padding, where
+    # small models loop (before, 176 of 200 replies had newlines between JSON tokens).
+    assert not [a.text for r in remote.records for a in r.attempts if "\n" in a.text]
     # The same prompts reached both engines: identical prompt token counts per persona.
     assert [r.attempts[0].prompt_tokens for r in remote.records] == \
         [r.attempts[0].prompt_tokens for r in local.records]

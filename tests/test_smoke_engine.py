@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from panel.backends.base import Backend
 from panel.cards import load_cards
 from panel.runner import review_cards
@@ -26,6 +28,9 @@ def test_four_personas_two_cards_on_the_real_engine(ws: Workspace, engine: Backe
             assert rubric.allows(rec.output.score, rec.output.verdict)
             assert rec.output.review.startswith(rec.tool_name)
             assert rec.attempts[-1].output_tokens > 0
+            text = rec.attempts[-1].text  # compact JSON, as the grammar allows nothing else
+            assert text == json.dumps(json.loads(text), separators=(",", ":"),
+                                      ensure_ascii=False)
         else:
             assert rec.failure and len(rec.attempts) == ws.config.generation.max_attempts
     assert sum(r.ok for r in summary.records) >= 6

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from panel.errors import InputError
 
+NAME_MAX = 120  # a tool name's length limit; the review grammar copies the name in
 CARD_SUFFIXES = {".yaml", ".yml", ".json", ".jsonl"}
 
 
@@ -37,7 +38,7 @@ class ToolCard(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
 
-    name: str = Field(min_length=1, max_length=120, description="The tool's name.")
+    name: str = Field(min_length=1, max_length=NAME_MAX, description="The tool's name.")
     tagline: str = Field(min_length=1, max_length=300, description="The 'best for' line.")
     category: str = Field(min_length=1, max_length=80, description="e.g. Developer Tools.")
     description: str = Field(min_length=1, max_length=4000, description="What the tool does.")

@@ -52,6 +52,9 @@ class Sampling(BaseModel):
 
     temperature: float = Field(0.7, ge=0, le=2, description="Softmax temperature.")
     top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling mass.")
+    top_k: int = Field(0, ge=0, description="Sample from the k likeliest tokens (0: all). "
+                       "On CPU, vLLM sorts the whole vocabulary per step for top_p < 1, "
+                       "but not for top_k alone.")
     max_tokens: int = Field(512, ge=16, le=8192, description="Output token cap per review.")
     repetition_penalty: float = Field(1.0, ge=1, le=2, description="Penalty on repeated tokens.")
     seed: int = Field(0, ge=0, description="Base seed; each request derives its own from it.")

@@ -21,7 +21,13 @@ from panel.personas import Persona
 from panel.prompts import Messages, PromptSet, messages_hash
 from panel.records import Attempt, ReviewRecord
 from panel.registry import ModelSpec
-from panel.schema import SCHEMA_VERSION, ReviewOutput, Rubric, generation_schema
+from panel.schema import (
+    SCHEMA_VERSION,
+    ReviewOutput,
+    Rubric,
+    generation_grammar,
+    generation_schema,
+)
 
 RAW_TEXT_KEEP = 2000
 
@@ -144,8 +150,9 @@ def _request(job: Job, settings: ReviewSettings, attempt: int) -> GenRequest:
     s = settings.spec.sampling
     return GenRequest(id=job.key, messages=job.messages,
                       json_schema=generation_schema(settings.rubric, job.card.name),
+                      grammar=generation_grammar(settings.rubric, job.card.name),
                       seed=request_seed(job.key, attempt), max_tokens=s.max_tokens,
-                      temperature=s.temperature, top_p=s.top_p,
+                      temperature=s.temperature, top_p=s.top_p, top_k=s.top_k,
                       repetition_penalty=s.repetition_penalty)
 
 

@@ -1,11 +1,13 @@
-"""The review contract: what a persona must return, and the JSON schema that enforces it.
+"""The review contract: what a persona must return, and the grammars that enforce it.
 
-Two schemas come from one definition. ``ReviewOutput`` validates any model's reply,
-including a server's that ignored the grammar. ``generation_schema`` is what the engine's
-structured-output grammar follows: an ``anyOf`` of a ship branch and a skip branch whose
-score ranges honour the rubric, so a small model cannot emit a verdict that contradicts its
-score. ``reasoning`` comes first so the model writes its thinking before it commits to a score.
-Every string is bounded: unbounded strings let small models loop until ``max_tokens``.
+Three views of one definition. ``ReviewOutput`` validates any model's reply, including a
+server's that ignored the grammar. ``generation_grammar`` is what the in-process engine
+decodes under: an EBNF grammar whose ship and skip branches carry the rubric's score
+ranges, so a small model cannot emit a verdict that contradicts its score, and whose
+strings are bounded in sentences, words and characters, so it cannot loop until
+``max_tokens``. ``generation_schema`` is the same shape as a JSON schema, for OpenAI-style
+``response_format`` requests to a server. ``reasoning`` comes first so the model writes its
+thinking before it commits to a score.
 """
 
 from __future__ import annotations
@@ -15,20 +17,20 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
-SCHEMA_VERSION = 2
-# Lengths are bounded in words, not characters: xgrammar 0.2.8 fails to compile a pattern
-# with a character repetition above ~128, and words are what a reader counts anyway.
-# A word's own length is left open in the grammar: every counted repetition multiplies the
-# states xgrammar must build a token mask for, and bounding each word to 14 characters made
-# one card's grammar take 11 s to compile against 1.5 s without (bench/grammar.py). Runaway
-# words still end at max_tokens or at validation's max_length, and are retried.
-WORD_CHARS = 14  # the average word length validation budgets for
+from panel.cards import NAME_MAX
+
+SCHEMA_VERSION = 3
+# Lengths are bounded in words, and words in characters, so that no string can loop until
+# max_tokens: the small model's runaway outputs are all one word growing without end
+# ("boarding,boarding,...", "3,3,3,...", hyphen chains). Validation's character limits
+# follow from the same numbers, so whatever the grammar allows, validation accepts.
+WORD_CHARS = 16
 REASONING_WORDS = (4, 32)
 SENTENCE_WORDS = (4, 24)
 SENTENCES_MIN, SENTENCES_MAX = 2, 6
-REASONING_MAX = (WORD_CHARS + 1) * REASONING_WORDS[1] + 1
+REASONING_MAX = (WORD_CHARS + 1) * REASONING_WORDS[1]
 REVIEW_MIN = 20
-REVIEW_MAX = (WORD_CHARS + 2) * (SENTENCE_WORDS[1] + 1) * SENTENCES_MAX
+REVIEW_MAX = (SENTENCE_WORDS[1] * (WORD_CHARS + 1) + 1) * SENTENCES_MAX + NAME_MAX
 _WORD = r'[^"\\\n ]'          # a JSON-safe, escape-free character that is not a space
 _SWORD = r'[^"\\\n .!?]'      # ... nor a sentence end
 _REGEX_META = set("\\.^$*+?()[]{}|/-")
@@ -96,15 +98,16 @@ def _literal(text: str) -> str:
 
 def review_pattern(tool_name: str | None = None) -> str:
     """2 to 6 sentences of 4 to 24 words, each capitalised and ended; the first opens with
-    the tool's name.
+    the tool's name. The regex twin of ``generation_grammar``'s review, for JSON schemas:
+    a word's own length is left open here, since counted repetitions nested in a regex
+    multiply the states xgrammar builds (bounded words: 4.1 s per card against 0.9 s).
 
     Small models asked for "2 to 6 sentences" write one run-on sentence or twenty; the
     pattern makes the shape a property of the grammar rather than a hope.
     """
     lo, hi = SENTENCE_WORDS
     words = f"( {_SWORD}+){{{lo - 1},{hi - 1}}}[.!?]"
-    usable = bool(tool_name) and not set(tool_name or "") & set('"\\\n')
-    opener = _literal(tool_name or "") if usable else f"[A-Z]{_SWORD}*"
+    opener = _literal(tool_name or "") if _nameable(tool_name) else f"[A-Z]{_SWORD}*"
     first = f"{opener}{words}"
     more = f"( [A-Z]{_SWORD}*{words}){{{SENTENCES_MIN - 1},{SENTENCES_MAX - 1}}}"
     return f"^{first}{more}$"
@@ -117,7 +120,7 @@ def reasoning_pattern() -> str:
 
 
 def generation_schema(rubric: Rubric, tool_name: str | None = None) -> dict[str, Any]:
-    """The JSON schema handed to the engine: ReviewOutput split into ship and skip branches.
+    """The generation shape as a JSON schema: ReviewOutput split into ship and skip branches.
 
     String lengths are bounded by the patterns themselves (xgrammar rejects a pattern
     combined with minLength/maxLength), so no phrase loop can run on to ``max_tokens``.
@@ -147,3 +150,48 @@ def generation_schema(rubric: Rubric, tool_name: str | None = None) -> dict[str,
         "reasoning": {"type": "string", "pattern": reasoning_pattern()},
         "review": {"type": "string", "pattern": review_pattern(tool_name)},
     }}
+
+
+def _nameable(tool_name: str | None) -> bool:
+    """Whether the name can be copied into a JSON string verbatim (no escapes needed)."""
+    return bool(tool_name) and not any(c in '"\\' or ord(c) < 0x20 for c in tool_name or "")
+
+
+def _one_of_ints(lo: int, hi: int) -> str:
+    """An EBNF alternation of the integers lo..hi as JSON writes them."""
+    return " | ".join(f'"{n}"' for n in range(lo, hi + 1))
+
+
+def _ebnf_literal(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def generation_grammar(rubric: Rubric, tool_name: str | None = None) -> str:
+    """The EBNF grammar the in-process engine decodes under: compact JSON of ReviewOutput.
+
+    Words are bounded to WORD_CHARS characters as well as counted, which a JSON-schema
+    pattern can only do at a high compile cost; here each piece is one shared rule, so a
+    card's grammar compiles in about 0.1 s on 2 cores (bench/grammar.py) and thousands of
+    cards, each with its own grammar (the review opens with the tool's name), stay cheap.
+    Strings need no escapes: words exclude quotes, backslashes and control characters.
+    """
+    r_lo, r_hi = REASONING_WORDS
+    s_lo, s_hi = SENTENCE_WORDS
+    opener = _ebnf_literal(tool_name or "") if _nameable(tool_name) else "capword"
+    rules = {
+        "root": ('"{\\"reasoning\\":\\"" reasoning "\\",\\"score\\":" verdict '
+                 '",\\"review\\":\\"" review "\\"}"'),
+        "verdict": ('shipscore ",\\"verdict\\":\\"ship\\"" | '
+                    'skipscore ",\\"verdict\\":\\"skip\\""'),
+        "shipscore": _one_of_ints(rubric.ship_threshold, 100),
+        "skipscore": _one_of_ints(0, rubric.skip_threshold),
+        "reasoning": f'capword (" " word){{{r_lo - 1},{r_hi - 1}}}',
+        "word": f"[^\"\\\\\\x00-\\x1f ]{{1,{WORD_CHARS}}}",
+        "capword": f"[A-Z] [^\"\\\\\\x00-\\x1f .!?]{{0,{WORD_CHARS - 1}}}",
+        "review": f'first (" " sentence){{{SENTENCES_MIN - 1},{SENTENCES_MAX - 1}}}',
+        "first": f"{opener} words",
+        "sentence": "capword words",
+        "words": f'(" " sword){{{s_lo - 1},{s_hi - 1}}} [.!?]',
+        "sword": f"[^\"\\\\\\x00-\\x1f .!?]{{1,{WORD_CHARS}}}",
+    }
+    return "\n".join(f"{name} ::= {body}" for name, body in rules.items())

@@ -42,6 +42,10 @@ def engine_kwargs(spec: ModelSpec) -> dict[str, Any]:
         "max_model_len": spec.max_model_len,
         "seed": spec.sampling.seed,
         "enable_prefix_caching": True,
+        # xgrammar compiles our EBNF grammars. No whitespace between JSON tokens is
+        # engine-wide in vLLM 0.32 (xgrammar ignores the per-request flag): small models
+        # loop on whitespace where a JSON-schema request allows it.
+        "structured_outputs_config": {"backend": "xgrammar", "disable_any_whitespace": True},
     }
     if spec.source.revision and spec.source.hf:
         kwargs["revision"] = spec.source.revision
@@ -90,15 +94,15 @@ def shutdown(llm: Any) -> None:
 
 
 def sampling_params(req: GenRequest) -> Any:
-    """SamplingParams with the request's own seed and the JSON-schema grammar."""
+    """SamplingParams with the request's own seed and its grammar (EBNF when it has one)."""
     from vllm import SamplingParams  # noqa: PLC0415
     from vllm.sampling_params import StructuredOutputsParams  # noqa: PLC0415
 
+    grammar = ({"grammar": req.grammar} if req.grammar else {"json": req.json_schema})
     return SamplingParams(
-        temperature=req.temperature, top_p=req.top_p, max_tokens=req.max_tokens,
-        repetition_penalty=req.repetition_penalty, seed=req.seed,
-        structured_outputs=StructuredOutputsParams(json=req.json_schema,
-                                                   disable_any_whitespace=True),
+        temperature=req.temperature, top_p=req.top_p, top_k=req.top_k or -1,
+        max_tokens=req.max_tokens, repetition_penalty=req.repetition_penalty, seed=req.seed,
+        structured_outputs=StructuredOutputsParams(**grammar),
     )
 
 
@@ -155,16 +159,15 @@ def server_args(spec: ModelSpec, host: str, port: int) -> list[str]:
 
 
 def server_body(req: GenRequest, model: str) -> dict[str, Any]:
-    """A chat-completions request body for vLLM's server: the same sampling and grammar as
-    ``sampling_params``. ``response_format`` carries the schema (the OpenAI way);
-    vLLM's ``structured_outputs`` repeats it, because vLLM 0.32 rejects a
-    ``structured_outputs`` without a constraint, to add the whitespace rule; ``seed`` and
-    ``repetition_penalty`` are vLLM extras (see ChatCompletionRequest in vLLM 0.32)."""
+    """A chat-completions request body for vLLM's server: the same sampling as
+    ``sampling_params``, the JSON schema through ``response_format`` (the OpenAI way, which
+    any compatible server takes); ``seed``, ``top_k`` and ``repetition_penalty`` are vLLM
+    extras (see ChatCompletionRequest in vLLM 0.32). The server forbids whitespace between
+    JSON tokens when ``panel serve`` started it (``structured_outputs_config``)."""
     return {
         "model": model, "messages": req.messages, "max_tokens": req.max_tokens,
-        "temperature": req.temperature, "top_p": req.top_p, "seed": req.seed,
-        "repetition_penalty": req.repetition_penalty,
+        "temperature": req.temperature, "top_p": req.top_p, "top_k": req.top_k or -1,
+        "seed": req.seed, "repetition_penalty": req.repetition_penalty,
         "response_format": {"type": "json_schema",
                             "json_schema": {"name": "review", "schema": req.json_schema}},
-        "structured_outputs": {"json": req.json_schema, "disable_any_whitespace": True},
     }

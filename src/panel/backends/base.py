@@ -21,7 +21,12 @@ OnResult = Callable[["GenResult"], None]
 
 @dataclass(frozen=True)
 class GenRequest:
-    """One chat completion to run under a JSON schema."""
+    """One chat completion to run under a grammar.
+
+    ``json_schema`` is the shape as a JSON schema (what an OpenAI-style server takes);
+    ``grammar``, when set, is the same shape as EBNF with tighter bounds, which backends
+    that accept one (in-process vLLM) decode under instead.
+    """
 
     id: str
     messages: list[dict[str, str]]
@@ -30,7 +35,9 @@ class GenRequest:
     max_tokens: int
     temperature: float = 0.7
     top_p: float = 1.0
+    top_k: int = 0
     repetition_penalty: float = 1.0
+    grammar: str | None = None
 
 
 @dataclass
