@@ -11,16 +11,19 @@ from __future__ import annotations
 import json
 
 from panel.backends import create_backend
+from panel.backends.base import Backend
 from panel.cards import load_cards
 from panel.runner import review_cards
 from panel.workspace import Workspace
 
-from conftest import EXAMPLES
+from conftest import EMBEDDED, EXAMPLES
 
 GEMMA = "gemma3-270m"
 
 
-def test_gemma_reviews_are_schema_valid(ws: Workspace) -> None:
+def test_gemma_reviews_are_schema_valid(ws: Workspace, engine: Backend) -> None:
+    """Runs beside the session's SmolLM2 engine, which must still work afterwards: on CPU
+    the first engine lives in this process and a second gets its own (_vllm_compat)."""
     spec = ws.registry.get(GEMMA)
     folder = spec.weights()
     assert json.loads((folder / "config.json").read_text())["architectures"] == [
@@ -38,3 +41,5 @@ def test_gemma_reviews_are_schema_valid(ws: Workspace) -> None:
             assert rec.output is not None and rec.output.review.startswith("VectorLoom")
             assert rubric.allows(rec.output.score, rec.output.verdict)
     assert sum(r.ok for r in summary.records) >= 3
+    [after] = review_cards(ws, [card], EMBEDDED, personas=["builder"], backend=engine).records
+    assert after.model == EMBEDDED and after.attempts[0].output_tokens > 0

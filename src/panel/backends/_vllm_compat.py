@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from panel.backends.base import GenRequest
@@ -55,11 +56,50 @@ def engine_kwargs(spec: ModelSpec) -> dict[str, Any]:
     return kwargs
 
 
+# On CPU, vLLM by default runs its scheduler in one process and the model in another, and
+# reserves a core for the scheduler, which busy-waits on it: on 2 cores the model computes
+# on one. One process with every core for the model reviewed a 160-request batch 1.2x
+# faster and starts in 14 s instead of 34 s. Set either variable to override.
+CPU_ENV = {"VLLM_ENABLE_V1_MULTIPROCESSING": "0", "VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}
+# An engine in this process holds vLLM's process-wide parallel state, which a second one
+# would share and, on shutdown, destroy: while one lives, others get their own processes.
+_in_process: set[int] = set()
+
+
 def make_llm(spec: ModelSpec) -> Any:
-    """Start an in-process engine. Must run under ``if __name__ == "__main__"`` on CPU."""
+    """Start an engine: on CPU in this very process, unless one already runs here."""
     from vllm import LLM  # noqa: PLC0415 - loads torch
 
-    return LLM(**engine_kwargs(spec))
+    if not on_cpu():
+        return LLM(**engine_kwargs(spec))
+    alone = not _in_process
+    env = CPU_ENV if alone else {"VLLM_ENABLE_V1_MULTIPROCESSING": "1"}
+    if not alone:  # the first engine froze vLLM's environment cache at "in process"
+        from vllm import envs  # noqa: PLC0415
+
+        envs.disable_envs_cache()
+    with _environ(env, override=not alone):
+        llm = LLM(**engine_kwargs(spec))
+    if alone:
+        _in_process.add(id(llm))
+    return llm
+
+
+@contextmanager
+def _environ(values: dict[str, str], override: bool = False) -> Iterator[None]:
+    """Set the variables (only those the user has not set, unless ``override``) for the
+    block: vLLM reads them while the engine starts, and a server started later from this
+    process must not inherit them."""
+    saved = {k: os.environ.get(k) for k in values if override or k not in os.environ}
+    os.environ.update({k: values[k] for k in saved})
+    try:
+        yield
+    finally:
+        for name, old in saved.items():
+            if old is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = old
 
 
 def add_chat_requests(llm: Any, requests: Sequence[GenRequest]) -> None:
@@ -91,6 +131,7 @@ def shutdown(llm: Any) -> None:
     core = getattr(engine, "engine_core", None)
     if core is not None and hasattr(core, "shutdown"):
         core.shutdown()
+    _in_process.discard(id(llm))
 
 
 def sampling_params(req: GenRequest) -> Any:
