@@ -5,11 +5,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -23,6 +20,7 @@ from panel.errors import InputError
 from panel.store import Store
 
 from conftest import EXAMPLES, ROOT
+from kill import kill_part_way
 
 PERSONAS = 4
 
@@ -147,32 +145,13 @@ def test_shard_option_is_validated() -> None:
     assert code == 2
 
 
-def _count(db: Path) -> int:
-    try:
-        with sqlite3.connect(db, timeout=5) as conn:
-            return int(conn.execute("SELECT COUNT(*) FROM reviews").fetchone()[0])
-    except sqlite3.Error:
-        return 0
-
-
 def test_sigkill_mid_batch_then_resume_loses_and_repeats_nothing(tmp_path: Path) -> None:
     cards = write_cards(tmp_path / "cards.jsonl", 12)
     total = 12 * PERSONAS
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "panel.cli", "batch", str(cards), "-m", "mock", "-o", str(out)]
     env = {**os.environ, "PANEL_MOCK_DELAY_S": "0.1"}
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    db = out / "panel.sqlite3"
-    deadline = time.monotonic() + 60
-    while _count(db) < 10 and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    stored = _count(db)
-    assert proc.returncode == -signal.SIGKILL
-    assert 10 <= stored < total, "the kill must land part-way through the batch"
-    with sqlite3.connect(db) as conn:
-        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    stored = kill_part_way(cmd, out / "panel.sqlite3", 10, total, env, timeout_s=60)
     with Store(out) as store:  # readable, and every stored review whole
         assert all(r.ok for r in store.all())
 

@@ -1,0 +1,38 @@
+"""Kill a running `panel batch` part-way with SIGKILL, for the resume tests."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+
+def stored_reviews(db: Path) -> int:
+    """Rows in the store, or 0 while it does not exist yet."""
+    try:
+        with sqlite3.connect(db, timeout=5) as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM reviews").fetchone()[0])
+    except sqlite3.Error:
+        return 0
+
+
+def kill_part_way(cmd: Sequence[str], db: Path, at_least: int, total: int,
+                  env: Mapping[str, str], timeout_s: float) -> int:
+    """Start ``cmd``, SIGKILL it once ``at_least`` reviews are stored, and return how many
+    were. Checks that the kill landed part-way and left the store intact."""
+    proc = subprocess.Popen(list(cmd), env=dict(env), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout_s
+    while stored_reviews(db) < at_least and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    stored = stored_reviews(db)
+    assert proc.returncode == -signal.SIGKILL
+    assert at_least <= stored < total, "the kill must land part-way through the batch"
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    return stored
