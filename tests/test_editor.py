@@ -9,6 +9,7 @@ from panel import editor
 from panel.cards import load_cards
 from panel.errors import InputError, PanelError
 from panel.pages import tool_page
+from panel.records import ReviewRecord
 from panel.runner import review_cards
 from panel.workspace import Workspace
 
@@ -22,7 +23,7 @@ def reviewed(ws: Workspace) -> Workspace:
     return ws
 
 
-def shown(ws: Workspace) -> dict[str, object]:
+def shown(ws: Workspace) -> dict[str, ReviewRecord]:
     return {r.persona: r for r in tool_page(ws, "patchpilot", "mock").reviews}
 
 
