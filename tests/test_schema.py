@@ -8,6 +8,7 @@ import re
 import pytest
 from pydantic import ValidationError
 
+from panel.cards import NAME_MAX
 from panel.schema import (
     REASONING_WORDS,
     SENTENCE_WORDS,
@@ -83,11 +84,12 @@ def test_rubric_without_a_verdict_for_some_score_is_rejected() -> None:
         Rubric(ship_threshold=70, skip_threshold=50)
 
 
-def accepts(grammar: str, reply: dict[str, object]) -> bool:
-    """Whether xgrammar's parser accepts the reply, written as compact JSON."""
+def accepts(grammar: str, reply: dict[str, object], separators: tuple[str, str] = (",", ":"),
+            ) -> bool:
+    """Whether xgrammar's parser accepts the reply, written as JSON with ``separators``."""
     testing = pytest.importorskip("xgrammar.testing")
     xgr = pytest.importorskip("xgrammar")
-    text = json.dumps(reply, separators=(",", ":"), ensure_ascii=False)
+    text = json.dumps(reply, separators=separators, ensure_ascii=False)
     return bool(testing._is_grammar_accept_string(xgr.Grammar.from_ebnf(grammar), text))
 
 
@@ -114,11 +116,7 @@ def test_generation_grammar_enforces_the_contract(change: dict[str, object], ok:
 
 
 def test_generation_grammar_allows_no_whitespace_between_json_tokens() -> None:
-    grammar = generation_grammar(RUBRIC, "Tool.io (beta)")
-    spaced = json.dumps(GOOD)  # ", " and ": " separators
-    testing = pytest.importorskip("xgrammar.testing")
-    xgr = pytest.importorskip("xgrammar")
-    assert not testing._is_grammar_accept_string(xgr.Grammar.from_ebnf(grammar), spaced)
+    assert not accepts(generation_grammar(RUBRIC, "Tool.io (beta)"), GOOD, (", ", ": "))
 
 
 def test_a_name_that_needs_escaping_falls_back_to_any_capitalised_opener() -> None:
@@ -131,7 +129,7 @@ def test_the_longest_strings_the_grammar_allows_pass_validation() -> None:
     rejected for its length."""
     word = "w" * WORD_CHARS
     reasoning = " ".join(["W" + word[1:]] + [word] * (REASONING_WORDS[1] - 1))
-    name = "N" * 120
+    name = "N" * NAME_MAX
     sentence = " ".join(["S" + word[1:]] + [word] * (SENTENCE_WORDS[1] - 1)) + "."
     review = " ".join([name + " " + " ".join([word] * (SENTENCE_WORDS[1] - 1)) + "."]
                       + [sentence] * (SENTENCES_MAX - 1))
