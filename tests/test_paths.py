@@ -22,6 +22,7 @@ from panel.cards import load_cards
 from panel.cli import main
 from panel.editor import write_draft
 from panel.errors import InputError
+from panel.evaluate import evaluate
 from panel.paths import child
 from panel.runner import RunSummary, review_cards, write_manifest, write_panels
 from panel.study import Study, load_manifest, load_study, run_study
@@ -177,5 +178,7 @@ def test_a_model_name_that_climbs_out_writes_no_panel_run_or_draft(tmp_path: Pat
         write_manifest(evil_ws, summary, None)
     with pytest.raises(InputError, match="cannot be used as a file name"):
         write_draft(evil_ws, "patchpilot")
+    with pytest.raises(InputError, match="cannot be used as a file name"):
+        evaluate(evil_ws, ROOT / "examples" / "reference.jsonl")
     written = {p.name for p in tmp_path.rglob("*") if p.is_file()}
     assert not any(n.endswith((".json", ".yaml")) and "evil" in n for n in written), written
