@@ -57,7 +57,11 @@ class Shard:
 
     def output(self, base: Path) -> Path:
         """Where this shard's store goes: ``base`` itself, or ``base/shards/I-of-N``."""
-        return base if self.count == 1 else base / "shards" / f"{self.index}-of-{self.count}"
+        from panel.paths import child  # noqa: PLC0415
+
+        if self.count == 1:
+            return base
+        return child(base / "shards", f"{self.index}-of-{self.count}", field="--shard")
 
 
 class CountingBackend(Backend):

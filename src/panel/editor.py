@@ -195,6 +195,8 @@ DRAFT_HEADER = """\
 
 def write_draft(ws: Workspace, tool: str, model: str | None = None) -> Path:
     """Write ``OUTPUT/drafts/<slug>.<model>.yaml`` with the reviews a page shows."""
+    from panel.paths import child  # noqa: PLC0415 - kept local: the one path this module makes
+
     card, name = load_card(ws, tool), model_name(ws, model)
     reviews = {r.persona: DraftReview(key=r.key, state=review_state(r), score=r.score or 0,
                                       verdict=r.verdict or "skip",  # type: ignore[arg-type]
@@ -202,7 +204,7 @@ def write_draft(ws: Workspace, tool: str, model: str | None = None) -> Path:
                                       review=r.text or "")
                for r in ws.store.latest(card.slug, name) if r.ok}
     doc = DraftFile(tool=card.slug, model=name, reviews=reviews)
-    path = ws.output / "drafts" / f"{card.slug}.{name}.yaml"
+    path = child(ws.output / "drafts", f"{card.slug}.{name}", ".yaml", field="draft")
     path.parent.mkdir(parents=True, exist_ok=True)
     body = yaml.safe_dump(doc.model_dump(), sort_keys=False, allow_unicode=True, width=88)
     path.write_text(DRAFT_HEADER.format(name=card.name, model=name, path=path) + body,

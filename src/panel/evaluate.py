@@ -152,13 +152,15 @@ def evaluate(ws: Workspace, reference_path: Path, model: str | None = None,
     name = ws.registry.get(model).name
     report = evaluate_records(reference, stored_records(ws, reference, name, study), name,
                               str(reference_path))
+    from panel.paths import child  # noqa: PLC0415
+
     folder = ws.output / "evaluate"
-    folder.mkdir(parents=True, exist_ok=True)
     stem = f"{reference_path.stem}.{name}"
-    json_path = folder / f"{stem}.json"
+    json_path = child(folder, stem, ".json", field="model")
+    folder.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(report.model_dump(mode="json"), indent=2), encoding="utf-8")
     csv_path = write_csv([s.model_dump() for s in [*report.personas, report.overall]],
-                         folder / f"{stem}.csv")
+                         child(folder, stem, ".csv", field="model"))
     return report, [json_path, csv_path]
 
 

@@ -30,7 +30,12 @@ def study(output: Path, models: Sequence[str] | None, cards: Sequence[str],
           study_file: Path | None, name: str | None, personas: list[str] | None,
           samples: int, progress: bool = True) -> None:
     """`panel study`: run the study, then print its agreement report."""
-    from panel.study import load_study, run_study, study_from_options  # noqa: PLC0415
+    from panel.study import (  # noqa: PLC0415
+        load_study,
+        manifest_path,
+        run_study,
+        study_from_options,
+    )
 
     if study_file:
         spec = load_study(study_file)
@@ -43,21 +48,26 @@ def study(output: Path, models: Sequence[str] | None, cards: Sequence[str],
     for model, run in doc["runs"].items():
         click.echo(f"{model}: reviewed {run['reviewed']}, reused {run['reused']}, "
                    f"failed {run['failed']} ({run['wall_s']:g} s)")
-    click.echo(f"wrote {ws.output / 'studies' / (spec.name + '.json')}")
+    click.echo(f"wrote {manifest_path(ws, spec.name)}")
     agreement(output, spec.name)
 
 
 def agreement(output: Path, study_name: str, figure_format: str = "png") -> None:
     """`panel agreement STUDY`: the table on stdout; JSON, CSV and the figure on disk."""
     from panel.agreement import agreement_report, format_table, write_report  # noqa: PLC0415
-    from panel.study import load_manifest, study_records, wall_seconds  # noqa: PLC0415
+    from panel.study import (  # noqa: PLC0415
+        load_manifest,
+        study_folder,
+        study_records,
+        wall_seconds,
+    )
 
     ws = Workspace(output)
     manifest = load_manifest(ws, study_name)
     report = agreement_report(manifest["name"], study_records(ws, manifest),
                               manifest["personas"], wall_seconds(manifest))
     click.echo(format_table(report))
-    for path in write_report(report, ws.output / "studies" / manifest["name"], figure_format):
+    for path in write_report(report, study_folder(ws, manifest["name"]), figure_format):
         click.echo(f"wrote {path}")
 
 

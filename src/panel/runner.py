@@ -101,6 +101,7 @@ def write_panels(ws: Workspace, summary: RunSummary) -> list[Path]:
     persona's latest review (an editor's pinned one first), not just the persona it ran.
     """
     from panel.pages import tool_page  # noqa: PLC0415 - pages imports the renderers' data
+    from panel.paths import child  # noqa: PLC0415
 
     folder = ws.output / "panels"
     folder.mkdir(parents=True, exist_ok=True)
@@ -110,7 +111,7 @@ def write_panels(ws: Workspace, summary: RunSummary) -> list[Path]:
         doc = {"tool": page.card.model_dump(mode="json"), "model": model,
                "panel": page.panel.model_dump(),
                "reviews": [r.model_dump(mode="json") for r in page.reviews]}
-        path = folder / f"{tool}.{model}.json"
+        path = child(folder, f"{tool}.{model}", ".json", field="panel")
         atomic_write(path, json.dumps(doc, indent=2, ensure_ascii=False))
         paths.append(path)
     return paths
@@ -118,6 +119,7 @@ def write_panels(ws: Workspace, summary: RunSummary) -> list[Path]:
 
 def write_manifest(ws: Workspace, summary: RunSummary, model: str | None) -> Path:
     """A self-describing record of the run: config, hashes, model spec, counts."""
+    from panel.paths import child  # noqa: PLC0415
     spec = ws.settings(model).spec
     doc = {
         "created_at": now(), "model": spec.model_dump(mode="json"),
@@ -130,7 +132,7 @@ def write_manifest(ws: Workspace, summary: RunSummary, model: str | None) -> Pat
     }
     folder = ws.output / "runs"
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{time.strftime('%Y%m%dT%H%M%S')}-{spec.name}.json"
+    path = child(folder, f"{time.strftime('%Y%m%dT%H%M%S')}-{spec.name}", ".json", field="model")
     atomic_write(path, json.dumps(doc, indent=2))
     return path
 
@@ -139,6 +141,7 @@ def compare_cards(ws: Workspace, a: ToolCard, b: ToolCard, model: str | None = N
                   personas: list[str] | None = None, backend: Backend | None = None,
                   progress: Progress | None = None) -> tuple[Comparison, list[Path]]:
     """Review both tools (reusing stored reviews) and write the comparison JSON + Markdown."""
+    from panel.paths import child  # noqa: PLC0415
     from panel.render.markdown import comparison_markdown  # noqa: PLC0415
     from panel.votes import load_votes  # noqa: PLC0415
 
@@ -152,8 +155,8 @@ def compare_cards(ws: Workspace, a: ToolCard, b: ToolCard, model: str | None = N
     votes = (load_votes(ws.output / "votes", a.slug), load_votes(ws.output / "votes", b.slug))
     folder = ws.output / "compare"
     folder.mkdir(parents=True, exist_ok=True)
-    stem = folder / f"{a.slug}-vs-{b.slug}"
-    json_path, md_path = stem.with_suffix(".json"), stem.with_suffix(".md")
+    json_path, md_path = (child(folder, f"{a.slug}-vs-{b.slug}", s, field="compare")
+                          for s in (".json", ".md"))
     doc = {"title": comp.title, "cards": {"a": a.model_dump(mode="json"),
                                           "b": b.model_dump(mode="json")},
            **comp.model_dump(mode="json")}

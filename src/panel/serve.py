@@ -44,7 +44,10 @@ def servers_dir() -> Path:
 
 
 def record_path(name: str) -> Path:
-    return servers_dir() / f"{name}.json"
+    """``servers/NAME.json``; a model name that would leave the folder is an InputError."""
+    from panel.paths import child  # noqa: PLC0415
+
+    return child(servers_dir(), name, ".json", field="model", source="models.yaml")
 
 
 def resolve_url(spec: ModelSpec) -> str:

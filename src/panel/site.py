@@ -17,6 +17,7 @@ from pathlib import Path
 from panel.errors import PanelError
 from panel.files import atomic_write
 from panel.pages import ComparisonPage, ToolPage, comparison_page, model_name, tool_page
+from panel.paths import child
 from panel.render.html import PairLink, SiteLinks, chart_svg, comparison_html, index_html, tool_html
 from panel.render.markdown import comparison_markdown
 from panel.workspace import Workspace
@@ -107,7 +108,7 @@ def build_site(ws: Workspace, model: str | None = None, pairs: str | None = None
     summary.comparisons = len(links)
     for t in tools:
         mine = [p for p in links if t.slug in (p.a, p.b)]
-        atomic_write(summary.folder / "tools" / f"{t.slug}.html",
+        atomic_write(child(summary.folder / "tools", t.slug, ".html", field="tool"),
                      tool_html(t, SiteLinks("../"), mine))
     atomic_write(summary.folder / "index.html", index_html(tools, links, name))
     return summary
@@ -116,8 +117,8 @@ def build_site(ws: Workspace, model: str | None = None, pairs: str | None = None
 def write_comparison(ws: Workspace, page: ComparisonPage, folder: Path) -> list[Path]:
     """The comparison as HTML, as a Markdown draft, and its chart as SVG."""
     threshold = ws.config.rubric.ship_threshold
-    stem = folder / "compare" / page.stem
-    paths = [stem.with_suffix(".html"), stem.with_suffix(".md"), stem.with_suffix(".svg")]
+    paths = [child(folder / "compare", page.stem, s, field="compare")
+             for s in (".html", ".md", ".svg")]
     atomic_write(paths[0], comparison_html(page, SiteLinks("../"), threshold))
     atomic_write(paths[1], comparison_markdown(page.comp, page.a.card, page.b.card,
                                          votes=(page.a.votes, page.b.votes),

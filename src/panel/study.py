@@ -25,6 +25,7 @@ from panel.backends.base import Backend
 from panel.cards import load_cards
 from panel.errors import InputError, PanelError
 from panel.files import atomic_write
+from panel.paths import child
 from panel.records import ReviewRecord, now
 from panel.registry import ModelSpec
 from panel.runner import Progress, review_cards
@@ -97,8 +98,14 @@ def study_from_options(models: Sequence[str], cards: Sequence[str], name: str | 
                          field=".".join(map(str, err["loc"]))) from None
 
 
-def manifest_path(ws: Workspace, name: str) -> Path:
-    return ws.output / "studies" / f"{name}.json"
+def manifest_path(ws: Workspace, name: str, source: str = "study") -> Path:
+    """``OUTPUT/studies/NAME.json``; a name that would leave ``studies/`` is an InputError."""
+    return child(ws.output / "studies", name, ".json", source=source)
+
+
+def study_folder(ws: Workspace, name: str, source: str = "study") -> Path:
+    """``OUTPUT/studies/NAME/``, where the agreement report goes; checked like the manifest."""
+    return child(ws.output / "studies", name, source=source)
 
 
 def run_study(ws: Workspace, study: Study, backends: Mapping[str, Backend] | None = None,
@@ -163,7 +170,7 @@ def load_manifest(ws: Workspace, study: str) -> dict[str, Any]:
     """A study manifest by name (outputs/studies/NAME.json) or by path."""
     path = Path(study)
     if not (path.suffix == ".json" and path.is_file()):
-        path = manifest_path(ws, study)
+        path = manifest_path(ws, study, source="STUDY")
     if not path.is_file():
         found = sorted(p.stem for p in (ws.output / "studies").glob("*.json"))
         raise PanelError(f"no study '{study}' ({path} does not exist; have: "
@@ -173,6 +180,9 @@ def load_manifest(ws: Workspace, study: str) -> dict[str, Any]:
         doc["runs"]  # noqa: B018 - the one field every reader needs
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         raise InputError(str(path), f"not a study manifest: {exc}") from None
+    if not isinstance(doc.get("name"), str):
+        raise InputError(str(path), "not a study manifest: no name", field="name")
+    study_folder(ws, doc["name"], source=str(path))  # its report is written under the name
     return doc
 
 

@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from panel.errors import InputError
+from panel.paths import child
 
 VOTE_SUFFIXES = (".yaml", ".yml", ".json")
 NO_VOTES = "No community votes yet"
@@ -53,7 +54,7 @@ def votes_label(votes: Votes | None) -> str:
 def votes_path(folder: Path, slug: str) -> Path | None:
     """The tool's votes file, if there is one."""
     for suffix in VOTE_SUFFIXES:
-        path = folder / f"{slug}{suffix}"
+        path = child(folder, slug, suffix, field="tool")
         if path.is_file():
             return path
     return None
@@ -80,7 +81,7 @@ def load_votes(folder: Path, slug: str) -> Votes | None:
 
 def save_votes(folder: Path, slug: str, votes: Votes) -> Path:
     """Write a tool's votes file (YAML), e.g. from a sync job or a test."""
+    path = child(folder, slug, ".yaml", field="tool")
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{slug}.yaml"
     path.write_text(yaml.safe_dump(votes.model_dump()), encoding="utf-8")
     return path

@@ -4,6 +4,8 @@ Card text and model text are untrusted (a launch feed writes one, a model the ot
 nothing they contain is ever marked safe: every value goes through autoescaping. Each page
 also carries a Content-Security-Policy that allows no script but our own inline one (by its
 hash) and loads nothing from the network, so a page is safe even if escaping were missed.
+A card's ``url`` becomes an ``href`` only when ``http_url`` accepts it (http or https);
+anything else is shown as text.
 Links are produced by a ``Links`` object, so the static site (relative ``.html`` files) and
 the web app (routes) render the same templates.
 """
@@ -23,6 +25,7 @@ from markupsafe import Markup
 
 from panel.pages import ComparisonPage, ToolPage, review_state
 from panel.render.chart import score_chart
+from panel.render.urls import http_url
 
 TEMPLATES = Path(__file__).parent / "templates"
 INDEX_SCRIPT = TEMPLATES / "index.js"
@@ -68,6 +71,7 @@ def environment() -> Environment:
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True,
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.globals["review_state"] = review_state
+    env.filters["http_url"] = http_url
     return env
 
 

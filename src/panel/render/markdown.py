@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -9,25 +11,51 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from panel.cards import ToolCard
 from panel.panel import Comparison
 from panel.records import ReviewRecord
+from panel.render.urls import http_url, link_destination
 from panel.votes import Votes, votes_label
 
 TEMPLATES = Path(__file__).parent / "templates"
 
 
 def _env() -> Environment:
-    """Markdown is not HTML: no autoescape, but model text is flattened to one line."""
+    """Markdown is not HTML: no autoescape; every untrusted value goes through ``md``."""
     env = Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined,
                       autoescape=False, trim_blocks=True, lstrip_blocks=True)
-    env.filters["cell"] = _cell
+    env.filters["md"] = md_escape
+    env.filters["md_url"] = md_url
+    env.filters["md_dest"] = link_destination
     env.globals["scoreline"] = scoreline
     return env
 
 
-def _cell(text: object) -> str:
-    """Make text safe inside a Markdown table cell: one line, pipes escaped, and angle
-    brackets backslash-escaped so a Markdown-to-HTML step shows card text, never runs it."""
+# Every ASCII punctuation character that can open, close or break a CommonMark (or common
+# extension: tables, strikethrough, math, attributes) construct. Backslash-escaping any ASCII
+# punctuation is always legal in CommonMark, so over-escaping never shows a stray backslash.
+MD_SPECIAL = "\\`*_{}[]()#+-.!|<>~&=$"
+_SPECIAL = re.compile("([" + re.escape(MD_SPECIAL) + "])")
+
+
+def md_escape(text: object) -> str:
+    """Untrusted text as inert Markdown on one line: shown exactly, never run.
+
+    White space (newlines included) collapses to single spaces, so the text cannot start a
+    block (heading, list, code block, table row) or end a table cell's line; control
+    characters become U+FFFD (CommonMark does this to NUL itself). Then each special
+    character gets a backslash in one pass, so the backslash is escaped before any other
+    escape is added and ``\\<img>`` stays text: no link, image, autolink, raw HTML, entity,
+    emphasis, code span or cell break can form.
+    """
     flat = " ".join(str(text).split())
-    return flat.replace("|", "\\|").replace("<", "\\<").replace(">", "\\>")
+    flat = "".join("\ufffd" if unicodedata.category(ch) == "Cc" else ch for ch in flat)
+    return _SPECIAL.sub(r"\\\1", flat)
+
+
+def md_url(url: str | None) -> str:
+    """A card's URL: an autolink when it is http(s), else its text, escaped; '–' if none."""
+    if not url:
+        return "–"
+    safe = http_url(url)
+    return f"<{link_destination(safe)}>" if safe else md_escape(url)
 
 
 def scoreline(record: ReviewRecord | None) -> str:
