@@ -35,8 +35,26 @@ def req(i: int) -> GenRequest:
                       grammar='root ::= "{}"')
 
 
-def backend(handler: Callable[[httpx.Request], httpx.Response]) -> OpenAIServerBackend:
-    return OpenAIServerBackend(spec(), transport=httpx.MockTransport(handler))
+Handler = Callable[[httpx.Request], httpx.Response]
+VLLM_ROUTES = {"/health": httpx.Response(200),
+               "/version": httpx.Response(200, json={"version": "0.32.0"}),
+               "/v1/models": httpx.Response(200, json={"object": "list", "data": [
+                   {"id": "smollm2-135m-server", "object": "model"}]})}
+
+
+def vllm(handler: Handler, routes: dict[str, httpx.Response] | None = None) -> Handler:
+    """A vLLM server's health, version and model routes, then ``handler`` for the rest."""
+    routes = VLLM_ROUTES if routes is None else routes
+
+    def serve(request: httpx.Request) -> httpx.Response:
+        if request.url.path in routes:
+            return routes[request.url.path]
+        return handler(request)
+    return serve
+
+
+def backend(handler: Handler) -> OpenAIServerBackend:
+    return OpenAIServerBackend(spec(), transport=httpx.MockTransport(vllm(handler)))
 
 
 @pytest.fixture(autouse=True)
@@ -48,8 +66,6 @@ def test_requests_carry_seed_schema_and_sampling_and_results_keep_order() -> Non
     bodies: list[dict] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.path.endswith("/models"):
-            return httpx.Response(200, json={"data": []})
         bodies.append(json.loads(request.content))
         return httpx.Response(200, json=REPLY)
 
@@ -71,8 +87,6 @@ def test_5xx_is_retried_then_succeeds_and_4xx_is_a_request_error() -> None:
     calls = {"r0": 0, "r1": 0}
 
     def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.path.endswith("/models"):
-            return httpx.Response(200, json={"data": []})
         rid = f"r{json.loads(request.content)['seed']}"
         calls[rid] += 1
         if rid == "r1":
@@ -86,22 +100,20 @@ def test_5xx_is_retried_then_succeeds_and_4xx_is_a_request_error() -> None:
 
 def test_a_server_that_keeps_failing_gives_up_with_the_reason() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.path.endswith("/models"):
-            return httpx.Response(200, json={"data": []})
         if json.loads(request.content)["seed"] == 1:
             return httpx.Response(200, json={"unexpected": True})
         return httpx.Response(502, text="bad gateway")
 
     res, odd = backend(handler).generate([req(0), req(1)])
     assert res.error == "gave up after 5 tries: HTTP 502: bad gateway"
-    assert odd.error == 'unexpected response: {"unexpected":true}'
+    # A 200 that is no chat completion is the server's fault too: retried, never a review.
+    assert odd.error == 'gave up after 5 tries: unexpected response: {"unexpected":true}'
+    assert res.transient and odd.transient
 
 
 def test_a_server_that_goes_away_mid_batch_stops_the_batch() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.path.endswith("/models"):  # up when the batch starts...
-            return httpx.Response(200, json={"data": []})
-        raise httpx.ConnectError("connection refused")  # ... then gone
+        raise httpx.ConnectError("connection refused")  # up when the batch starts, then gone
 
     with pytest.raises(ServerDown, match="start it with `panel serve --model smollm2-135m-se"):
         backend(handler).generate([req(0), req(1)])
