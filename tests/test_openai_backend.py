@@ -157,3 +157,25 @@ def test_serve_with_an_unknown_model_is_a_clear_error() -> None:
 
     res = CliRunner().invoke(main, ["serve", "--model", "nope"])
     assert res.exit_code == 2 and res.stderr.startswith("error: unknown model 'nope'")
+
+
+def test_backoff_doubles_is_capped_and_jittered(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(openai_server, "BACKOFF_S", 0.5)
+    waits = {n: [openai_server.backoff(n) for _ in range(200)] for n in range(1, 10)}
+    for n, got in waits.items():
+        cap = min(openai_server.BACKOFF_MAX_S, 0.5 * 2 ** (n - 1))
+        assert all(cap / 2 <= w <= cap for w in got) and len(set(got)) > 1
+    assert max(waits[9]) <= openai_server.BACKOFF_MAX_S
+
+
+def test_a_server_not_serving_the_model_or_without_version_is_refused() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=REPLY)
+
+    other = {**VLLM_ROUTES, "/v1/models": httpx.Response(200, json={"data": [{"id": "x"}]})}
+    with pytest.raises(PanelError, match=r"serves \['x'\], not 'smollm2-135m-server'"):
+        OpenAIServerBackend(spec(), transport=httpx.MockTransport(vllm(handler, other)))
+    # Old servers' shape (only /v1/models) is not enough: /version must say it is vLLM.
+    bare = {"/health": httpx.Response(200), "/v1/models": VLLM_ROUTES["/v1/models"]}
+    with pytest.raises(PanelError, match="http://test/v1 is not a vLLM server"):
+        OpenAIServerBackend(spec(), transport=httpx.MockTransport(vllm(handler, bare)))

@@ -111,10 +111,11 @@ def hang(h: Handler, body: dict) -> None:
     h.server.stop.wait(30)
 
 
-def trickle_from(start: int) -> Behaviour:
-    """A valid reply, sent whole up to byte ``start`` and then one byte per 0.2 s."""
+def trickle(body_only: bool) -> Behaviour:
+    """A valid reply one byte per 0.2 s: all of it, or the body after whole headers."""
     def send(h: Handler, body: dict) -> None:
         data = raw(200, completion(body))
+        start = data.index(b"\r\n\r\n") + 4 if body_only else 0
         h.wfile.write(data[:start])
         for i in range(start, len(data)):
             if h.server.stop.wait(0.2):
@@ -202,8 +203,8 @@ def timed(fn: Callable[[], object]) -> tuple[object, float]:
 FAULTS = {
     # name: (behaviour, bound in seconds for the whole batch)
     "hang": (hang, 6.0),
-    "trickle": (trickle_from(0), 6.0),  # status line and headers a byte at a time
-    "trickle-body": (trickle_from(60), 6.0),
+    "trickle": (trickle(body_only=False), 6.0),  # status line and headers a byte at a time
+    "trickle-body": (trickle(body_only=True), 6.0),
     "503": (status_503, 4.0),
     "html": (garbage(200, b"<html><body>Bad gateway</body></html>"), 4.0),
     "truncated-json": (garbage(200, b'{"choices": [{"message": {"cont', "application/json"),
