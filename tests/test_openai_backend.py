@@ -35,8 +35,26 @@ def req(i: int) -> GenRequest:
                       grammar='root ::= "{}"')
 
 
-def backend(handler: Callable[[httpx.Request], httpx.Response]) -> OpenAIServerBackend:
-    return OpenAIServerBackend(spec(), transport=httpx.MockTransport(handler))
+Handler = Callable[[httpx.Request], httpx.Response]
+VLLM_ROUTES = {"/health": httpx.Response(200),
+               "/version": httpx.Response(200, json={"version": "0.32.0"}),
+               "/v1/models": httpx.Response(200, json={"object": "list", "data": [
+                   {"id": "smollm2-135m-server", "object": "model"}]})}
+
+
+def vllm(handler: Handler, routes: dict[str, httpx.Response] | None = None) -> Handler:
+    """A vLLM server's health, version and model routes, then ``handler`` for the rest."""
+    routes = VLLM_ROUTES if routes is None else routes
+
+    def serve(request: httpx.Request) -> httpx.Response:
+        if request.url.path in routes:
+            return routes[request.url.path]
+        return handler(request)
+    return serve
+
+
+def backend(handler: Handler) -> OpenAIServerBackend:
+    return OpenAIServerBackend(spec(), transport=httpx.MockTransport(vllm(handler)))
 
 
 @pytest.fixture(autouse=True)
@@ -48,8 +66,6 @@ def test_requests_carry_seed_schema_and_sampling_and_results_keep_order() -> Non
     bodies: list[dict] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.path.endswith("/models"):
-            return httpx.Response(200, json={"data": []})
         bodies.append(json.loads(request.content))
         return httpx.Response(200, json=REPLY)
 
@@ -71,8 +87,6 @@ def test_5xx_is_retried_then_succeeds_and_4xx_is_a_request_error() -> None:
     calls = {"r0": 0, "r1": 0}
 
     def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.path.endswith("/models"):
-            return httpx.Response(200, json={"data": []})
         rid = f"r{json.loads(request.content)['seed']}"
         calls[rid] += 1
         if rid == "r1":
@@ -86,22 +100,20 @@ def test_5xx_is_retried_then_succeeds_and_4xx_is_a_request_error() -> None:
 
 def test_a_server_that_keeps_failing_gives_up_with_the_reason() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.path.endswith("/models"):
-            return httpx.Response(200, json={"data": []})
         if json.loads(request.content)["seed"] == 1:
             return httpx.Response(200, json={"unexpected": True})
         return httpx.Response(502, text="bad gateway")
 
     res, odd = backend(handler).generate([req(0), req(1)])
     assert res.error == "gave up after 5 tries: HTTP 502: bad gateway"
-    assert odd.error == 'unexpected response: {"unexpected":true}'
+    # A 200 that is no chat completion is the server's fault too: retried, never a review.
+    assert odd.error == 'gave up after 5 tries: unexpected response: {"unexpected":true}'
+    assert res.transient and odd.transient
 
 
 def test_a_server_that_goes_away_mid_batch_stops_the_batch() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.path.endswith("/models"):  # up when the batch starts...
-            return httpx.Response(200, json={"data": []})
-        raise httpx.ConnectError("connection refused")  # ... then gone
+        raise httpx.ConnectError("connection refused")  # up when the batch starts, then gone
 
     with pytest.raises(ServerDown, match="start it with `panel serve --model smollm2-135m-se"):
         backend(handler).generate([req(0), req(1)])
@@ -145,3 +157,25 @@ def test_serve_with_an_unknown_model_is_a_clear_error() -> None:
 
     res = CliRunner().invoke(main, ["serve", "--model", "nope"])
     assert res.exit_code == 2 and res.stderr.startswith("error: unknown model 'nope'")
+
+
+def test_backoff_doubles_is_capped_and_jittered(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(openai_server, "BACKOFF_S", 0.5)
+    waits = {n: [openai_server.backoff(n) for _ in range(200)] for n in range(1, 10)}
+    for n, got in waits.items():
+        cap = min(openai_server.BACKOFF_MAX_S, 0.5 * 2 ** (n - 1))
+        assert all(cap / 2 <= w <= cap for w in got) and len(set(got)) > 1
+    assert max(waits[9]) <= openai_server.BACKOFF_MAX_S
+
+
+def test_a_server_not_serving_the_model_or_without_version_is_refused() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=REPLY)
+
+    other = {**VLLM_ROUTES, "/v1/models": httpx.Response(200, json={"data": [{"id": "x"}]})}
+    with pytest.raises(PanelError, match=r"serves \['x'\], not 'smollm2-135m-server'"):
+        OpenAIServerBackend(spec(), transport=httpx.MockTransport(vllm(handler, other)))
+    # Old servers' shape (only /v1/models) is not enough: /version must say it is vLLM.
+    bare = {"/health": httpx.Response(200), "/v1/models": VLLM_ROUTES["/v1/models"]}
+    with pytest.raises(PanelError, match="http://test/v1 is not a vLLM server"):
+        OpenAIServerBackend(spec(), transport=httpx.MockTransport(vllm(handler, bare)))

@@ -108,7 +108,7 @@ class BatchSummary:
 
     @property
     def ok(self) -> bool:
-        return not self.card_errors and not self.run.failed
+        return not self.card_errors and not self.run.failed and not self.run.unavailable
 
 
 def load_batch(inputs: Sequence[str | Path],
@@ -160,12 +160,17 @@ def format_summary(s: BatchSummary) -> str:
             ("reviews", len(run.records)), ("  reviewed now", run.reviewed),
             ("  reused from store", run.reused), ("  failed", len(run.failed)),
             ("model requests", s.requests)]
+    if run.unavailable:  # not reviews: the server failed them; a re-run makes them
+        rows.insert(6, ("  not reviewed (server unavailable)", len(run.unavailable)))
     lines = [f"batch{part}: {s.output}"]
     lines += [f"  {name:<26} {value:>7}" for name, value in rows]
     lines.append(f"  {'seconds':<26} {run.seconds:>7g}")
     if run.failed:
         lines.append("failed reviews:")
         lines += [f"  {r.tool} / {r.persona}: {r.failure}" for r in run.failed]
+    if run.unavailable:
+        lines.append("not reviewed, server unavailable (a re-run resumes them):")
+        lines += [f"  {u}" for u in run.unavailable]
     if s.card_errors:
         lines.append("skipped cards:")
         lines += [f"  {e}" for e in s.card_errors]

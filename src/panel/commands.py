@@ -20,7 +20,7 @@ def review(cards: Sequence[str], model: str | None, personas: list[str] | None, 
     summary = review_cards(ws, [c.card for c in loaded], model, personas, force,
                            progress=progress)
     click.echo(summary_table(ws, summary))
-    if summary.failed:
+    if summary.failed or summary.unavailable:
         raise SystemExit(1)
 
 
@@ -62,6 +62,8 @@ def summary_table(ws: Workspace, summary: RunSummary) -> str:
                  f"failed {len(summary.failed)} ({summary.seconds:g} s)")
     for r in summary.failed:
         lines.append(f"  failed: {r.tool} / {r.persona}: {r.failure}")
+    for u in summary.unavailable:
+        lines.append(f"  not reviewed (server unavailable): {u}")
     return "\n".join(lines)
 
 

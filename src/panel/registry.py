@@ -75,7 +75,10 @@ class ModelSpec(BaseModel):
     sampling: Sampling = Field(default_factory=Sampling, description="Sampling settings.")
     base_url: str | None = Field(None, description="For backend openai: the server's /v1 URL.")
     max_concurrency: int = Field(16, ge=1, description="For backend openai: requests in flight.")
-    timeout_s: float = Field(120, gt=0, description="For backend openai: per-request timeout.")
+    timeout_s: float = Field(120, gt=0, description="For backend openai: the most seconds one "
+                             "HTTP attempt may take in all, however slowly the server sends; a "
+                             "request makes at most 5 attempts with backoff (0.25-4 s) between, "
+                             "so it ends within 5 x timeout_s + 8 s.")
 
     @property
     def revision(self) -> str | None:

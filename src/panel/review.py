@@ -5,6 +5,8 @@ fixed order (engine error, ``finish_reason == "length"``, JSON and schema, verdi
 score); a failed request is retried in the next round with a fresh seed derived from its
 key and attempt number, so a retry is reproducible and independent of batch composition.
 After ``max_attempts`` a request is recorded as failed with the reason of each attempt.
+A result the backend marks ``transient`` (the server, not the model, failed) is no attempt:
+it is neither recorded nor retried here, only reported, so a re-run makes that review.
 """
 
 from __future__ import annotations
@@ -92,18 +94,26 @@ def check(result: GenResult, rubric: Rubric) -> tuple[ReviewOutput | None, str |
         return None, f"invalid {where}: {err['msg']}"
 
 
+Unavailable = Callable[[Job, str], None]
+"""Called with a job the server could not serve (transient failure) and the reason."""
+
+
 def run_jobs(jobs: Sequence[Job], backend: Backend, settings: ReviewSettings,
-             on_record: Callable[[ReviewRecord], None] | None = None) -> list[ReviewRecord]:
-    """Run jobs in rounds until each is valid or out of attempts; one record per job."""
+             on_record: Callable[[ReviewRecord], None] | None = None,
+             on_unavailable: Unavailable | None = None) -> list[ReviewRecord]:
+    """Run jobs in rounds until each is valid or out of attempts; one record per job,
+    except jobs the server could not serve: those get no record and go to
+    ``on_unavailable``."""
     attempts: dict[str, list[Attempt]] = {j.key: [] for j in jobs}
     done: dict[str, ReviewRecord] = {}
     pending = list(jobs)
     for attempt in range(settings.max_attempts):
         if not pending:
             break
-        round_ = _Round(pending, attempt, settings, backend, attempts, done, on_record)
+        round_ = _Round(pending, attempt, settings, backend, attempts, done, on_record,
+                        on_unavailable)
         pending = round_.run()
-    return [done[j.key] for j in jobs]
+    return [done[j.key] for j in jobs if j.key in done]
 
 
 @dataclass
@@ -117,6 +127,7 @@ class _Round:
     attempts: dict[str, list[Attempt]]
     done: dict[str, ReviewRecord]
     on_record: Callable[[ReviewRecord], None] | None
+    on_unavailable: Unavailable | None = None
 
     def run(self) -> list[Job]:
         """Generate every pending job once; return the jobs to retry."""
@@ -134,6 +145,10 @@ class _Round:
             return
         self.seen.add(res.id)
         job = self.by_key[res.id]
+        if res.transient:  # the server's failure, not the model's: no attempt, no record
+            if self.on_unavailable:
+                self.on_unavailable(job, res.error or "server unavailable")
+            return
         output, reason = check(res, self.settings.rubric)
         self.attempts[job.key].append(_attempt(res, request_seed(job.key, self.attempt), reason))
         if output is None and self.attempt < self.settings.max_attempts - 1:

@@ -34,6 +34,8 @@ class RunSummary:
     reviewed: int = 0
     reused: int = 0
     card_errors: list[InputError] = field(default_factory=list)
+    unavailable: list[str] = field(default_factory=list)
+    """'tool / persona: reason' of each review the server could not make (none stored)."""
     seconds: float = 0.0
     manifest: Path | None = None
 
@@ -70,6 +72,7 @@ def review_cards(ws: Workspace, cards: Sequence[ToolCard], model: str | None = N
     for card in cards:
         ws.store.put_card(card.slug, card.model_dump_json())
     done = len(jobs) - len(todo)
+    unavailable: list[str] = []
     if progress:
         progress(done, len(jobs))
     if todo:
@@ -82,12 +85,14 @@ def review_cards(ws: Workspace, cards: Sequence[ToolCard], model: str | None = N
 
         engine = backend or create_backend(settings.spec)
         try:
-            run_jobs(todo, engine, settings, on_record=on_record)
+            run_jobs(todo, engine, settings, on_record=on_record, on_unavailable=lambda j, why:
+                     unavailable.append(f"{j.card.slug} / {j.persona.key}: {why}"))
         finally:
             if backend is None:
                 engine.close()
     records = [r for r in (ws.store.get(j.key) for j in jobs) if r is not None]
-    summary = RunSummary(records, reviewed=len(todo), reused=len(jobs) - len(todo),
+    summary = RunSummary(records, reviewed=len(todo) - len(unavailable),
+                         reused=len(jobs) - len(todo), unavailable=unavailable,
                          seconds=round(time.perf_counter() - started, 2))
     write_panels(ws, summary)
     summary.manifest = write_manifest(ws, summary, model)
@@ -127,7 +132,8 @@ def write_manifest(ws: Workspace, summary: RunSummary, model: str | None) -> Pat
         "personas": {p.key: p.sha for p in ws.personas()},
         "counts": {"reviews": len(summary.records), "reviewed": summary.reviewed,
                    "reused": summary.reused, "failed": len(summary.failed),
-                   "card_errors": len(summary.card_errors)},
+                   "card_errors": len(summary.card_errors),
+                   "unavailable": len(summary.unavailable)},
         "keys": [r.key for r in summary.records], "seconds": summary.seconds,
     }
     folder = ws.output / "runs"

@@ -52,6 +52,10 @@ class GenResult:
     cached_tokens: int = 0
     seconds: float = 0.0
     error: str | None = None
+    transient: bool = False
+    """The server, not the model, failed (down, timing out, 5xx, garbage) after the backend's
+    retries: not a review attempt, so the caller neither stores nor counts it (a re-run
+    makes it)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
 

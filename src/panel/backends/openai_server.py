@@ -4,14 +4,24 @@ Editors and batch jobs pay the engine start once (``panel serve``) and every lat
 talks to it over HTTP. The server batches continuously across concurrent requests, so
 requests are sent ``max_concurrency`` at a time from a thread pool; results are handed back
 on the calling thread, in completion order, so the caller's store is only ever written
-from one thread. Each request has a timeout and is retried with exponential backoff on
-connection errors, timeouts, 429 and 5xx. A server that cannot be reached at all stops the
-batch with an error naming the URL and how to start it: it never hangs, and it never
-stores transport failures as review failures (a re-run resumes instead).
+from one thread.
+
+Every HTTP attempt has a total deadline (``timeout_s``), enforced on each socket read and
+write, so a server that trickles its reply cannot stretch it (``_deadline``). Timeouts,
+dropped connections, 408/429/5xx and garbage 200 replies are the server's faults, not the
+model's: they are retried with jittered exponential backoff, and after the last try the
+result comes back ``transient``, which the caller never stores as a review (a re-run makes
+it). A reply that is a real completion but not a valid review is the model's failure and is
+returned as such. A server that refuses connections stops the batch with an error naming
+the URL and how to start it; after one request has given up, requests not yet sent are not
+sent at all (transient too), so a broken server is not hammered for a whole batch.
 """
 
 from __future__ import annotations
 
+import json
+import random
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -19,6 +29,7 @@ from typing import Any, ClassVar
 
 import httpx
 
+from panel.backends import _deadline
 from panel.backends import _vllm_compat as compat
 from panel.backends.base import Backend, GenRequest, GenResult, OnResult
 from panel.errors import PanelError
@@ -26,11 +37,19 @@ from panel.registry import ModelSpec
 
 RETRIES = 4
 BACKOFF_S = 0.5
+BACKOFF_MAX_S = 8.0
+HEALTH_S = 10.0
+"""The health check's total deadline (or ``timeout_s``, if smaller)."""
+MAX_REPLY_BYTES = 8 << 20
 RETRY_STATUS = {408, 429, 500, 502, 503, 504}
 
 
 class ServerDown(PanelError):
     """The server did not answer at all: a batch stops rather than record failures."""
+
+
+class _Garbage(Exception):
+    """A 200 reply that is not a chat completion: the server's fault, retried."""
 
 
 class OpenAIServerBackend(Backend):
@@ -44,23 +63,72 @@ class OpenAIServerBackend(Backend):
         from panel.serve import resolve_url  # noqa: PLC0415 - serve imports backends
 
         self.base_url = (base_url or resolve_url(spec)).rstrip("/")
+        limits = httpx.Limits(max_connections=spec.max_concurrency)
         self.client = httpx.Client(timeout=httpx.Timeout(spec.timeout_s, connect=5.0),
-                                   limits=httpx.Limits(max_connections=spec.max_concurrency),
-                                   transport=transport)
+                                   transport=transport or _deadline.transport(limits))
         self._versions: dict[str, str] | None = None
+        self._gave_up = threading.Event()
         self.check_up()
 
-    def _down(self, exc: Exception) -> ServerDown:
+    def _down(self, exc: Exception | str) -> ServerDown:
+        why = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
         return ServerDown(f"model '{self.spec.name}': no vLLM server answering at "
-                          f"{self.base_url} ({type(exc).__name__}: {exc}); start it with "
+                          f"{self.base_url} ({why}); start it with "
                           f"`panel serve --model {self.spec.name}`")
 
+    def _not_vllm(self, why: str) -> PanelError:
+        return PanelError(f"model '{self.spec.name}': {self.base_url} is not a vLLM server "
+                          f"({why}); point base_url at a server `panel serve` started")
+
     def check_up(self) -> None:
-        """Fail fast, before any work is queued, if the server is not there."""
+        """Fail fast, before any work is queued, unless a vLLM server serving this model
+        answers: ``/health`` 200, ``/version`` with vLLM's ``{"version": ...}``, and
+        ``/v1/models`` listing the name requests are sent under. The whole check has one
+        deadline, so a server that accepts and never answers cannot hang it."""
+        root = self.base_url.removesuffix("/v1")
         try:
-            self.client.get(self.base_url + "/models", timeout=5.0).raise_for_status()
+            with _deadline.deadline(min(HEALTH_S, self.spec.timeout_s)):
+                status, text = self._fetch("GET", root + "/health")
+                if status != 200:
+                    raise self._down(f"/health answered HTTP {status}")
+                status, text = self._fetch("GET", root + "/version")
+                version = _field(text, "version") if status == 200 else None
+                if not isinstance(version, str):
+                    raise self._not_vllm(f"/version answered HTTP {status}: {text[:120]!r}")
+                status, text = self._fetch("GET", self.base_url + "/models")
         except httpx.HTTPError as exc:
             raise self._down(exc) from None
+        data = _field(text, "data") if status == 200 else None
+        if not isinstance(data, list):
+            raise self._not_vllm(f"/v1/models answered HTTP {status}: {text[:120]!r}")
+        served = [m.get("id") for m in data if isinstance(m, dict)]
+        if self.spec.name not in served:
+            raise PanelError(f"model '{self.spec.name}': the vLLM server at {self.base_url} "
+                             f"serves {served}, not '{self.spec.name}'; start it with "
+                             f"`panel serve --model {self.spec.name}`")
+        self._versions = {"vllm-server": version}
+
+    def _fetch(self, method: str, url: str, body: Any = None) -> tuple[int, str]:
+        """One HTTP exchange under the thread's deadline: status and text.
+
+        The reply is streamed and the deadline checked between chunks as well as on every
+        socket read (a transport passed in, e.g. a test's, has no socket to bound).
+        """
+        rest = _deadline.left()
+        rest = self.spec.timeout_s if rest is None else max(rest, 0.001)
+        timeout = httpx.Timeout(rest, connect=min(5.0, rest))
+        with self.client.stream(method, url, json=body, timeout=timeout) as resp:
+            chunks, size = [], 0
+            for chunk in resp.iter_bytes():
+                size += len(chunk)
+                if size > MAX_REPLY_BYTES:
+                    raise httpx.ReadError(f"reply over {MAX_REPLY_BYTES} bytes",
+                                          request=resp.request)
+                if (_deadline.left() or 0.0) < 0:
+                    raise httpx.ReadTimeout("the request's total deadline has passed",
+                                            request=resp.request)
+                chunks.append(chunk)
+            return resp.status_code, b"".join(chunks).decode("utf-8", errors="replace")
 
     def generate(self, requests: Sequence[GenRequest],
                  on_result: OnResult | None = None) -> list[GenResult]:
@@ -82,58 +150,81 @@ class OpenAIServerBackend(Backend):
         return [results[r.id] for r in requests]
 
     def _one(self, req: GenRequest) -> GenResult:
-        """One request with retries; a request-specific failure comes back as ``error``."""
-        body = compat.server_body(req, self.spec.name)
+        """One request with retries; the server's faults come back ``transient``."""
         started = time.perf_counter()
+        if self._gave_up.is_set():
+            return GenResult(id=req.id, transient=True, error="not sent: the server failed "
+                             f"an earlier request {RETRIES + 1} times")
+        body = compat.server_body(req, self.spec.name)
         last = ""
         for attempt in range(RETRIES + 1):
             if attempt:
-                time.sleep(BACKOFF_S * 2 ** (attempt - 1))
+                time.sleep(backoff(attempt))
             try:
-                resp = self.client.post(self.base_url + "/chat/completions", json=body)
+                with _deadline.deadline(self.spec.timeout_s):
+                    status, text = self._fetch("POST", self.base_url + "/chat/completions",
+                                               body)
             except httpx.ConnectError as exc:
                 if attempt == RETRIES:
                     raise self._down(exc) from None
                 last = f"{type(exc).__name__}: {exc}"
                 continue
-            except httpx.TransportError as exc:  # timeouts, dropped connections
-                last = f"{type(exc).__name__} after {self.spec.timeout_s:g} s: {exc}"
+            except httpx.TransportError as exc:  # timeouts, deadline, dropped connections
+                last = f"{type(exc).__name__} (deadline {self.spec.timeout_s:g} s): {exc}"
                 continue
-            if resp.status_code in RETRY_STATUS:
-                last = f"HTTP {resp.status_code}: {resp.text[:300]}"
+            if status in RETRY_STATUS:
+                last = f"HTTP {status}: {text[:300]}"
                 continue
-            if resp.status_code != 200:
-                return GenResult(id=req.id, error=f"HTTP {resp.status_code}: {resp.text[:300]}",
+            if status != 200:
+                return GenResult(id=req.id, error=f"HTTP {status}: {text[:300]}",
                                  seconds=time.perf_counter() - started)
             try:
-                return _parse(req.id, resp.json(), time.perf_counter() - started)
-            except (ValueError, KeyError, IndexError, TypeError, AttributeError):
-                return GenResult(id=req.id, error=f"unexpected response: {resp.text[:300]}")
+                return _parse(req.id, text, time.perf_counter() - started)
+            except _Garbage:
+                last = f"unexpected response: {text[:300]}"
+        self._gave_up.set()
         return GenResult(id=req.id, error=f"gave up after {RETRIES + 1} tries: {last}",
-                         seconds=time.perf_counter() - started)
+                         seconds=time.perf_counter() - started, transient=True)
 
     def versions(self) -> dict[str, str]:
-        """The server's vLLM version (asked once), as the in-process backend reports its own."""
-        if self._versions is None:
-            root = self.base_url.removesuffix("/v1")
-            try:
-                ver = self.client.get(root + "/version", timeout=5.0).json().get("version", "")
-                self._versions = {"vllm-server": str(ver)}
-            except (httpx.HTTPError, ValueError):
-                self._versions = {}
-        return self._versions
+        """The server's vLLM version (read by the health check)."""
+        return dict(self._versions or {})
 
     def close(self) -> None:
         self.client.close()
 
 
-def _parse(req_id: str, data: dict[str, Any], seconds: float) -> GenResult:
-    """A chat-completions response as our plain result."""
-    choice = data["choices"][0]
-    usage = data.get("usage") or {}
-    details = usage.get("prompt_tokens_details") or {}
-    return GenResult(id=req_id, text=choice["message"].get("content") or "",
-                     finish_reason=choice.get("finish_reason"),
-                     prompt_tokens=usage.get("prompt_tokens", 0),
-                     output_tokens=usage.get("completion_tokens", 0),
-                     cached_tokens=details.get("cached_tokens") or 0, seconds=seconds)
+def backoff(attempt: int) -> float:
+    """Seconds to wait before try ``attempt`` (1-based): doubling from ``BACKOFF_S``, capped
+    at ``BACKOFF_MAX_S``, jittered over its upper half so concurrent retries spread out."""
+    cap = min(BACKOFF_MAX_S, BACKOFF_S * 2 ** (attempt - 1))
+    return cap / 2 + random.uniform(0, cap / 2)  # noqa: S311 - timing, not secrets
+
+
+def _field(text: str, name: str) -> Any:
+    """``name`` of a JSON object reply, or None if the reply is no JSON object."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    return data.get(name) if isinstance(data, dict) else None
+
+
+def _parse(req_id: str, text: str, seconds: float) -> GenResult:
+    """A chat-completions response as our plain result; ``_Garbage`` if it is none."""
+    try:
+        data = json.loads(text)
+        choice = data["choices"][0]
+        content = choice["message"].get("content") or ""
+        usage = data.get("usage") or {}
+        details = usage.get("prompt_tokens_details") or {}
+        result = GenResult(id=req_id, text=content, finish_reason=choice.get("finish_reason"),
+                           prompt_tokens=int(usage.get("prompt_tokens") or 0),
+                           output_tokens=int(usage.get("completion_tokens") or 0),
+                           cached_tokens=int(details.get("cached_tokens") or 0),
+                           seconds=seconds)
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+        raise _Garbage from None
+    if not isinstance(content, str) or not isinstance(result.finish_reason, str | None):
+        raise _Garbage
+    return result

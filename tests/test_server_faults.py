@@ -1,0 +1,344 @@
+"""`panel batch` against fake vLLM servers on loopback that refuse, hang, trickle, fail and
+answer garbage: each run ends within its bound, stores nothing for the server's failures,
+reports them, and a re-run against a healthy server reviews exactly those.
+
+The fakes are real sockets (a threaded ``http.server`` on port 0, or a bare listening
+socket), so the request deadline is tested on the wire, not through a scripted transport.
+Each test's registry entry (a copied project with its own models.yaml) has a small
+``timeout_s``; every server stops itself at teardown.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from panel.backends import openai_server
+from panel.backends.base import GenRequest
+from panel.backends.mock import _valid
+from panel.backends.openai_server import ServerDown
+from panel.batch import format_summary, run_batch
+from panel.cli import main
+from panel.errors import PanelError
+from panel.paths import project_root
+from panel.store import Store
+
+from conftest import EXAMPLES, ROOT
+
+NAME = "fake"
+JOBS = 4  # one card, four personas
+TIMEOUT_S = 0.5
+TRIES = openai_server.RETRIES + 1
+Behaviour = Callable[["Handler", dict], None]
+
+
+class Fake(ThreadingHTTPServer):
+    """A vLLM look-alike whose chat-completions route does what ``post`` says."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.stop = threading.Event()
+        self.post: Behaviour = healthy
+        self.routes: dict[str, tuple[int, bytes]] = dict(VLLM_ROUTES)
+        self.posts = 0
+        self.seen: dict[str, int] = {}
+        self.lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/v1"
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: Fake
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        status, body = self.server.routes.get(self.path, (404, b'{"detail":"Not Found"}'))
+        self.reply(status, body)
+
+    def do_POST(self) -> None:  # noqa: N802
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        with self.server.lock:
+            self.server.posts += 1
+        self.server.post(self, body)
+
+    def reply(self, status: int, body: bytes, kind: str = "application/json") -> None:
+        self.wfile.write(raw(status, body, kind))
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def raw(status: int, body: bytes, kind: str = "application/json") -> bytes:
+    return (f"HTTP/1.1 {status} X\r\nContent-Type: {kind}\r\nContent-Length: {len(body)}"
+            "\r\n\r\n").encode() + body
+
+
+VLLM_ROUTES = {
+    "/health": (200, b""),
+    "/version": (200, b'{"version":"0.32.0"}'),
+    "/v1/models": (200, json.dumps({"object": "list", "data": [{"id": NAME}]}).encode()),
+}
+
+
+def completion(body: dict) -> bytes:
+    """A chat completion whose content is a schema-valid review (the mock backend's)."""
+    req = GenRequest(id="x", messages=body["messages"], seed=body["seed"],
+                     json_schema=body["response_format"]["json_schema"]["schema"],
+                     max_tokens=body["max_tokens"])
+    return json.dumps({"choices": [{"message": {"content": _valid(req)},
+                                    "finish_reason": "stop"}],
+                       "usage": {"prompt_tokens": 100, "completion_tokens": 40}}).encode()
+
+
+def healthy(h: Handler, body: dict) -> None:
+    h.reply(200, completion(body))
+
+
+def hang(h: Handler, body: dict) -> None:
+    h.server.stop.wait(30)
+
+
+def trickle(body_only: bool) -> Behaviour:
+    """A valid reply one byte per 0.2 s: all of it, or the body after whole headers."""
+    def send(h: Handler, body: dict) -> None:
+        data = raw(200, completion(body))
+        start = data.index(b"\r\n\r\n") + 4 if body_only else 0
+        h.wfile.write(data[:start])
+        for i in range(start, len(data)):
+            if h.server.stop.wait(0.2):
+                return
+            try:
+                h.wfile.write(data[i:i + 1])
+                h.wfile.flush()
+            except OSError:  # the client gave up, as it should
+                return
+    return send
+
+
+def status_503(h: Handler, body: dict) -> None:
+    h.reply(503, b'{"error":"overloaded"}')
+
+
+def fails_twice(h: Handler, body: dict) -> None:
+    """503 for the first two tries of each request, then a valid reply."""
+    with h.server.lock:
+        key = json.dumps(body["messages"])
+        h.server.seen[key] = h.server.seen.get(key, 0) + 1
+        tries = h.server.seen[key]
+    if tries <= 2:
+        status_503(h, body)
+    else:
+        healthy(h, body)
+
+
+def garbage(status: int, text: bytes, kind: str = "text/html") -> Behaviour:
+    def send(h: Handler, body: dict) -> None:
+        h.reply(status, text, kind)
+    return send
+
+
+@pytest.fixture
+def fake() -> Iterator[Fake]:
+    server = Fake()
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
+    thread.start()
+    yield server
+    server.stop.set()
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+@pytest.fixture(autouse=True)
+def _quick_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(openai_server, "BACKOFF_S", 0.01)
+
+
+def project(tmp_path: Path, url: str, timeout_s: float = TIMEOUT_S) -> Path:
+    """A copy of the project whose models.yaml has one entry: ``fake`` at ``url``."""
+    root = tmp_path / "project"
+    if not root.exists():
+        shutil.copytree(ROOT / "personas", root / "personas")
+        shutil.copytree(ROOT / "prompts", root / "prompts")
+        shutil.copy(ROOT / "panel.yaml", root / "panel.yaml")
+    entry = {"backend": "openai", "base_url": url, "source": {"path": "."},
+             "timeout_s": timeout_s, "max_concurrency": JOBS,
+             "sampling": {"temperature": 0.7, "max_tokens": 400, "seed": 0}}
+    (root / "models.yaml").write_text(json.dumps({"default": NAME, "models": {NAME: entry}}))
+    return root
+
+
+def cards(tmp_path: Path) -> Path:
+    path = tmp_path / "cards"
+    path.mkdir(exist_ok=True)
+    shutil.copy(EXAMPLES / "voicedesk.yaml", path / "voicedesk.yaml")
+    return path
+
+
+def stored(out: Path) -> list[str]:
+    """Each stored review's status."""
+    with Store(out) as store:
+        return [r.status for r in store.all()]
+
+
+def timed(fn: Callable[[], object]) -> tuple[object, float]:
+    started = time.monotonic()
+    return fn(), time.monotonic() - started
+
+
+FAULTS = {
+    # name: (behaviour, bound in seconds for the whole batch)
+    "hang": (hang, 6.0),
+    "trickle": (trickle(body_only=False), 6.0),  # status line and headers a byte at a time
+    "trickle-body": (trickle(body_only=True), 6.0),
+    "503": (status_503, 4.0),
+    "html": (garbage(200, b"<html><body>Bad gateway</body></html>"), 4.0),
+    "truncated-json": (garbage(200, b'{"choices": [{"message": {"cont', "application/json"),
+                       4.0),
+    "no-choices": (garbage(200, b'{"object": "chat.completion", "choices": []}',
+                           "application/json"), 4.0),
+    "500-html": (garbage(500, b"<html>500</html>"), 4.0),
+}
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_a_failing_server_stores_nothing_and_a_rerun_reviews_exactly_those(
+        fault: str, fake: Fake, tmp_path: Path) -> None:
+    behaviour, bound = FAULTS[fault]
+    fake.post = behaviour
+    root, out = project(tmp_path, fake.url), tmp_path / "out"
+    summary, seconds = timed(lambda: run_batch([cards(tmp_path)], out, root=root))
+    assert seconds < bound, f"{fault}: took {seconds:.1f} s"
+    assert not summary.ok and summary.run.records == [] and summary.run.reviewed == 0
+    assert len(summary.run.unavailable) == JOBS
+    assert "not reviewed (server unavailable)" in format_summary(summary)
+    assert stored(out) == []  # no review, and no failed review either
+    # Each request tried TRIES times, or (after the first gave up) not sent at all.
+    assert fake.posts <= JOBS * TRIES
+
+    fake.post, fake.posts = healthy, 0
+    again = run_batch([cards(tmp_path)], out, root=root)
+    assert (again.ok, again.requests, again.run.reviewed, again.run.reused) == (
+        True, JOBS, JOBS, 0)
+    assert fake.posts == JOBS and stored(out) == ["ok"] * JOBS
+
+
+def test_503_twice_then_a_reply_is_retried_and_stored_ok(fake: Fake, tmp_path: Path) -> None:
+    fake.post = fails_twice
+    out = tmp_path / "out"
+    summary = run_batch([cards(tmp_path)], out, root=project(tmp_path, fake.url))
+    assert summary.ok and summary.run.unavailable == []
+    assert fake.posts == 3 * JOBS and stored(out) == ["ok"] * JOBS
+    # The retries were transport retries: each review has one attempt, with its seed.
+    assert [len(r.attempts) for r in summary.run.records] == [1] * JOBS
+
+
+def test_the_cli_exits_1_and_counts_reviews_the_server_could_not_make(
+        fake: Fake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake.post = status_503
+    monkeypatch.setenv("PANEL_HOME", str(project(tmp_path, fake.url)))
+    project_root.cache_clear()  # read PANEL_HOME again, and again after the test
+    try:  # -m fake: a stale root fails with "unknown model", never starts an engine
+        res = CliRunner().invoke(main, ["batch", str(cards(tmp_path)), "-m", NAME, "-o", "out"])
+    finally:
+        project_root.cache_clear()
+    assert res.exit_code == 1, res.output
+    assert [line.split()[-1] for line in res.stdout.splitlines()
+            if line.strip().startswith("not reviewed (server unavailable)")] == [str(JOBS)]
+    assert "HTTP 503" in res.stdout and stored(Path("out")) == []
+
+
+def test_a_closed_port_stops_the_batch_at_once_naming_the_url(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{s.getsockname()[1]}/v1"
+    out = tmp_path / "out"
+    with pytest.raises(ServerDown, match="start it with `panel serve --model fake`") as err:
+        run_batch([cards(tmp_path)], out, root=project(tmp_path, url))
+    assert url in str(err.value) and stored(out) == []
+
+
+def test_a_server_that_accepts_and_never_answers_fails_the_health_check_in_time(
+        tmp_path: Path) -> None:
+    listener = socket.create_server(("127.0.0.1", 0))  # accepts (backlog), never answers
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/v1"
+    out = tmp_path / "out"
+    started = time.monotonic()
+    try:
+        with pytest.raises(ServerDown, match="no vLLM server answering"):
+            run_batch([cards(tmp_path)], out, root=project(tmp_path, url))
+    finally:
+        listener.close()
+    assert time.monotonic() - started < 3.0
+    assert stored(out) == []
+
+
+def test_a_server_that_goes_away_mid_batch_stops_it_and_keeps_what_was_stored(
+        fake: Fake, tmp_path: Path) -> None:
+    """The health check passes, then every connection is refused: ServerDown, not four
+    failed reviews."""
+    fake.post = hang
+    root, out = project(tmp_path, fake.url), tmp_path / "out"
+
+    def close_listener() -> None:
+        time.sleep(0.2)  # after the health check, while the first requests hang
+        fake.shutdown()
+        fake.socket.close()
+    threading.Thread(target=close_listener, daemon=True).start()
+    with pytest.raises(ServerDown):
+        run_batch([cards(tmp_path)], out, root=root)
+    assert stored(out) == []
+
+
+NOT_VLLM = {
+    "no /version": {"/version": (404, b"Not Found")},
+    "/version not JSON": {"/version": (200, b"<html>nginx</html>")},
+    "/version without a version": {"/version": (200, b'{"name": "ollama"}')},
+    "no /health": {"/health": (404, b"")},
+}
+
+
+@pytest.mark.parametrize("case", list(NOT_VLLM))
+def test_a_server_that_is_not_vllm_is_refused_before_any_work(
+        case: str, fake: Fake, tmp_path: Path) -> None:
+    fake.routes.update(NOT_VLLM[case])
+    out = tmp_path / "out"
+    with pytest.raises(PanelError, match="is not a vLLM server|no vLLM server answering"):
+        run_batch([cards(tmp_path)], out, root=project(tmp_path, fake.url))
+    assert fake.posts == 0 and stored(out) == []
+
+
+def test_a_vllm_server_serving_another_model_is_refused(fake: Fake, tmp_path: Path) -> None:
+    fake.routes["/v1/models"] = (200, b'{"data": [{"id": "qwen2.5-7b"}]}')
+    with pytest.raises(PanelError, match=r"serves \['qwen2.5-7b'\], not 'fake'"):
+        run_batch([cards(tmp_path)], tmp_path / "out", root=project(tmp_path, fake.url))
+    assert fake.posts == 0
+
+
+def test_an_invalid_completion_is_the_models_failure_and_is_stored_as_one(
+        fake: Fake, tmp_path: Path) -> None:
+    """A real completion that is not a valid review is not the server's fault: it takes
+    the normal attempts (each with its seed) and is stored as failed."""
+    def not_a_review(h: Handler, body: dict) -> None:
+        h.reply(200, json.dumps({"choices": [{"message": {"content": "I like it."},
+                                              "finish_reason": "stop"}]}).encode())
+    fake.post = not_a_review
+    summary = run_batch([cards(tmp_path)], tmp_path / "out", root=project(tmp_path, fake.url))
+    assert summary.run.unavailable == [] and len(summary.run.failed) == JOBS
+    assert stored(tmp_path / "out") == ["failed"] * JOBS
+    seeds = [a.seed for a in summary.run.records[0].attempts]
+    assert len(seeds) == len(set(seeds)) > 1
