@@ -156,6 +156,8 @@ def format_summary(s: BatchSummary) -> str:
             ("reviews", len(run.records)), ("  reviewed now", run.reviewed),
             ("  reused from store", run.reused), ("  failed", len(run.failed)),
             ("model requests", s.requests)]
+    if run.by_other:  # another batch on the same store claimed these; none was paid twice
+        rows.insert(5, ("  done by another run", run.by_other))
     lines = [f"batch{part}: {s.output}"]
     lines += [f"  {name:<26} {value:>7}" for name, value in rows]
     lines.append(f"  {'seconds':<26} {run.seconds:>7g}")
