@@ -91,10 +91,10 @@ def advice(exc: sqlite3.Error) -> str:
 class _Connection:
     """A SQLite connection whose errors become ``StoreError`` naming the store file."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, timeout_s: float):
         self.path = path
         try:
-            self.raw = sqlite3.connect(path, timeout=30, isolation_level=None,
+            self.raw = sqlite3.connect(path, timeout=timeout_s, isolation_level=None,
                                        check_same_thread=False)
         except sqlite3.Error as exc:
             raise StoreError(path, exc, "opening it") from None
@@ -125,6 +125,8 @@ class Store:
     """Reviews, the cards they review, and editor edits, in ``DIR/panel.sqlite3``."""
 
     FILENAME = "panel.sqlite3"
+    TIMEOUT_S = 30.0
+    """How long a write waits for another process's transaction before "locked"."""
 
     def __init__(self, folder: Path):
         self.path = folder / self.FILENAME
@@ -134,7 +136,7 @@ class Store:
             raise PanelError(f"store {self.path}: cannot create its folder ({exc.strerror}); "
                              "check the path and your permissions, or pass another "
                              "--output") from None
-        self._db = _Connection(self.path)
+        self._db = _Connection(self.path, self.TIMEOUT_S)
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
