@@ -6,7 +6,7 @@ import signal
 import sqlite3
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 
@@ -36,3 +36,19 @@ def kill_part_way(cmd: Sequence[str], db: Path, at_least: int, total: int,
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     return stored
+
+
+def kill_when(cmd: Sequence[str], ready: Callable[[], bool], env: Mapping[str, str],
+              timeout_s: float) -> int | None:
+    """Start ``cmd`` and SIGKILL it the moment ``ready()`` holds; return its exit code
+    (``-SIGKILL`` when the kill landed, the code it exited with if it finished first)."""
+    proc = subprocess.Popen(list(cmd), env=dict(env), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    deadline = time.monotonic() + timeout_s
+    while proc.poll() is None and not ready() and time.monotonic() < deadline:
+        time.sleep(0.002)
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGKILL)
+    _, err = proc.communicate()
+    assert proc.returncode in (0, -signal.SIGKILL), err.decode(errors="replace")
+    return proc.returncode

@@ -7,6 +7,8 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -14,10 +16,14 @@ import yaml
 from click.testing import CliRunner
 
 from panel.backends.mock import MockBackend
-from panel.batch import Shard, merge, run_batch
+from panel.batch import Shard, format_summary, load_batch, merge, run_batch
 from panel.cli import main
 from panel.errors import InputError
+from panel.records import Edit
+from panel.review import run_jobs
+from panel.runner import plan
 from panel.store import Store
+from panel.workspace import Workspace
 
 from conftest import EXAMPLES, ROOT
 from kill import kill_part_way
@@ -42,8 +48,10 @@ def write_cards(path: Path, n: int, bad_line: int | None = None) -> Path:
 
 
 def table(out: str) -> dict[str, str]:
-    """The summary table's rows as {label: value}."""
-    rows = [line.rsplit(None, 1) for line in out.splitlines()[1:9] if line.startswith("  ")]
+    """The summary table's rows as {label: value} (the indented lines after the title)."""
+    lines = out.splitlines()[1:]
+    end = next((i for i, line in enumerate(lines) if not line.startswith("  ")), len(lines))
+    rows = [line.rsplit(None, 1) for line in lines[:end]]
     return {label.strip(): value for label, value in rows}
 
 
@@ -164,3 +172,81 @@ def test_sigkill_mid_batch_then_resume_loses_and_repeats_nothing(tmp_path: Path)
         records = store.all()
     pairs = [(r.tool, r.persona) for r in records]
     assert len(records) == total and len(set(pairs)) == total and all(r.ok for r in records)
+
+
+def test_a_resume_retries_failed_reviews_but_never_an_edit_pinned_one(tmp_path: Path) -> None:
+    cards = write_cards(tmp_path / "cards.jsonl", 2)
+    first = run_batch([cards], Path("out"), "mock")
+    failed = first.run.records[0].model_copy(update={"status": "failed", "output": None,
+                                                     "failure": "engine error: 503"})
+    with Store(Path("out")) as store:  # as a run with a failing server stored it
+        store.put(failed)
+    MockBackend.reset()
+    again = run_batch([cards], Path("out"), "mock")
+    assert (again.requests, again.run.reviewed, again.run.reused) == (1, 1, 7)
+    assert again.ok and Store(Path("out")).get(failed.key).ok  # type: ignore[union-attr]
+
+    with Store(Path("out")) as store:  # a failed review an editor pinned stays as it is
+        store.put(failed)
+        store.set_edit(failed.tool, failed.persona, failed.model, Edit(key=failed.key))
+    MockBackend.reset()
+    pinned = run_batch([cards], Path("out"), "mock")
+    assert (pinned.requests, pinned.run.reused) == (0, 8)
+
+
+def test_two_concurrent_batches_on_one_store_pay_for_each_review_once(tmp_path: Path) -> None:
+    cards = write_cards(tmp_path / "cards.jsonl", 6)
+    total = 6 * PERSONAS
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "panel.cli", "batch", str(cards), "-m", "mock", "-o", str(out)]
+    env = {**os.environ, "PANEL_MOCK_DELAY_S": "0.05"}
+    procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(2)]
+    results = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], results
+    rows = [table(stdout) for stdout, _ in results]
+    assert sum(int(r["model requests"]) for r in rows) == total  # no request paid twice
+    # Every review of each run is counted once: made here, made by the other run while
+    # this one waited, or already stored when this one started (a late start under load).
+    assert all(int(r["reviewed now"]) + int(r.get("done by another run", 0))
+               + int(r["reused from store"]) == total for r in rows)
+    assert all(r["reviews"] == str(total) for r in rows)
+    with Store(out) as store:
+        records = store.all()
+        assert len(records) == total and all(r.ok for r in records)
+        assert store.claim([r.key for r in records], "after", skip_done=False) == {
+            r.key for r in records}  # every lease released
+
+
+def test_a_run_waits_for_a_key_another_live_run_holds_and_uses_its_review(
+        tmp_path: Path) -> None:
+    cards = write_cards(tmp_path / "cards.jsonl", 1)
+    ws = Workspace(tmp_path / "out")
+    jobs = plan(ws, [c.card for c in load_batch([cards], Shard())[0]], "mock")
+    other = jobs[0]
+    ws.store.claim([other.key], "other run")  # a live run (this very process) holds it
+
+    def finish_it() -> None:  # ... and stores its review half a second later
+        time.sleep(0.5)
+        with Store(tmp_path / "out") as store:
+            [done] = run_jobs([other], MockBackend(ws.settings("mock").spec),
+                              ws.settings("mock"))
+            store.put(done, "other run")
+
+    thread = threading.Thread(target=finish_it)
+    thread.start()
+    summary = run_batch([cards], tmp_path / "out", "mock")
+    thread.join()
+    assert (summary.requests, summary.run.reviewed, summary.run.by_other) == (3, 3, 1)
+    assert "done by another run" in format_summary(summary)
+    assert len(summary.run.records) == 4 and summary.ok
+
+
+def test_a_key_whose_lease_lapses_without_a_result_is_run_here(tmp_path: Path) -> None:
+    cards = write_cards(tmp_path / "cards.jsonl", 1)
+    ws = Workspace(tmp_path / "out")
+    jobs = plan(ws, [c.card for c in load_batch([cards], Shard())[0]], "mock")
+    ws.store.claim([jobs[0].key], "stalled run", ttl_s=0.5)  # alive, but never renews
+    summary = run_batch([cards], tmp_path / "out", "mock")
+    assert (summary.requests, summary.run.reviewed, summary.run.by_other) == (4, 4, 0)
+    assert len(summary.run.records) == 4 and summary.ok

@@ -12,6 +12,7 @@ never a misleading 0.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import warnings
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
+from panel.files import atomic_write
 from panel.records import ReviewRecord
 
 if TYPE_CHECKING:
@@ -284,12 +286,12 @@ def format_table(report: AgreementReport) -> str:
 
 def write_csv(rows: Sequence[Mapping[str, object]], path: Path) -> Path:
     """Rows of one kind as CSV (empty cells for undefined statistics)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        if rows:
-            writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+    fh = io.StringIO(newline="")
+    if rows:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    atomic_write(path, fh.getvalue())
     return path
 
 
@@ -297,7 +299,7 @@ def write_report(report: AgreementReport, folder: Path, figure_format: str = "pn
     """agreement.json, pairs.csv, backbones.csv and the figure, in ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     json_path = folder / "agreement.json"
-    json_path.write_text(json.dumps(report.model_dump(mode="json"), indent=2), encoding="utf-8")
+    atomic_write(json_path, json.dumps(report.model_dump(mode="json"), indent=2))
     pairs = write_csv([p.model_dump() for p in report.pairs], folder / "pairs.csv")
     flat = [{**b.model_dump(exclude={"scores", "scores_by_persona"}),
              **{f"score_{k}": v for k, v in b.scores.model_dump().items()}}

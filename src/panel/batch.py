@@ -160,8 +160,10 @@ def format_summary(s: BatchSummary) -> str:
             ("reviews", len(run.records)), ("  reviewed now", run.reviewed),
             ("  reused from store", run.reused), ("  failed", len(run.failed)),
             ("model requests", s.requests)]
+    if run.by_other:  # another batch on the same store claimed these; none was paid twice
+        rows.insert(5, ("  done by another run", run.by_other))
     if run.unavailable:  # not reviews: the server failed them; a re-run makes them
-        rows.insert(6, ("  not reviewed (server unavailable)", len(run.unavailable)))
+        rows.insert(-1, ("  not reviewed (server unavailable)", len(run.unavailable)))
     lines = [f"batch{part}: {s.output}"]
     lines += [f"  {name:<26} {value:>7}" for name, value in rows]
     lines.append(f"  {'seconds':<26} {run.seconds:>7g}")

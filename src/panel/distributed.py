@@ -61,7 +61,7 @@ def run_batch_ray(inputs: Sequence[str | Path], output: Path, model: str | None,
     ws = Workspace(shard.output(output))
     cards, errors = load_batch(inputs, shard)
     jobs = plan(ws, [c.card for c in cards], model, personas)
-    stored = set() if force else ws.store.keys(j.key for j in jobs)
+    stored = set() if force else ws.store.done_keys(j.key for j in jobs)
     todo = [j for j in jobs if j.key not in stored]
     for c in cards:
         ws.store.put_card(c.card.slug, c.card.model_dump_json())

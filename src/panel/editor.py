@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from panel.backends import Backend, create_backend
 from panel.errors import InputError, PanelError
+from panel.files import atomic_write
 from panel.pages import load_card, model_name, review_state
 from panel.records import Edit, ReviewRecord
 from panel.runner import review_cards
@@ -207,8 +208,7 @@ def write_draft(ws: Workspace, tool: str, model: str | None = None) -> Path:
     path = child(ws.output / "drafts", f"{card.slug}.{name}", ".yaml", field="draft")
     path.parent.mkdir(parents=True, exist_ok=True)
     body = yaml.safe_dump(doc.model_dump(), sort_keys=False, allow_unicode=True, width=88)
-    path.write_text(DRAFT_HEADER.format(name=card.name, model=name, path=path) + body,
-                    encoding="utf-8")
+    atomic_write(path, DRAFT_HEADER.format(name=card.name, model=name, path=path) + body)
     return path
 
 

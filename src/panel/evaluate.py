@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from panel.agreement import ALL, fmt, mean_abs_diff, spearman, write_csv
 from panel.errors import InputError
+from panel.files import atomic_write
 from panel.records import ReviewRecord
 from panel.workspace import Workspace
 
@@ -157,8 +158,7 @@ def evaluate(ws: Workspace, reference_path: Path, model: str | None = None,
     folder = ws.output / "evaluate"
     stem = f"{reference_path.stem}.{name}"
     json_path = child(folder, stem, ".json", field="model")
-    folder.mkdir(parents=True, exist_ok=True)
-    json_path.write_text(json.dumps(report.model_dump(mode="json"), indent=2), encoding="utf-8")
+    atomic_write(json_path, json.dumps(report.model_dump(mode="json"), indent=2))
     csv_path = write_csv([s.model_dump() for s in [*report.personas, report.overall]],
                          child(folder, stem, ".csv", field="model"))
     return report, [json_path, csv_path]

@@ -7,8 +7,11 @@ write a manifest beside the results) hold whichever door a user comes in by.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +22,8 @@ from panel.errors import InputError
 from panel.files import atomic_write
 from panel.panel import Comparison, PanelVerdict, compare, panel_verdict
 from panel.records import ReviewRecord, now
-from panel.review import Job, make_job, run_jobs
+from panel.review import Job, ReviewSettings, make_job, run_jobs
+from panel.store import LEASE_S, Store, StoreError
 from panel.workspace import Workspace
 
 Progress = Callable[[int, int], None]
@@ -33,6 +37,8 @@ class RunSummary:
     records: list[ReviewRecord]
     reviewed: int = 0
     reused: int = 0
+    by_other: int = 0
+    """Reviews another run on the same store was producing: waited for, not paid twice."""
     card_errors: list[InputError] = field(default_factory=list)
     unavailable: list[str] = field(default_factory=list)
     """'tool / persona: reason' of each review the server could not make (none stored)."""
@@ -63,40 +69,124 @@ def review_cards(ws: Workspace, cards: Sequence[ToolCard], model: str | None = N
                  personas: list[str] | None = None, force: bool = False,
                  samples: Sequence[int] = (0,), backend: Backend | None = None,
                  progress: Progress | None = None) -> RunSummary:
-    """Review cards, reusing stored reviews; start an engine only if there is work."""
+    """Review cards, reusing stored ok reviews; start an engine only if there is work.
+
+    A stored failed review is retried (and replaced); an edit-pinned key never is. Keys
+    another live run on the same store has claimed are not sent again: this run does its
+    own share first, then waits for theirs (see ``_Claims``).
+    """
     started = time.perf_counter()
     settings = ws.settings(model)
     jobs = plan(ws, cards, model, personas, samples)
-    stored = set() if force else ws.store.keys(j.key for j in jobs)
+    stored = set() if force else ws.store.done_keys(j.key for j in jobs)
     todo = [j for j in jobs if j.key not in stored]
     for card in cards:
         ws.store.put_card(card.slug, card.model_dump_json())
-    done = len(jobs) - len(todo)
-    unavailable: list[str] = []
-    if progress:
-        progress(done, len(jobs))
+    claims = _Claims(ws.store, settings, backend, force, len(jobs) - len(todo), len(jobs),
+                     progress)
+    claims.report()
     if todo:
-        def on_record(record: ReviewRecord) -> None:
-            nonlocal done
-            ws.store.put(record)
-            done += 1
-            if progress:
-                progress(done, len(jobs))
-
-        engine = backend or create_backend(settings.spec)
-        try:
-            run_jobs(todo, engine, settings, on_record=on_record, on_unavailable=lambda j, why:
-                     unavailable.append(f"{j.card.slug} / {j.persona.key}: {why}"))
-        finally:
-            if backend is None:
-                engine.close()
+        claims.run(todo)
     records = [r for r in (ws.store.get(j.key) for j in jobs) if r is not None]
-    summary = RunSummary(records, reviewed=len(todo) - len(unavailable),
-                         reused=len(jobs) - len(todo), unavailable=unavailable,
+    summary = RunSummary(records, reviewed=claims.ran - len(claims.unavailable),
+                         reused=len(jobs) - len(todo), unavailable=claims.unavailable,
+                         by_other=claims.by_other,
                          seconds=round(time.perf_counter() - started, 2))
     write_panels(ws, summary)
     summary.manifest = write_manifest(ws, summary, model)
     return summary
+
+
+POLL_S = 0.2
+"""How often a run waiting for another run's claimed keys looks at the store."""
+
+
+class _Claims:
+    """Run jobs under leases, so that two runs on one store never pay for one key twice.
+
+    Each round claims what it can of the pending keys (one IMMEDIATE transaction), runs
+    those, then settles keys another run finished meanwhile: a key is done by another run
+    once no live lease holds it and its stored row changed (or, unless forced, it is now
+    ok). A key whose holder died or let its lease lapse without a result is claimed and
+    run in a later round. Leases are released as each review is stored, and all at the end.
+    """
+
+    def __init__(self, store: Store, settings: ReviewSettings, backend: Backend | None,
+                 force: bool, done: int, total: int, progress: Progress | None):
+        self.store, self.settings, self.backend, self.force = store, settings, backend, force
+        self.done, self.total, self.progress = done, total, progress
+        self.owner = uuid.uuid4().hex
+        self.ran = self.by_other = 0
+        self.unavailable: list[str] = []
+
+    def report(self) -> None:
+        if self.progress:
+            self.progress(self.done, self.total)
+
+    def run(self, todo: Sequence[Job]) -> None:
+        """Produce every job of ``todo``: here, or by waiting for the run that claimed it."""
+        before = self.store.review_states(j.key for j in todo)
+        pending = {j.key: j for j in todo}
+        engine = self.backend
+        beat = _Heartbeat(self.store, self.owner)
+        try:
+            while pending:
+                mine = self.store.claim(pending, self.owner, skip_done=not self.force)
+                jobs = [pending.pop(k) for k in list(pending) if k in mine]
+                if jobs:
+                    if engine is None:
+                        engine = create_backend(self.settings.spec)
+                    run_jobs(jobs, engine, self.settings, on_record=self._stored,
+                             on_unavailable=self._unavailable)
+                    self.ran += len(jobs)
+                self._settle(pending, before)
+                if pending and not jobs:
+                    time.sleep(POLL_S)
+        finally:
+            beat.stop()
+            self.store.release(self.owner)
+            if self.backend is None and engine is not None:
+                engine.close()
+
+    def _stored(self, record: ReviewRecord) -> None:
+        self.store.put(record, self.owner)
+        self.done += 1
+        self.report()
+
+    def _unavailable(self, job: Job, why: str) -> None:
+        """The server, not the model, failed this job: nothing stored; a re-run makes it."""
+        self.unavailable.append(f"{job.card.slug} / {job.persona.key}: {why}")
+
+    def _settle(self, pending: dict[str, Job], before: dict[str, str]) -> None:
+        """Drop from ``pending`` the keys another run has produced since we looked."""
+        held = self.store.held_by_others(pending, self.owner)
+        done = set() if self.force else self.store.done_keys(pending)
+        now = self.store.review_states(pending)
+        for key in [k for k in pending if k not in held]:
+            if key in done or now.get(key) != before.get(key):
+                del pending[key]
+                self.by_other += 1
+                self.done += 1
+                self.report()
+
+
+class _Heartbeat:
+    """Renews a run's leases every third of their lifetime while the run is alive."""
+
+    def __init__(self, store: Store, owner: str, ttl_s: float = LEASE_S):
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, args=(store, owner, ttl_s),
+                                        name="panel-lease-heartbeat", daemon=True)
+        self._thread.start()
+
+    def _beat(self, store: Store, owner: str, ttl_s: float) -> None:
+        while not self._stop.wait(ttl_s / 3):
+            with contextlib.suppress(StoreError):  # busy now: the next beat is well in time
+                store.renew(owner, ttl_s)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def write_panels(ws: Workspace, summary: RunSummary) -> list[Path]:
@@ -131,7 +221,8 @@ def write_manifest(ws: Workspace, summary: RunSummary, model: str | None) -> Pat
         "config": ws.config.model_dump(), "templates": ws.prompts.hashes,
         "personas": {p.key: p.sha for p in ws.personas()},
         "counts": {"reviews": len(summary.records), "reviewed": summary.reviewed,
-                   "reused": summary.reused, "failed": len(summary.failed),
+                   "reused": summary.reused, "by_other_run": summary.by_other,
+                   "failed": len(summary.failed),
                    "card_errors": len(summary.card_errors),
                    "unavailable": len(summary.unavailable)},
         "keys": [r.key for r in summary.records], "seconds": summary.seconds,

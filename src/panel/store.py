@@ -9,11 +9,20 @@ editor's overrides are indexed queries, not scans of an ever-growing file.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import socket
 import sqlite3
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+from pydantic import ValidationError
+
+from panel.errors import PanelError
 from panel.records import Edit, ReviewRecord
 
 SCHEMA = """
@@ -39,22 +48,102 @@ CREATE TABLE IF NOT EXISTS edits (
     edit    TEXT NOT NULL,
     PRIMARY KEY (tool, persona, model)
 );
+CREATE TABLE IF NOT EXISTS leases (
+    key        TEXT PRIMARY KEY,
+    owner      TEXT NOT NULL,
+    host       TEXT NOT NULL,
+    pid        INTEGER NOT NULL,
+    expires_at REAL NOT NULL
+);
 """
+REVIEW_COLUMNS = ("key", "tool", "persona", "model", "sample", "status", "created_at", "record")
+LEASE_S = 600.0
+"""How long a claim on a review key holds without renewal (a live run renews it)."""
+
+
+class StoreError(PanelError):
+    """A SQLite error, named by store file and said in words a user can act on."""
+
+    def __init__(self, path: Path, exc: sqlite3.Error, doing: str = ""):
+        self.path = path
+        self.cause = exc
+        what = f" while {doing}" if doing else ""
+        super().__init__(f"store {path}: {exc}{what}; {advice(exc)}")
+
+
+def advice(exc: sqlite3.Error) -> str:
+    """What a user can do about a SQLite error."""
+    text = str(exc).lower()
+    if "locked" in text or "busy" in text:
+        return ("another process holds the store (a batch, merge or editor); wait for it to "
+                "finish or stop it, then retry")
+    if "not a database" in text or "malformed" in text or "corrupt" in text:
+        return ("the file is not a readable panel store; move it aside (or restore a backup) "
+                "and re-run, or pass another --output")
+    if "readonly" in text or "unable to open" in text or "permission" in text:
+        return ("check that the folder and file exist and are writable by you, "
+                "or pass another --output")
+    if "full" in text or "disk i/o" in text:
+        return "check the disk (free space, errors), then retry"
+    return "check the file, or move it aside and re-run with another --output"
+
+
+class _Connection:
+    """A SQLite connection whose errors become ``StoreError`` naming the store file."""
+
+    def __init__(self, path: Path, timeout_s: float):
+        self.path = path
+        try:
+            self.raw = sqlite3.connect(path, timeout=timeout_s, isolation_level=None,
+                                       check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise StoreError(path, exc, "opening it") from None
+
+    def execute(self, sql: str, args: Sequence[Any] = ()) -> sqlite3.Cursor:
+        try:
+            return self.raw.execute(sql, args)
+        except sqlite3.Error as exc:
+            raise StoreError(self.path, exc) from None
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> sqlite3.Cursor:
+        try:
+            return self.raw.executemany(sql, rows)
+        except sqlite3.Error as exc:
+            raise StoreError(self.path, exc) from None
+
+    def executescript(self, sql: str) -> sqlite3.Cursor:
+        try:
+            return self.raw.executescript(sql)
+        except sqlite3.Error as exc:
+            raise StoreError(self.path, exc) from None
+
+    def close(self) -> None:
+        self.raw.close()
 
 
 class Store:
     """Reviews, the cards they review, and editor edits, in ``DIR/panel.sqlite3``."""
 
     FILENAME = "panel.sqlite3"
+    TIMEOUT_S = 30.0
+    """How long a write waits for another process's transaction before "locked"."""
 
     def __init__(self, folder: Path):
-        folder.mkdir(parents=True, exist_ok=True)
         self.path = folder / self.FILENAME
-        self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None,
-                                   check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise PanelError(f"store {self.path}: cannot create its folder ({exc.strerror}); "
+                             "check the path and your permissions, or pass another "
+                             "--output") from None
+        self._db = _Connection(self.path, self.TIMEOUT_S)
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(SCHEMA)
+        except StoreError:
+            self._db.close()
+            raise
 
     def close(self) -> None:
         self._db.close()
@@ -66,7 +155,7 @@ class Store:
         self.close()
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def _tx(self) -> Iterator[_Connection]:
         """One atomic transaction: all of it lands, or none of it."""
         self._db.execute("BEGIN IMMEDIATE")
         try:
@@ -76,18 +165,21 @@ class Store:
             raise
         self._db.execute("COMMIT")
 
-    def put(self, record: ReviewRecord) -> bool:
-        """Store a review, replacing any earlier one with the same key (a --force re-run),
-        unless an editor's edit pins that key: an edited or approved review is never
-        overwritten. Returns whether the row was written."""
-        if record.key in self.pinned_keys():
-            return False
+    def put(self, record: ReviewRecord, owner: str | None = None) -> bool:
+        """Store a review, replacing any earlier one with the same key (a --force re-run,
+        a retry of a failed one), unless an editor's edit pins that key: an edited or
+        approved review is never overwritten. ``owner``'s lease on the key is released in
+        the same transaction. Returns whether the row was written."""
+        pinned = record.key in self.pinned_keys()
         with self._tx() as db:
-            db.execute("INSERT OR REPLACE INTO reviews VALUES (?,?,?,?,?,?,?,?)",
-                       (record.key, record.tool, record.persona, record.model, record.sample,
-                        record.status, record.created_at,
-                        record.model_dump_json(exclude={"edit"})))
-        return True
+            if not pinned:
+                db.execute("INSERT OR REPLACE INTO reviews VALUES (?,?,?,?,?,?,?,?)",
+                           (record.key, record.tool, record.persona, record.model,
+                            record.sample, record.status, record.created_at,
+                            record.model_dump_json(exclude={"edit"})))
+            if owner:
+                db.execute("DELETE FROM leases WHERE key=? AND owner=?", (record.key, owner))
+        return not pinned
 
     def put_card(self, tool: str, card_json: str) -> None:
         """Remember the card a tool's reviews were made from (pages need it)."""
@@ -104,15 +196,31 @@ class Store:
         return self._with_edit(ReviewRecord.model_validate_json(row[0])) if row else None
 
     def keys(self, keys: Iterable[str]) -> set[str]:
-        """Which of ``keys`` are stored, in one query per 500 keys."""
+        """Which of ``keys`` are stored (ok or failed), in one query per 500 keys."""
+        return {k for k, _ in self._select_keys(keys, "key, status")}
+
+    def done_keys(self, keys: Iterable[str]) -> set[str]:
+        """Which of ``keys`` need no new request: stored ok, or pinned by an edit (a pinned
+        review is never replaced, so re-running it would pay for nothing). A stored failed
+        review is not done: a resume retries it."""
+        rows = list(self._select_keys(keys, "key, status"))
+        pinned = self.pinned_keys() if any(s != "ok" for _, s in rows) else set()
+        return {k for k, s in rows if s == "ok" or k in pinned}
+
+    def review_states(self, keys: Iterable[str]) -> dict[str, str]:
+        """A fingerprint of each stored review among ``keys``: it changes when the row is
+        rewritten, so a waiting run can tell another run's new result from an old row."""
+        return {k: hashlib.sha256(r.encode()).hexdigest()
+                for k, r in self._select_keys(keys, "key, record")}
+
+    def _select_keys(self, keys: Iterable[str], columns: str) -> Iterator[tuple[str, str]]:
+        """``columns`` (two) of the reviews among ``keys``, in one query per 500 keys."""
         keys = list(keys)
-        found: set[str] = set()
         for i in range(0, len(keys), 500):
             chunk = keys[i:i + 500]
             marks = ",".join("?" * len(chunk))
-            found.update(r[0] for r in self._db.execute(
-                f"SELECT key FROM reviews WHERE key IN ({marks})", chunk))
-        return found
+            yield from self._db.execute(
+                f"SELECT {columns} FROM reviews WHERE key IN ({marks})", chunk).fetchall()
 
     def latest(self, tool: str, model: str | None = None) -> list[ReviewRecord]:
         """The newest review per persona (and model) of a tool, successes first."""
@@ -172,22 +280,90 @@ class Store:
                                (tool, persona, model)).fetchone()
         return Edit.model_validate_json(row[0]) if row else None
 
+    # Leases: a run claims the keys it is about to generate, so a second run on the same
+    # store waits for them instead of paying for the same requests again.
+
+    def claim(self, keys: Iterable[str], owner: str, ttl_s: float = LEASE_S,
+              skip_done: bool = True) -> set[str]:
+        """Claim ``keys`` for ``owner`` in one IMMEDIATE transaction; return those claimed.
+
+        A key is claimed when it has no lease, its lease expired, its holder is a dead
+        process on this host, or ``owner`` holds it already. With ``skip_done``, keys that
+        another run stored ok (or an edit pins) since the caller looked are not claimed.
+        """
+        keys = list(keys)
+        host, pid, now = socket.gethostname(), os.getpid(), time.time()
+        claimed: set[str] = set()
+        with self._tx() as db:
+            done = self.done_keys(keys) if skip_done else set()
+            for key in keys:
+                if key in done:
+                    continue
+                row = db.execute("SELECT owner, host, pid, expires_at FROM leases WHERE key=?",
+                                 (key,)).fetchone()
+                if row and row[0] != owner and not lapsed(row[1], row[2], row[3], now):
+                    continue
+                db.execute("INSERT OR REPLACE INTO leases VALUES (?,?,?,?,?)",
+                           (key, owner, host, pid, now + ttl_s))
+                claimed.add(key)
+        return claimed
+
+    def held_by_others(self, keys: Iterable[str], owner: str) -> set[str]:
+        """Which of ``keys`` another live run holds a lease on right now."""
+        now, held = time.time(), set()
+        for key in keys:
+            row = self._db.execute("SELECT owner, host, pid, expires_at FROM leases "
+                                   "WHERE key=?", (key,)).fetchone()
+            if row and row[0] != owner and not lapsed(row[1], row[2], row[3], now):
+                held.add(key)
+        return held
+
+    def renew(self, owner: str, ttl_s: float = LEASE_S) -> None:
+        """Push ``owner``'s leases ``ttl_s`` into the future (a heartbeat). Uses its own
+        short connection, so a timer thread can call it while the run's connection is busy."""
+        try:
+            with sqlite3.connect(self.path, timeout=30) as db:
+                db.execute("UPDATE leases SET expires_at=? WHERE owner=?",
+                           (time.time() + ttl_s, owner))
+            db.close()
+        except sqlite3.Error as exc:
+            raise StoreError(self.path, exc, "renewing leases") from None
+
+    def release(self, owner: str) -> None:
+        """Drop every lease ``owner`` still holds (the end of a run, however it ends)."""
+        with self._tx() as db:
+            db.execute("DELETE FROM leases WHERE owner=?", (owner,))
+
     def merge(self, other: Path) -> int:
         """Copy another store's rows in (one transaction); return the reviews added.
 
-        Same key means same inputs, so an existing row is kept unless it failed and the
-        other store has it ok; this store's editor edits win over the other's.
+        Every row of the shard is validated before anything is written, and the shard is
+        applied in one transaction: a bad row (or an unreadable shard) raises a PanelError
+        naming the shard, table, row and reason, and this store is left unchanged. Same key
+        means same inputs, so an existing row is kept unless it failed and the other store
+        has it ok; this store's editor edits win over the other's.
         """
+        if not other.is_file():
+            raise PanelError(f"shard {other}: no such file; nothing merged")
         before = self.count()
-        self._db.execute("ATTACH DATABASE ? AS other", (str(other),))
+        try:
+            self._db.execute("ATTACH DATABASE ? AS other", (str(other),))
+        except StoreError as exc:
+            raise PanelError(f"shard {other}: {exc.cause}; nothing merged") from None
         try:
             with self._tx() as db:
-                db.execute("INSERT INTO reviews SELECT * FROM other.reviews WHERE true "
-                           "ON CONFLICT(key) DO UPDATE SET status=excluded.status, "
-                           "created_at=excluded.created_at, record=excluded.record "
-                           "WHERE reviews.status != 'ok' AND excluded.status = 'ok'")
+                try:
+                    reviews, edits = read_shard(db, other)
+                except StoreError as exc:
+                    raise PanelError(f"shard {other}: {exc.cause}; not a readable panel store, "
+                                     "nothing merged (the main store is unchanged)") from None
+                db.executemany("INSERT INTO reviews VALUES (?,?,?,?,?,?,?,?) "
+                               "ON CONFLICT(key) DO UPDATE SET status=excluded.status, "
+                               "created_at=excluded.created_at, record=excluded.record "
+                               "WHERE reviews.status != 'ok' AND excluded.status = 'ok'",
+                               reviews)
                 db.execute("INSERT OR REPLACE INTO cards SELECT * FROM other.cards")
-                db.execute("INSERT OR IGNORE INTO edits SELECT * FROM other.edits")
+                db.executemany("INSERT OR IGNORE INTO edits VALUES (?,?,?,?)", edits)
         finally:
             self._db.execute("DETACH DATABASE other")
         return self.count() - before
@@ -195,3 +371,95 @@ class Store:
     def _with_edit(self, record: ReviewRecord) -> ReviewRecord:
         edit = self.get_edit(record.tool, record.persona, record.model)
         return record.model_copy(update={"edit": edit}) if edit else record
+
+
+def lapsed(host: str, pid: int, expires_at: float, now: float) -> bool:
+    """Whether a lease no longer holds: expired, or its process on this host is gone."""
+    if expires_at < now:
+        return True
+    return host == socket.gethostname() and not pid_alive(pid)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists (signal 0 checks without sending anything)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    except (OverflowError, ValueError):
+        return False
+    return True
+
+
+Row = tuple[Any, ...]
+
+
+def read_shard(db: _Connection, path: Path) -> tuple[list[Row], list[Row]]:
+    """Every review and edit row of the attached shard ``other``, validated; cards are
+    checked in place (another part of the schema owns their columns)."""
+    tables = {r[0] for r in db.execute("SELECT name FROM other.sqlite_master "
+                                       "WHERE type='table'")}
+    missing = {"reviews", "cards", "edits"} - tables
+    if missing:
+        raise PanelError(f"shard {path}: not a panel store (no {', '.join(sorted(missing))} "
+                         "table); nothing merged (the main store is unchanged)")
+    reviews = db.execute(f"SELECT {', '.join(REVIEW_COLUMNS)} FROM other.reviews").fetchall()
+    for row in reviews:
+        _refuse(path, "reviews", row[0], review_problem(row))
+    edits = db.execute("SELECT tool, persona, model, edit FROM other.edits").fetchall()
+    for row in edits:
+        _refuse(path, "edits", "/".join(map(str, row[:3])), edit_problem(row))
+    for tool, card in db.execute("SELECT tool, card FROM other.cards").fetchall():
+        _refuse(path, "cards", tool, card_problem(tool, card))
+    return reviews, edits
+
+
+def _refuse(path: Path, table: str, key: object, problem: str | None) -> None:
+    if problem:
+        raise PanelError(f"shard {path}: table {table}, row {key!r}: {problem}; nothing "
+                         "merged (the main store is unchanged)")
+
+
+def review_problem(row: Row) -> str | None:
+    """Why a reviews row is not a valid review, or None."""
+    if not isinstance(row[7], str):
+        return f"record is {type(row[7]).__name__}, not JSON text"
+    try:
+        rec = ReviewRecord.model_validate_json(row[7])
+    except ValidationError as exc:
+        return f"invalid record: {_first(exc)}"
+    for name, value in zip(REVIEW_COLUMNS[:7], row[:7], strict=True):
+        if getattr(rec, name) != value:
+            return f"column {name}={value!r} does not match the record's {getattr(rec, name)!r}"
+    if rec.ok != (rec.output is not None):
+        return f"status '{rec.status}' with{'out' if rec.ok else ''} an output"
+    return None
+
+
+def edit_problem(row: Row) -> str | None:
+    """Why an edits row is not a valid edit, or None."""
+    if not all(isinstance(v, str) for v in row):
+        return "every column must be text"
+    try:
+        Edit.model_validate_json(row[3])
+    except ValidationError as exc:
+        return f"invalid edit: {_first(exc)}"
+    return None
+
+
+def card_problem(tool: object, card: object) -> str | None:
+    """Why a cards row is not a JSON object keyed by a text slug, or None."""
+    if not isinstance(tool, str) or not isinstance(card, str):
+        return "tool and card must be text"
+    try:
+        doc = json.loads(card)
+    except ValueError as exc:
+        return f"card is not JSON: {exc}"
+    return None if isinstance(doc, dict) else "card is not a JSON object"
+
+
+def _first(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    return f"{'.'.join(map(str, err['loc'])) or 'record'}: {err['msg']}"

@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from panel.errors import InputError
+from panel.files import atomic_write
 from panel.paths import child
 
 VOTE_SUFFIXES = (".yaml", ".yml", ".json")
@@ -83,5 +84,5 @@ def save_votes(folder: Path, slug: str, votes: Votes) -> Path:
     """Write a tool's votes file (YAML), e.g. from a sync job or a test."""
     path = child(folder, slug, ".yaml", field="tool")
     folder.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(votes.model_dump()), encoding="utf-8")
+    atomic_write(path, yaml.safe_dump(votes.model_dump()))
     return path

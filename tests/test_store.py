@@ -1,0 +1,301 @@
+"""The store's integrity: atomic files, validated all-or-nothing merges, leases, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from panel.errors import PanelError
+from panel.files import atomic_write
+from panel.records import Edit
+from panel.store import Store
+
+from factories import rec
+from kill import kill_when
+
+# -- unique temporary files ---------------------------------------------------------------
+
+WRITER = """
+import json, sys
+from pathlib import Path
+from panel.files import atomic_write
+me, path, size, rounds = int(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+for i in range(rounds):
+    atomic_write(path, json.dumps({"writer": me, "round": i, "body": chr(97 + me) * size}))
+"""
+
+
+def test_concurrent_writers_never_tear_a_file_nor_leave_temporaries(tmp_path: Path) -> None:
+    """Four processes rewrite one file 60 times each while it is read: every read is one
+    writer's whole content. (Before: one shared ``path.tmp``; writers crashed on a vanished
+    temporary and readers saw torn JSON.)"""
+    path, size, writers = tmp_path / "page.json", 200_000, 4
+    atomic_write(path, json.dumps({"writer": -1, "round": 0, "body": ""}))
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(i), str(path), str(size), "60"],
+                              stderr=subprocess.PIPE) for i in range(writers)]
+    reads = 0
+    while any(p.poll() is None for p in procs):
+        doc = json.loads(path.read_text(encoding="utf-8"))  # never a torn mixture
+        assert doc["body"] in ("", chr(97 + doc["writer"]) * size)
+        reads += 1
+    for p in procs:
+        _, err = p.communicate()
+        assert p.returncode == 0, err.decode()
+    assert reads > 0
+    assert json.loads(path.read_text())["round"] == 59
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["page.json"]  # no *.tmp left
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch
+                                                              ) -> None:
+    path = tmp_path / "votes.yaml"
+    atomic_write(path, "old\n")
+
+    def broken(*_: object) -> None:
+        raise OSError("disk gone")
+
+    monkeypatch.setattr(os, "replace", broken)
+    with pytest.raises(OSError, match="disk gone"):
+        atomic_write(path, "new\n")
+    assert path.read_text() == "old\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["votes.yaml"]
+
+
+# -- merge: validated, one transaction ----------------------------------------------------
+
+def make_store(folder: Path, n: int, tool: str = "t", model: str = "m") -> Store:
+    store = Store(folder)
+    for i in range(n):
+        store.put(rec(model, f"{tool}{i}", "skeptic", "ship", 80))
+        store.put_card(f"{tool}{i}", json.dumps({"name": f"{tool}{i}"}))
+    return store
+
+
+def dump(folder: Path) -> list[list[tuple[object, ...]]]:
+    """Every row of every table, in a fixed order: "unchanged" means equal dumps."""
+    with sqlite3.connect(folder / Store.FILENAME) as db:
+        return [db.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall()
+                for t in ("reviews", "cards", "edits")]
+
+
+def tamper(folder: Path, sql: str, *args: object) -> None:
+    with sqlite3.connect(folder / Store.FILENAME) as db:
+        db.execute(sql, args)
+
+
+def bad_score(record: str) -> str:
+    doc = json.loads(record)
+    doc["output"]["score"] = 500
+    return json.dumps(doc)
+
+
+@pytest.mark.parametrize(("table", "damage", "reason"), [
+    ("reviews", "score", "output.score"),
+    ("reviews", "column", "column tool='impostor' does not match"),
+    ("reviews", "status", "column status='failed' does not match"),
+    ("reviews", "json", "invalid record"),
+    ("edits", "edit", "invalid edit: score"),
+    ("cards", "card", "card is not a JSON object"),
+])
+def test_a_shard_with_one_bad_row_is_refused_and_the_main_store_unchanged(
+        tmp_path: Path, table: str, damage: str, reason: str) -> None:
+    main = make_store(tmp_path / "main", 3, tool="main")
+    shard = make_store(tmp_path / "shard", 5, tool="shard")
+    shard.set_edit("shard0", "skeptic", "m", Edit(score=70, key="m-shard0-skeptic-0"))
+    shard.close()
+    key = "m-shard3-skeptic-0"
+    row = {"reviews": key, "edits": "shard0/skeptic/m", "cards": "shard3"}[table]
+    with sqlite3.connect(tmp_path / "shard" / Store.FILENAME) as db:
+        record = db.execute("SELECT record FROM reviews WHERE key=?", (key,)).fetchone()[0]
+    {"score": lambda: tamper(tmp_path / "shard", "UPDATE reviews SET record=? WHERE key=?",
+                             bad_score(record), key),
+     "column": lambda: tamper(tmp_path / "shard", "UPDATE reviews SET tool='impostor' "
+                              "WHERE key=?", key),
+     "status": lambda: tamper(tmp_path / "shard", "UPDATE reviews SET status='failed' "
+                              "WHERE key=?", key),
+     "json": lambda: tamper(tmp_path / "shard", "UPDATE reviews SET record='{\"key\": 1' "
+                            "WHERE key=?", key),
+     "edit": lambda: tamper(tmp_path / "shard", "UPDATE edits SET edit=?",
+                            json.dumps({"score": 500})),
+     "card": lambda: tamper(tmp_path / "shard", "UPDATE cards SET card='[1, 2]' WHERE tool=?",
+                            "shard3"),
+     }[damage]()
+    before = dump(tmp_path / "main")
+    with pytest.raises(PanelError) as info:
+        main.merge(tmp_path / "shard" / Store.FILENAME)
+    msg = str(info.value)
+    assert str(tmp_path / "shard" / Store.FILENAME) in msg
+    assert f"table {table}" in msg and repr(row) in msg and reason in msg, msg
+    assert dump(tmp_path / "main") == before  # not one row of the shard landed
+    assert main.count() == 3
+
+
+def test_merge_of_garbage_or_foreign_files_is_a_clear_error(tmp_path: Path) -> None:
+    main = make_store(tmp_path / "main", 2)
+    before = dump(tmp_path / "main")
+    garbage = tmp_path / "garbage.sqlite3"
+    garbage.write_bytes(b"this is not a database at all\n" * 200)
+    with pytest.raises(PanelError, match=f"shard {garbage}: file is not a database"):
+        main.merge(garbage)
+    foreign = tmp_path / "foreign.sqlite3"
+    with sqlite3.connect(foreign) as db:
+        db.execute("CREATE TABLE notes (x)")
+    with pytest.raises(PanelError, match=f"shard {foreign}: not a panel store"):
+        main.merge(foreign)
+    with pytest.raises(PanelError, match="no such file"):
+        main.merge(tmp_path / "nowhere.sqlite3")
+    assert dump(tmp_path / "main") == before
+
+
+def test_merge_keeps_ok_rows_replaces_failed_ones_and_keeps_this_stores_edits(
+        tmp_path: Path) -> None:
+    main = Store(tmp_path / "main")
+    main.put(rec("m", "a", "skeptic", None, None))         # failed here, ok in the shard
+    main.put(rec("m", "b", "skeptic", "ship", 90))         # ok here, failed in the shard
+    main.set_edit("b", "skeptic", "m", Edit(review="Ours. It stays here."))
+    shard = Store(tmp_path / "shard")
+    shard.put(rec("m", "a", "skeptic", "ship", 70))
+    shard.put(rec("m", "b", "skeptic", None, None))
+    shard.set_edit("b", "skeptic", "m", Edit(review="Theirs. It is dropped."))
+    shard.close()
+    assert main.merge(tmp_path / "shard" / Store.FILENAME) == 0
+    assert {r.tool: r.status for r in main.all()} == {"a": "ok", "b": "ok"}
+    edit = main.get_edit("b", "skeptic", "m")
+    assert edit is not None and edit.review == "Ours. It stays here."
+
+
+MERGER = "import sys; from pathlib import Path; from panel.store import Store; " \
+         "Store(Path(sys.argv[1])).merge(Path(sys.argv[2]))"
+
+
+def big_shard(folder: Path, n: int) -> Path:
+    """A shard of ``n`` valid reviews, written in one go (``put`` would take a commit each)."""
+    Store(folder).close()
+    template = rec("m", "big", "skeptic", "ship", 80)
+    rows = []
+    for i in range(n):
+        r = template.model_copy(update={"key": f"big-{i:06d}", "sample": i})
+        rows.append((r.key, r.tool, r.persona, r.model, r.sample, r.status, r.created_at,
+                     r.model_dump_json(exclude={"edit"})))
+    with sqlite3.connect(folder / Store.FILENAME) as db:
+        db.executemany("INSERT INTO reviews VALUES (?,?,?,?,?,?,?,?)", rows)
+    return folder / Store.FILENAME
+
+
+def test_sigkill_during_a_merge_leaves_all_or_none_and_merging_again_completes(
+        tmp_path: Path) -> None:
+    n = 30_000
+    shard = big_shard(tmp_path / "shard", n)
+    make_store(tmp_path / "main", 3).close()
+    db, wal = tmp_path / "main" / Store.FILENAME, tmp_path / "main" / (Store.FILENAME + "-wal")
+
+    def writing() -> bool:  # the merge's pages are spilling into the main store's WAL
+        return wal.exists() and wal.stat().st_size > 2_000_000
+
+    code = kill_when([sys.executable, "-c", MERGER, str(tmp_path / "main"), str(shard)],
+                     writing, os.environ, timeout_s=120)
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        count = conn.execute("SELECT COUNT(*) FROM reviews").fetchone()[0]
+    assert count in (3, 3 + n)  # all of the shard or none of it
+    if code == -signal.SIGKILL:
+        assert count == 3, "killed mid-transaction: nothing of the shard may be visible"
+    print(f"merge exit code {code}: {count - 3} of {n} shard rows visible after the kill")
+    with Store(tmp_path / "main") as main:
+        main.merge(shard)
+        assert main.count() == 3 + n
+
+
+# -- leases ---------------------------------------------------------------------------------
+
+def lease(store: Store, key: str, owner: str, pid: int, expires_in: float,
+          host: str | None = None) -> None:
+    with sqlite3.connect(store.path) as db:
+        db.execute("INSERT OR REPLACE INTO leases VALUES (?,?,?,?,?)",
+                   (key, owner, host or socket.gethostname(), pid, time.time() + expires_in))
+
+
+def dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_a_claim_skips_live_leases_and_takes_expired_dead_or_free_ones(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    lease(store, "live", "other", os.getpid(), 600)
+    lease(store, "expired", "other", os.getpid(), -1)
+    lease(store, "dead", "other", dead_pid(), 600)
+    lease(store, "remote", "other", dead_pid(), 600, host="another-host")  # can't check pid
+    keys = ["live", "expired", "dead", "remote", "free"]
+    assert store.claim(keys, "me") == {"expired", "dead", "free"}
+    assert store.claim(keys, "you") == set()  # mine now, and I am alive
+    assert store.held_by_others(keys, "me") == {"live", "remote"}
+    store.put(rec("m", "t", "skeptic", "ship", 80).model_copy(update={"key": "free"}), "me")
+    assert store.claim(["free"], "you") == set()  # stored ok: nothing to claim
+    store.release("me")
+    assert store.claim(["dead"], "you") == {"dead"}
+
+
+def test_a_store_without_leases_table_gets_one(tmp_path: Path) -> None:
+    with sqlite3.connect(tmp_path / Store.FILENAME) as db:  # a store from before leases
+        db.execute("CREATE TABLE reviews (key TEXT PRIMARY KEY, tool TEXT NOT NULL, persona "
+                   "TEXT NOT NULL, model TEXT NOT NULL, sample INTEGER NOT NULL, status TEXT "
+                   "NOT NULL, created_at TEXT NOT NULL, record TEXT NOT NULL)")
+    with Store(tmp_path) as store:
+        assert store.claim(["k"], "me") == {"k"}
+
+
+# -- SQLite errors name the store -----------------------------------------------------------
+
+def test_a_garbage_store_is_one_line_naming_the_file_not_a_traceback(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / Store.FILENAME).write_bytes(b"garbage, not SQLite\n" * 100)
+    cards = Path(__file__).parent.parent / "examples" / "tools"
+    res = subprocess.run([sys.executable, "-m", "panel.cli", "batch", str(cards), "-m", "mock",
+                          "-o", str(out)], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2
+    [line] = res.stderr.strip().splitlines()
+    assert line.startswith(f"error: store {out / Store.FILENAME}: file is not a database")
+    assert "move it aside" in line and "Traceback" not in res.stderr
+
+
+def test_a_locked_store_says_who_to_wait_for(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    Store(tmp_path).close()
+    monkeypatch.setattr(Store, "TIMEOUT_S", 0.1)
+    store = Store(tmp_path)
+    holder = sqlite3.connect(store.path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(PanelError, match=f"store {store.path}: database is locked; "
+                                             "another process holds the store"):
+            store.put(rec("m", "t", "skeptic", "ship", 80))
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
+def test_the_heartbeat_thread_survives_a_busy_store(tmp_path: Path) -> None:
+    """Renewal uses its own connection, so it works while the run's connection is idle or
+    busy, from another thread."""
+    store = Store(tmp_path)
+    store.claim(["k"], "me", ttl_s=1)
+    t = threading.Thread(target=store.renew, args=("me", 600))
+    t.start()
+    t.join()
+    with sqlite3.connect(store.path) as db:
+        expires = db.execute("SELECT expires_at FROM leases").fetchone()[0]
+    assert expires > time.time() + 500
