@@ -287,7 +287,9 @@ def install_guard(app: Flask, guard: Guard) -> None:
         resp.headers["Content-Security-Policy"] = f"{csp()}; frame-ancestors 'none'"
         resp.headers["X-Frame-Options"] = "DENY"
         resp.headers["X-Content-Type-Options"] = "nosniff"
-        resp.headers["Referrer-Policy"] = "no-referrer"
+        # same-origin, not no-referrer: under no-referrer a browser sends "Origin: null"
+        # with the app's own forms, and the Origin check would refuse them
+        resp.headers["Referrer-Policy"] = "same-origin"
         resp.headers["Cache-Control"] = "no-store"
         return resp
 
