@@ -359,3 +359,40 @@ def test_bad_persona_on_regenerate_and_approve_is_a_400(reviewed: Workspace,
 def test_library_refuses_an_out_of_range_score(reviewed: Workspace) -> None:
     with pytest.raises(InputError, match="score must be 0 to 100, not 500"):
         editor.edit_review(reviewed, "patchpilot", "builder", "mock", score=500)
+
+
+def test_cli_allow_remote_makes_and_prints_a_token(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """No socket is opened: the server is a stub that stops at once (as Ctrl-C would)."""
+    from click.testing import CliRunner
+
+    import panel.ui
+    from panel.cli import main
+
+    made: dict[str, Any] = {}
+
+    class Stub:
+        server_port = 5000
+
+        def serve_forever(self) -> None:
+            raise KeyboardInterrupt
+
+        def server_close(self) -> None:
+            pass
+
+    def stub(app: Flask, host: str, port: int, **kw: Any) -> Stub:
+        made.update(app=app, host=host, **kw)
+        return Stub()
+
+    monkeypatch.setattr(panel.ui, "make_ui_server", stub)
+    out = str(tmp_path / "outputs")
+    res = CliRunner().invoke(main, ["ui", "--host", "0.0.0.0", "--allow-remote", "-m", "mock",
+                                    "--output", out])
+    assert res.exit_code == 0, res.output
+    token = made["app"].extensions["panel_guard"].token
+    assert made["allow_remote"] and token and len(token) >= 16
+    assert f"http://0.0.0.0:5000/?token={token}" in res.output
+    monkeypatch.setenv("PANEL_UI_TOKEN", TOKEN)
+    res = CliRunner().invoke(main, ["ui", "--host", "0.0.0.0", "--allow-remote", "-m", "mock",
+                                    "--output", out])
+    assert made["app"].extensions["panel_guard"].token == TOKEN and TOKEN in res.output

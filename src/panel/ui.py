@@ -427,6 +427,17 @@ def add_actions(app: Flask, state: AppState,
         return f"{persona}: back to draft"
 
 
+class TimedHandler(WSGIRequestHandler):
+    """werkzeug's handler with a socket timeout: a stalled client is dropped, and an idle
+    keep-alive connection closing on it is not logged as an error."""
+
+    timeout = READ_TIMEOUT
+
+    def log_error(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib name
+        if not format.startswith("Request timed out"):
+            super().log_error(format, *args)
+
+
 def make_ui_server(app: Flask, host: str = DEFAULT_HOST, port: int = 0, *,
                    allow_remote: bool = False, timeout: float = READ_TIMEOUT) -> BaseWSGIServer:
     """A threaded WSGI server for the app (port 0 picks a free port), bound and told its
@@ -441,7 +452,7 @@ def make_ui_server(app: Flask, host: str = DEFAULT_HOST, port: int = 0, *,
         if guard.token is None:
             raise PanelError(f"--host {host} needs an access token (--token or "
                              "PANEL_UI_TOKEN; `panel ui --allow-remote` makes one)")
-    handler = type("TimedHandler", (WSGIRequestHandler,), {"timeout": timeout})
+    handler = type("TimedHandler", (TimedHandler,), {"timeout": timeout})
     server = make_server(host, port, app, threaded=True, request_handler=handler)
     guard.bind(host, server.server_port)
     return server
