@@ -298,3 +298,57 @@ def test_app_shows_hostile_card_and_edit_as_text(ws: Workspace, app_url: str, ta
     assert SCRIPT in page.locator("h1").inner_text()
     assert_no_injected_markup(page)
     tab.clean()
+
+
+
+ATTACK = """<!doctype html><meta charset="utf-8"><title>You won a prize</title>
+<form id="f" method="post" action="{action}">{fields}</form>
+<script>document.getElementById("f").submit()</script>
+"""
+FRAME = """<!doctype html><meta charset="utf-8"><title>Framed</title>
+<iframe src="{src}" width="800" height="400"></iframe>
+"""
+
+
+@pytest.fixture
+def attacker(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """Another origin: a plain http.server on a second 127.0.0.1 port, serving a folder."""
+    folder = tmp_path / "attacker"
+    folder.mkdir()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietHandler, directory=str(folder)))
+    yield serve(server), folder
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_page_on_another_origin_cannot_change_or_frame_the_app(
+        ws: Workspace, app_url: str, attacker: tuple[str, Path], tab: Tab) -> None:
+    """The attacker knows the review's key and version (the worst case) but cannot read the
+    app's CSRF token; its auto-submitting form must change nothing, and the app will not
+    render inside its frame."""
+    review_cards(ws, [load_cards([EXAMPLES / "patchpilot.yaml"])[0].card], "mock")
+    before = editor.current(ws, "patchpilot", "builder", "mock")
+    evil_url, folder = attacker
+    page = tab.page
+    (folder / "frame.html").write_text(FRAME.format(src=f"{app_url}/tools/patchpilot"),
+                                       encoding="utf-8")
+    page.goto(f"{evil_url}/frame.html")
+    [_, framed] = page.frames
+    assert "The panel" not in framed.content()  # frame-ancestors 'none': an error page
+
+    values = {"persona": "builder", "key": before.key, "version": editor.edit_version(before),
+              "score": "1", "verdict": "skip", "approved": "on",
+              "review": "Pwned by a page on another origin."}
+    fields = "".join(f'<input type="hidden" name="{k}" value="{v}">' for k, v in values.items())
+    (folder / "prize.html").write_text(ATTACK.format(
+        action=f"{app_url}/tools/patchpilot/edit", fields=fields), encoding="utf-8")
+    page.goto(f"{evil_url}/prize.html")
+    page.wait_for_load_state()
+    page.wait_for_url(re.compile(re.escape(app_url) + "/"), timeout=10_000)
+    page.wait_for_load_state()
+    after = editor.current(ws, "patchpilot", "builder", "mock")
+    assert after.key == before.key and after.edit is None, after.edit
+    assert (after.score, after.text) == (before.score, before.text)
+    assert page.url == f"{app_url}/tools/patchpilot/edit"
+    assert page.inner_text("body").startswith("refused: ")
+    tab.shot("app-cross-origin-refused.png")

@@ -316,12 +316,17 @@ def apply_cmd(path: Path, output: Path) -> None:
 @output_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", default=5000, show_default=True, help="Port (0: any free port).")
+@click.option("--allow-remote", is_flag=True,
+              help="Allow a --host beyond loopback; every request then needs the access token.")
+@click.option("--token", envvar="PANEL_UI_TOKEN", default=None,
+              help="Access token (env PANEL_UI_TOKEN; made and printed with --allow-remote).")
 @user_errors
-def ui(model: str | None, output: Path, host: str, port: int) -> None:
+def ui(model: str | None, output: Path, host: str, port: int, allow_remote: bool,
+       token: str | None) -> None:
     """The editors' local web app: review panels, regenerate, edit and approve."""
     from panel import editor_commands  # noqa: PLC0415
 
-    editor_commands.ui(output, model, host, port)
+    editor_commands.ui(output, model, host, port, allow_remote=allow_remote, token=token)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ Draft files (``OUTPUT/drafts/<slug>.<model>.yaml``) are the offline form of the 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +61,46 @@ def current(ws: Workspace, tool: str, persona: str, model: str | None = None) ->
             return record
     raise PanelError(f"'{card.name}' has no '{persona}' review by model "
                      f"'{model_name(ws, model)}'")
+
+
+class ChangedMeanwhile(PanelError):
+    """The review an editor was looking at is no longer the one shown: nothing was saved."""
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What an editor's form was made on: the review's key and a hash of its edit.
+
+    Two editors may look at the same review key; the edit hash tells their saves apart,
+    so the later one is refused instead of silently dropping the earlier's text.
+    """
+
+    key: str
+    version: str
+
+    @classmethod
+    def of(cls, record: ReviewRecord) -> Seen:
+        return cls(record.key, edit_version(record))
+
+
+def edit_version(record: ReviewRecord) -> str:
+    """A short hash of the review's current edit (its timestamp included); 'draft' if none."""
+    if record.edit is None:
+        return "draft"
+    return hashlib.sha256(record.edit.model_dump_json().encode()).hexdigest()[:16]
+
+
+def _expect(record: ReviewRecord, expected: Seen | None) -> None:
+    """Refuse to act on a review other than the one the editor saw."""
+    if expected is None:
+        return
+    who = f"the {record.persona} review of '{record.tool_name}'"
+    if expected.key != record.key:
+        raise ChangedMeanwhile(f"{who} was regenerated meanwhile (now sample {record.sample}); "
+                               "nothing was saved: reload and edit the new review")
+    if expected.version != edit_version(record):
+        raise ChangedMeanwhile(f"{who} was changed by another editor meanwhile; nothing was "
+                               "saved: reload to see their change")
 
 
 def next_sample(ws: Workspace, slug: str, persona: str, model: str) -> int:
@@ -108,14 +149,19 @@ def _changed(value: object, original: object) -> object:
 def edit_review(ws: Workspace, tool: str, persona: str, model: str | None = None, *,
                 score: int | None = None, verdict: Literal["ship", "skip"] | None = None,
                 text: str | None = None, approve: bool | None = None,
-                editor: str | None = None) -> ReviewRecord:
+                editor: str | None = None, expected: Seen | None = None) -> ReviewRecord:
     """Record an editor's change to the review a page shows; None leaves a field as is.
 
     The edit is checked against the rubric (an edited score of 30 cannot stay a ship), and
     pinned to the review's key so no re-run replaces it. An edit that changes nothing and
-    is not approved is dropped: the review is a draft again.
+    is not approved is dropped: the review is a draft again. With ``expected``, the save
+    is refused (ChangedMeanwhile) unless the review shown is still the one the editor saw.
     """
     record = current(ws, tool, persona, model)
+    _expect(record, expected)
+    if score is not None and not 0 <= score <= 100:
+        raise InputError(f"{record.tool}/{persona}", f"score must be 0 to 100, not {score}",
+                         field="score")
     if not record.ok or record.output is None:
         raise PanelError(f"the {persona} review of '{record.tool_name}' failed; "
                          "regenerate it before editing")
@@ -151,15 +197,24 @@ def _check(ws: Workspace, record: ReviewRecord, edit: Edit) -> None:
 
 
 def approve(ws: Workspace, tool: str, personas: Sequence[str] | None = None,
-            model: str | None = None, editor: str | None = None) -> list[ReviewRecord]:
-    """Approve reviews as they stand (every persona when none is named)."""
+            model: str | None = None, editor: str | None = None,
+            expected: Seen | None = None) -> list[ReviewRecord]:
+    """Approve reviews as they stand (every persona when none is named); ``expected``
+    (one persona only) refuses if the review changed since the editor saw it."""
     name = model_name(ws, model)
     keys = personas or [r.persona for r in ws.store.latest(load_card(ws, tool).slug, name)]
-    return [edit_review(ws, tool, p, model, approve=True, editor=editor) for p in keys]
+    if expected is not None and len(keys) != 1:
+        raise PanelError("an expected review needs exactly one persona")
+    return [edit_review(ws, tool, p, model, approve=True, editor=editor, expected=expected)
+            for p in keys]
 
 
-def reset(ws: Workspace, tool: str, persona: str, model: str | None = None) -> bool:
-    """Drop the edit: the review is a draft again and regenerate may replace it."""
+def reset(ws: Workspace, tool: str, persona: str, model: str | None = None,
+          expected: Seen | None = None) -> bool:
+    """Drop the edit: the review is a draft again and regenerate may replace it.
+    With ``expected``, refuse if the review changed since the editor saw it."""
+    if expected is not None:
+        _expect(current(ws, tool, persona, model), expected)
     return ws.store.delete_edit(load_card(ws, tool).slug, persona, model_name(ws, model))
 
 

@@ -68,13 +68,18 @@ def apply(output: Path, path: Path) -> None:
         click.echo(_line(rec))
 
 
-def ui(output: Path, model: str | None, host: str, port: int) -> None:
-    """`panel ui`: serve the editors' app until Ctrl-C."""
-    from panel.ui import create_app, make_ui_server  # noqa: PLC0415 - Flask only when asked
+def ui(output: Path, model: str | None, host: str, port: int, allow_remote: bool = False,
+       token: str | None = None) -> None:
+    """`panel ui`: serve the editors' app until Ctrl-C; beyond loopback, with a token."""
+    from panel.ui import create_app, is_loopback, make_ui_server, new_token  # noqa: PLC0415
 
-    app = create_app(Workspace(output), model)
-    server = make_ui_server(app, host, port)
-    click.echo(f"panel editor on http://{host}:{server.server_port}/ (Ctrl-C stops it)")
+    if allow_remote and not is_loopback(host) and token is None:
+        token = new_token()
+    app = create_app(Workspace(output), model, token=token)
+    server = make_ui_server(app, host, port, allow_remote=allow_remote)
+    shown = f"[{host}]" if ":" in host else host
+    query = f"?token={token}" if token else ""
+    click.echo(f"panel editor on http://{shown}:{server.server_port}/{query} (Ctrl-C stops it)")
     try:
         server.serve_forever()
     except KeyboardInterrupt:

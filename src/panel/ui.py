@@ -5,13 +5,25 @@ edited here is protected from re-runs exactly as one edited from a draft file. I
 127.0.0.1 by default. The server is threaded, so an idle connection a browser opens ahead
 of time never blocks it, but the app's work runs one request at a time under a lock: the
 store and the engine are used by one request at a time, and a regenerate on a real model
-is worth waiting for. Every
-page is rendered by the autoescaping templates and sent with a Content-Security-Policy
-that allows no script at all.
+is worth waiting for. Every page is rendered by the autoescaping templates and sent with a
+Content-Security-Policy that allows no script at all and no framing.
+
+Any web page the editor visits can make the browser send requests here, so every request
+passes a guard before it touches anything (see ``Guard``): its ``Host`` must be the bound
+address (DNS rebinding), an access token is required when one is set (always beyond
+loopback), and a POST must come from the app's own origin and carry a CSRF token rendered
+into the form. The body is read, size-limited, before the lock is taken, and the server's
+sockets time out, so a slow client delays only itself. Each save names the review it was
+made on (``editor.Seen``) and is refused when that review changed meanwhile.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import ipaddress
+import secrets
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,7 +31,9 @@ from typing import Literal, cast
 from urllib.parse import urlencode
 
 from flask import Flask, Response, abort, g, redirect, request
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import ClientDisconnected
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from panel import editor
 from panel.backends import Backend, create_backend
@@ -30,6 +44,146 @@ from panel.site import add_pair, load_pairs, reviewed_tools
 from panel.workspace import Workspace
 
 DEFAULT_HOST = "127.0.0.1"
+MAX_BODY = 64 * 1024          # bytes: a review is at most editor.TEXT_MAX characters
+READ_TIMEOUT = 10.0           # seconds a client may stall on its socket before it is dropped
+TOKEN_MIN = 16                # characters of an access token given by hand
+TOKEN_COOKIE = "panel_token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
+
+
+def is_loopback(host: str) -> bool:
+    """True for a name or address that only this machine can reach."""
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def new_token() -> str:
+    """A fresh access token for a non-loopback bind (the CLI prints it in the URL)."""
+    return secrets.token_urlsafe(24)
+
+
+def split_host(host: str) -> tuple[str, str]:
+    """A ``Host`` value as (name, port); an IPv6 name keeps its brackets."""
+    if host.startswith("["):
+        name, _, rest = host.partition("]")
+        return f"{name}]", rest.removeprefix(":")
+    name, _, port = host.partition(":")
+    return name, port
+
+
+class BadForm(PanelError):
+    """A form value the app refuses (HTTP 400)."""
+
+
+@dataclass
+class Guard:
+    """The checks every request passes before it reaches the app's work.
+
+    ``secret`` signs CSRF tokens (per app, random, never sent); ``token`` is the access
+    token, required on every request when set; ``hosts`` are the ``Host`` values of the
+    bound address (None until ``bind``: every request is refused until the app knows
+    where it listens). A wildcard bind (0.0.0.0, ::) accepts an IP literal or this
+    machine's name on the bound port; a DNS name that points here by rebinding does not.
+    """
+
+    token: str | None = None
+    secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+    hosts: frozenset[str] | None = None
+    port: int = 0
+    wildcard: bool = False
+
+    def bind(self, host: str, port: int) -> None:
+        self.port, self.wildcard = port, host in ("", "0.0.0.0", "::")
+        name = f"[{host}]" if ":" in host else host
+        names = {*LOOPBACK_NAMES, name.lower()} if is_loopback(host) else {name.lower()}
+        self.hosts = frozenset({f"{n}:{port}" for n in names}
+                               | (names if port == 80 else set()))
+
+    def host_ok(self, host: str) -> bool:
+        if self.hosts is None:
+            return False
+        host = host.lower()
+        if not self.wildcard:
+            return host in self.hosts
+        name, port = split_host(host)
+        if port != str(self.port) and not (self.port == 80 and not port):
+            return False
+        try:
+            ipaddress.ip_address(name.strip("[]"))
+            return True
+        except ValueError:
+            return name in ("localhost", socket.gethostname().lower())
+
+    def csrf(self) -> str:
+        """A fresh CSRF token: a random nonce and its HMAC under the app's secret."""
+        nonce = secrets.token_urlsafe(12)
+        return f"{nonce}.{self._mac(nonce)}"
+
+    def csrf_ok(self, value: str) -> bool:
+        nonce, _, mac = value.partition(".")
+        return bool(nonce) and hmac.compare_digest(mac, self._mac(nonce))
+
+    def _mac(self, nonce: str) -> str:
+        return hmac.new(self.secret, nonce.encode(), hashlib.sha256).hexdigest()
+
+    def token_ok(self, value: str | None) -> bool:
+        return (self.token is None or value is not None
+                and hmac.compare_digest(value.encode(), self.token.encode()))
+
+
+def refuse(status: int, message: str) -> Response:
+    """A one-line plain-text refusal; nothing was changed."""
+    resp = Response(f"{message}\n", status=status, mimetype="text/plain")
+    if status == 401:
+        resp.headers["WWW-Authenticate"] = 'Bearer realm="panel"'
+    return resp
+
+
+def check_request(guard: Guard) -> Response | None:
+    """Every check but the lock, in order: host, access token, origin, body, CSRF."""
+    if not guard.host_ok(request.host):
+        return refuse(421, f"refused: Host {request.host[:80]!r} is not this app's address")
+    denied = check_access(guard)
+    if denied is not None or request.method in SAFE_METHODS:
+        return denied
+    own = f"{request.scheme}://{request.host}"
+    origin = request.headers.get("Origin")
+    if origin is not None and origin != own:
+        return refuse(403, f"refused: a request from another origin ({origin[:80]!r})")
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None and site not in ("same-origin", "none"):
+        return refuse(403, f"refused: a {site[:20]!r} request (only same-origin may change)")
+    try:
+        form = request.form  # the whole body, size-limited, before the lock is taken
+    except (ClientDisconnected, OSError):
+        return refuse(408, "refused: the request body did not arrive in time")
+    if not guard.csrf_ok(form.get("csrf", "")):
+        return refuse(403, "refused: missing or invalid CSRF token (reload the page)")
+    return None
+
+
+def check_access(guard: Guard) -> Response | None:
+    """The access token: a Bearer header, the cookie, or ``?token=`` once (then a cookie)."""
+    if guard.token is None:
+        return None
+    auth = request.headers.get("Authorization", "")
+    if auth.startswith("Bearer ") and guard.token_ok(auth[7:].strip()):
+        return None
+    if guard.token_ok(request.cookies.get(TOKEN_COOKIE)):
+        return None
+    given = request.args.get("token")
+    if given is not None and request.method == "GET" and guard.token_ok(given):
+        rest = urlencode([(k, v) for k, v in request.args.items(multi=True) if k != "token"])
+        resp = cast(Response, redirect(request.path + (f"?{rest}" if rest else ""), code=303))
+        resp.set_cookie(TOKEN_COOKIE, given, httponly=True, samesite="Strict", path="/")
+        return resp
+    return refuse(401, "refused: this editor needs its access token (open the URL that "
+                       "`panel ui` printed, with ?token=...)")
 
 
 @dataclass(frozen=True)
@@ -67,49 +221,139 @@ class AppState:
             self.backend = None
 
 
-def create_app(ws: Workspace, model: str | None = None, backend: Backend | None = None) -> Flask:
-    """The app over one workspace and model; pass ``backend`` to reuse a running engine."""
-    app = Flask(__name__)
-    state = AppState(ws, model_name(ws, model), backend)
-    app.extensions["panel"] = state
-    links = AppLinks()
+def form_persona(ws: Workspace, form: MultiDict[str, str]) -> str:
+    persona = form.get("persona", "")
+    if not persona:
+        raise BadForm("missing field 'persona'")
+    known = ws.persona_order()
+    if persona not in known:
+        raise BadForm(f"unknown persona {persona[:40]!r} (known: {', '.join(known)})")
+    return persona
 
-    def page(template: str, **ctx: object) -> str:
-        return render(template, links=links, model=state.model, editor=True,
-                      msg=request.args.get("msg"), error=request.args.get("error") == "1", **ctx)
 
-    def back(slug: str, msg: str, error: bool = False) -> Response:
-        query = urlencode({"msg": msg, **({"error": "1"} if error else {})})
-        return cast(Response, redirect(f"{links.tool(slug)}?{query}#reviews", code=303))
+def form_seen(form: MultiDict[str, str]) -> editor.Seen:
+    """The review the form was made on (hidden fields ``key`` and ``version``)."""
+    key, version = form.get("key", ""), form.get("version", "")
+    if not key or not version or len(key) > 200 or len(version) > 200:
+        raise BadForm("missing field 'key' or 'version' (the review the form was made on); "
+                      "reload the page")
+    return editor.Seen(key, version)
 
-    def action(fn: Callable[[str], str]) -> Callable[[str], Response]:
-        """Run an editor action; show its message, or the error, on the tool's page."""
-        def run(slug: str) -> Response:
-            try:
-                return back(slug, fn(slug))
-            except PanelError as exc:
-                return back(slug, str(exc), error=True)
-        run.__name__ = fn.__name__
-        return run
 
+def form_edit(form: MultiDict[str, str]) -> dict[str, object]:
+    """Score, verdict, text and approval from the edit form, each checked: 400 if bad."""
+    score = form.get("score", "").strip()
+    if score and not (len(score) <= 3 and score.isascii() and score.isdigit()
+                      and int(score) <= 100):
+        raise BadForm(f"score must be a whole number from 0 to 100, not {score[:20]!r}")
+    verdict = form.get("verdict") or None
+    if verdict not in (None, "ship", "skip"):
+        raise BadForm(f"verdict must be ship or skip, not {verdict[:20]!r}")
+    text = form.get("review") or None
+    if text is not None and len(text) > editor.TEXT_MAX:
+        raise BadForm(f"review must be at most {editor.TEXT_MAX} characters, not {len(text)}")
+    approved = form.get("approved")
+    if approved not in (None, "on"):
+        raise BadForm(f"approved must be on or absent, not {approved[:20]!r}")
+    return {"score": int(score) if score else None,
+            "verdict": cast(Literal["ship", "skip"] | None, verdict),
+            "text": text, "approve": approved == "on"}
+
+
+def install_guard(app: Flask, guard: Guard) -> None:
+    """Guard every request, then run the app's work one request at a time."""
     lock = threading.Lock()
 
     @app.before_request
-    def one_at_a_time() -> None:
+    def guarded_one_at_a_time() -> Response | None:
+        refused = check_request(guard)
+        if refused is not None:
+            return refused
         lock.acquire()
         g.holds_lock = True
+        return None
 
     @app.teardown_request
     def done(_exc: BaseException | None) -> None:
         if g.pop("holds_lock", False):
             lock.release()
 
+    @app.errorhandler(413)
+    def too_large(_exc: Exception) -> Response:
+        return refuse(413, f"refused: the request body is over {MAX_BODY} bytes")
+
     @app.after_request
     def headers(resp: Response) -> Response:
-        resp.headers["Content-Security-Policy"] = csp()
+        resp.headers["Content-Security-Policy"] = f"{csp()}; frame-ancestors 'none'"
+        resp.headers["X-Frame-Options"] = "DENY"
         resp.headers["X-Content-Type-Options"] = "nosniff"
-        resp.headers["Referrer-Policy"] = "no-referrer"
+        # same-origin, not no-referrer: under no-referrer a browser sends "Origin: null"
+        # with the app's own forms, and the Origin check would refuse them
+        resp.headers["Referrer-Policy"] = "same-origin"
+        resp.headers["Cache-Control"] = "no-store"
         return resp
+
+
+def create_app(ws: Workspace, model: str | None = None, backend: Backend | None = None,
+               token: str | None = None) -> Flask:
+    """The app over one workspace and model; pass ``backend`` to reuse a running engine.
+
+    With ``token``, every request needs it. The app refuses every request until it knows
+    its address: ``make_ui_server`` tells it, or call ``bind`` (e.g. with a test client).
+    """
+    if token is not None and len(token) < TOKEN_MIN:
+        raise PanelError(f"the access token must be at least {TOKEN_MIN} characters")
+    app = Flask(__name__)
+    app.config.update(MAX_CONTENT_LENGTH=MAX_BODY, MAX_FORM_MEMORY_SIZE=MAX_BODY)
+    state = AppState(ws, model_name(ws, model), backend)
+    guard = Guard(token=token)
+    app.extensions["panel"] = state
+    app.extensions["panel_guard"] = guard
+    install_guard(app, guard)
+    add_routes(app, state, guard)
+    return app
+
+
+def bind(app: Flask, host: str, port: int) -> None:
+    """Tell the app the address it is served on: only that ``Host`` is answered."""
+    cast(Guard, app.extensions["panel_guard"]).bind(host, port)
+
+
+def add_routes(app: Flask, state: AppState, guard: Guard) -> None:
+    """The pages and the editor's actions."""
+    ws, links = state.ws, AppLinks()
+
+    def page(template: str, msg: str | None = None, error: bool = False, **ctx: object) -> str:
+        if msg is None:
+            msg, error = request.args.get("msg"), request.args.get("error") == "1"
+        return render(template, links=links, model=state.model, editor=True, msg=msg,
+                      error=error, csrf=guard.csrf(), seen=editor.Seen.of, **ctx)
+
+    def tool_html(slug: str, msg: str | None = None, error: bool = False) -> str:
+        tp = tool_page(ws, slug, state.model)
+        tools = {t.slug: t for t in reviewed_tools(ws, state.model)}
+        others = [t for s, t in tools.items() if s != slug]
+        pairs = [(a, b, f"{tools[a].card.name} vs {tools[b].card.name}")
+                 for a, b in load_pairs(ws) if slug in (a, b) and a in tools and b in tools]
+        return page("ui_tool.html.j2", msg, error, page=tp, others=others, pairs=pairs)
+
+    def action(fn: Callable[[str], str]) -> Callable[[str], Response]:
+        """Run an editor action: on success back to the tool's page with its message (303);
+        refused, the tool's page with the reason: 409 if the review changed meanwhile,
+        400 for a bad value. Nothing is saved when refused."""
+        def run(slug: str) -> Response:
+            try:
+                msg = fn(slug)
+            except PanelError as exc:
+                status = 409 if isinstance(exc, editor.ChangedMeanwhile) else 400
+                try:
+                    return Response(tool_html(slug, str(exc), error=True), status=status)
+                except PanelError:
+                    return refuse(404, f"no tool {slug[:80]!r}")
+            query = urlencode({"msg": msg})
+            return cast(Response, redirect(f"{links.tool(slug)}?{query}#reviews", code=303))
+        run.__name__ = fn.__name__
+        return run
 
     @app.get("/")
     def index() -> str:
@@ -122,14 +366,9 @@ def create_app(ws: Workspace, model: str | None = None, backend: Backend | None 
     @app.get("/tools/<slug>")
     def tool(slug: str) -> str:
         try:
-            tp = tool_page(ws, slug, state.model)
+            return tool_html(slug)
         except PanelError:
             abort(404)
-        tools = {t.slug: t for t in reviewed_tools(ws, state.model)}
-        others = [t for s, t in tools.items() if s != slug]
-        pairs = [(a, b, f"{tools[a].card.name} vs {tools[b].card.name}")
-                 for a, b in load_pairs(ws) if slug in (a, b) and a in tools and b in tools]
-        return page("ui_tool.html.j2", page=tp, others=others, pairs=pairs)
 
     @app.get("/compare/<a>/<b>")
     def compare(a: str, b: str) -> str:
@@ -145,50 +384,75 @@ def create_app(ws: Workspace, model: str | None = None, backend: Backend | None 
         try:
             comparison_page(ws, a, b, state.model)
         except PanelError:
-            abort(400)
+            return refuse(400, "refused: pick two reviewed tools to compare")
         add_pair(ws, a, b)
         return cast(Response, redirect(links.compare(a, b), code=303))
+
+    add_actions(app, state, action)
+
+
+def add_actions(app: Flask, state: AppState,
+                action: Callable[[Callable[[str], str]], Callable[[str], Response]]) -> None:
+    """The POST routes that change reviews; each checks its form before any work."""
+    ws = state.ws
 
     @app.post("/tools/<slug>/regenerate")
     @action
     def regenerate(slug: str) -> str:
-        persona = request.form.get("persona", "")
+        persona = form_persona(ws, request.form)
         done = editor.regenerate(ws, slug, [persona], state.model, backend=state.engine())
         return "; ".join(d.message for d in done)
 
     @app.post("/tools/<slug>/edit")
     @action
     def edit(slug: str) -> str:
-        form = request.form
-        verdict = form.get("verdict") or None
-        if verdict not in (None, "ship", "skip"):
-            raise PanelError(f"verdict must be ship or skip, not {verdict!r}")
-        score = form.get("score", "").strip()
-        if score and not score.isdigit():
-            raise PanelError(f"score must be a whole number from 0 to 100, not {score!r}")
-        rec = editor.edit_review(
-            ws, slug, form.get("persona", ""), state.model, score=int(score) if score else None,
-            verdict=cast(Literal["ship", "skip"] | None, verdict),
-            text=form.get("review") or None, approve=form.get("approved") == "on")
+        persona, seen = form_persona(ws, request.form), form_seen(request.form)
+        values = form_edit(request.form)
+        rec = editor.edit_review(ws, slug, persona, state.model, expected=seen,
+                                 **values)  # type: ignore[arg-type]
         return f"{rec.persona_name}: saved ({editor.review_state(rec)})"
 
     @app.post("/tools/<slug>/approve")
     @action
     def approve(slug: str) -> str:
-        recs = editor.approve(ws, slug, [request.form.get("persona", "")], state.model)
+        persona, seen = form_persona(ws, request.form), form_seen(request.form)
+        recs = editor.approve(ws, slug, [persona], state.model, expected=seen)
         return f"{recs[0].persona_name}: approved"
 
     @app.post("/tools/<slug>/reset")
     @action
     def reset(slug: str) -> str:
-        persona = request.form.get("persona", "")
-        editor.reset(ws, slug, persona, state.model)
+        persona, seen = form_persona(ws, request.form), form_seen(request.form)
+        editor.reset(ws, slug, persona, state.model, expected=seen)
         return f"{persona}: back to draft"
 
-    return app
+
+class TimedHandler(WSGIRequestHandler):
+    """werkzeug's handler with a socket timeout: a stalled client is dropped, and an idle
+    keep-alive connection closing on it is not logged as an error."""
+
+    timeout = READ_TIMEOUT
+
+    def log_error(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib name
+        if not format.startswith("Request timed out"):
+            super().log_error(format, *args)
 
 
-def make_ui_server(app: Flask, host: str = DEFAULT_HOST, port: int = 0) -> BaseWSGIServer:
-    """A threaded WSGI server for the app (port 0 picks a free port); the app's own lock
-    keeps its work to one request at a time."""
-    return make_server(host, port, app, threaded=True)
+def make_ui_server(app: Flask, host: str = DEFAULT_HOST, port: int = 0, *,
+                   allow_remote: bool = False, timeout: float = READ_TIMEOUT) -> BaseWSGIServer:
+    """A threaded WSGI server for the app (port 0 picks a free port), bound and told its
+    address. Beyond loopback it needs ``allow_remote`` and an app made with a token. A
+    client that stalls on its socket for ``timeout`` seconds is dropped; the app's own
+    lock keeps its work to one request at a time."""
+    guard = cast(Guard, app.extensions["panel_guard"])
+    if not is_loopback(host):
+        if not allow_remote:
+            raise PanelError(f"--host {host} would expose the editor beyond this machine; "
+                             "pass --allow-remote (an access token is then required)")
+        if guard.token is None:
+            raise PanelError(f"--host {host} needs an access token (--token or "
+                             "PANEL_UI_TOKEN; `panel ui --allow-remote` makes one)")
+    handler = type("TimedHandler", (TimedHandler,), {"timeout": timeout})
+    server = make_server(host, port, app, threaded=True, request_handler=handler)
+    guard.bind(host, server.server_port)
+    return server
