@@ -14,6 +14,8 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from panel.cards import ToolCard, slug_taken
+from panel.migrate import migrate_cards, needs_migration
 from panel.records import Edit, ReviewRecord
 
 SCHEMA = """
@@ -55,6 +57,7 @@ class Store:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        self._migrate_cards()
 
     def close(self) -> None:
         self._db.close()
@@ -89,10 +92,39 @@ class Store:
                         record.model_dump_json(exclude={"edit"})))
         return True
 
-    def put_card(self, tool: str, card_json: str) -> None:
-        """Remember the card a tool's reviews were made from (pages need it)."""
+    def put_card(self, tool: str, card_json: str, source: str | None = None) -> None:
+        """Remember the card a tool's reviews were made from (pages need it); refused
+        (InputError) when the slug belongs to another tool (see ``register_card``)."""
+        card = ToolCard.model_validate_json(card_json)
+        self.register_card(tool, card.identity, card_json, source)
+
+    def _migrate_cards(self) -> None:
+        """Stores from before tool identities gain ``identity``/``source`` (see migrate)."""
+        if needs_migration(self._db):
+            with self._tx() as db:
+                migrate_cards(db)
+
+    def card_owner(self, tool: str) -> tuple[str | None, str | None, str] | None:
+        """(identity, source file, card JSON) of the tool holding this slug, if any."""
+        row = self._db.execute("SELECT identity, source, card FROM cards WHERE tool=?",
+                               (tool,)).fetchone()
+        return (row[0], row[1], row[2]) if row else None
+
+    def register_card(self, tool: str, identity: str, card_json: str,
+                      source: str | None = None) -> None:
+        """Record that slug ``tool`` is ``identity``'s, read from ``source``. A slug held by
+        another identity is never shared: InputError naming the stored card's source, and
+        nothing is written (check and write are one transaction)."""
         with self._tx() as db:
-            db.execute("INSERT OR REPLACE INTO cards VALUES (?,?)", (tool, card_json))
+            row = db.execute("SELECT identity, source, card FROM cards WHERE tool=?",
+                             (tool,)).fetchone()
+            if row is not None and row[0] is not None and row[0] != identity:
+                mine = source or f"card '{ToolCard.model_validate_json(card_json).name}'"
+                raise slug_taken(mine, tool, row[1], row[2])
+            db.execute("INSERT INTO cards (tool, card, identity, source) VALUES (?,?,?,?) "
+                       "ON CONFLICT(tool) DO UPDATE SET card=excluded.card, "
+                       "identity=excluded.identity, source=coalesce(cards.source, "
+                       "excluded.source)", (tool, card_json, identity, source))
 
     def card_json(self, tool: str) -> str | None:
         row = self._db.execute("SELECT card FROM cards WHERE tool=?", (tool,)).fetchone()
