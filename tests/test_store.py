@@ -74,11 +74,14 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path: Path,
 
 # -- merge: validated, one transaction ----------------------------------------------------
 
+CARD = {"tagline": "t", "category": "c", "description": "d", "pricing": "p", "entry": "free"}
+
+
 def make_store(folder: Path, n: int, tool: str = "t", model: str = "m") -> Store:
     store = Store(folder)
     for i in range(n):
         store.put(rec(model, f"{tool}{i}", "skeptic", "ship", 80))
-        store.put_card(f"{tool}{i}", json.dumps({"name": f"{tool}{i}"}))
+        store.put_card(f"{tool}{i}", json.dumps({**CARD, "name": f"{tool}{i}"}))
     return store
 
 
@@ -106,7 +109,7 @@ def bad_score(record: str) -> str:
     ("reviews", "status", "column status='failed' does not match"),
     ("reviews", "json", "invalid record"),
     ("edits", "edit", "invalid edit: score"),
-    ("cards", "card", "card is not a JSON object"),
+    ("cards", "card", "invalid card"),
 ])
 def test_a_shard_with_one_bad_row_is_refused_and_the_main_store_unchanged(
         tmp_path: Path, table: str, damage: str, reason: str) -> None:
@@ -299,3 +302,17 @@ def test_the_heartbeat_thread_survives_a_busy_store(tmp_path: Path) -> None:
     with sqlite3.connect(store.path) as db:
         expires = db.execute("SELECT expires_at FROM leases").fetchone()[0]
     assert expires > time.time() + 500
+
+
+def test_a_shard_card_on_a_slug_another_tool_holds_here_is_refused(tmp_path: Path) -> None:
+    """`PatchPilot` here, `PatchPilot!` (same slug, another tool) in a shard: the shard is
+    refused whole, and this store keeps its card and reviews."""
+    main = make_store(tmp_path / "main", 1, tool="main")
+    main.put_card("patchpilot", json.dumps({**CARD, "name": "PatchPilot"}))
+    shard = make_store(tmp_path / "shard", 2, tool="shard")
+    shard.put_card("patchpilot", json.dumps({**CARD, "name": "PatchPilot!"}))
+    shard.close()
+    before = dump(tmp_path / "main")
+    with pytest.raises(PanelError, match="slug 'patchpilot' is 'patchpilot' in this store"):
+        main.merge(tmp_path / "shard" / Store.FILENAME)
+    assert dump(tmp_path / "main") == before

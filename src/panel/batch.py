@@ -22,12 +22,13 @@ from pathlib import Path
 
 from panel.backends import Backend, GenRequest, GenResult, create_backend
 from panel.backends.base import OnResult
-from panel.cards import LoadedCard, iter_cards
+from panel.cards import InputTally, LoadedCard, iter_cards, slug_taken
 from panel.errors import InputError, PanelError
 from panel.hashing import sha
 from panel.records import ReviewRecord
 from panel.registry import ModelSpec
 from panel.runner import Progress, RunSummary, review_cards, write_panels
+from panel.store import Store
 from panel.workspace import Workspace
 
 
@@ -97,7 +98,7 @@ class CountingBackend(Backend):
 
 @dataclass
 class BatchSummary:
-    """A batch's outcome: the run, the cards it skipped, and the requests it sent."""
+    """A batch's outcome: the run, the input it read, what it skipped, the requests sent."""
 
     run: RunSummary
     cards: int
@@ -105,30 +106,65 @@ class BatchSummary:
     requests: int = 0
     shard: Shard = field(default_factory=Shard)
     output: Path = Path("outputs")
+    tally: InputTally | None = None
 
     @property
     def ok(self) -> bool:
-        return not self.card_errors and not self.run.failed and not self.run.unavailable
+        """Nothing skipped, refused or failed (blank lines are not skips)."""
+        counted = self.tally is None or self.tally.adds_up
+        return (counted and not self.card_errors and not self.run.failed
+                and not self.run.unavailable)
 
 
-def load_batch(inputs: Sequence[str | Path],
-               shard: Shard) -> tuple[list[LoadedCard], list[InputError]]:
-    """Valid cards of this shard, and an error for each bad or duplicate card."""
+def load_batch(inputs: Sequence[str | Path], shard: Shard, store: Store | None = None,
+               tally: InputTally | None = None,
+               known: Sequence[Store] = ()) -> tuple[list[LoadedCard], list[InputError]]:
+    """Valid cards of this shard, and an error for each bad, duplicate or refused entry.
+
+    The same identity twice is a duplicate (the first is kept). A different identity on a
+    slug already used, earlier in this input or by ``store`` / ``known`` stores from earlier
+    runs, is refused, naming both sources. This shard's cards are registered in ``store``.
+    """
+    tally = tally if tally is not None else InputTally()
     cards: list[LoadedCard] = []
     errors: list[InputError] = []
-    first: dict[str, str] = {}
-    for item in iter_cards(inputs):
+    first: dict[str, LoadedCard] = {}
+    for item in iter_cards(inputs, tally):
         if isinstance(item, InputError):
+            tally.bad += 1
             errors.append(item)
-        elif item.card.slug in first:
-            errors.append(InputError(item.source, f"duplicate tool '{item.card.name}' (same "
-                                     f"slug as {first[item.card.slug]}); skipped",
-                                     field="name"))
-        else:
-            first[item.card.slug] = item.source
-            if shard.holds(item.card.slug):
-                cards.append(item)
+            continue
+        card = item.card
+        held = first.get(card.slug)
+        if held is not None and held.card.identity == card.identity:
+            tally.duplicate += 1
+            errors.append(InputError(item.source, f"duplicate tool '{card.name}' (same tool "
+                                     f"as {held.source}); skipped", field="name"))
+            continue
+        refusal = (slug_taken(item.source, card.slug, held.source, held.card.model_dump_json())
+                   if held is not None else _taken_in(item, [*([store] if store else []),
+                                                             *known]))
+        if refusal is not None:
+            tally.refused += 1
+            errors.append(refusal)
+            continue
+        tally.cards += 1
+        first[card.slug] = item
+        if shard.holds(card.slug):
+            cards.append(item)
+            if store is not None:
+                store.register_card(card.slug, card.identity, card.model_dump_json(),
+                                    item.source)
     return cards, errors
+
+
+def _taken_in(item: LoadedCard, stores: Sequence[Store]) -> InputError | None:
+    """The refusal if a store from an earlier run holds the card's slug for another tool."""
+    for store in stores:
+        owner = store.card_owner(item.card.slug)
+        if owner is not None and owner[0] is not None and owner[0] != item.card.identity:
+            return slug_taken(item.source, item.card.slug, owner[1], owner[2])
+    return None
 
 
 def run_batch(inputs: Sequence[str | Path], output: Path = Path("outputs"),
@@ -140,7 +176,12 @@ def run_batch(inputs: Sequence[str | Path], output: Path = Path("outputs"),
     shard = shard or Shard()
     ws = Workspace(shard.output(output)) if root is None else Workspace(shard.output(output), root)
     started = time.perf_counter()
-    cards, errors = load_batch(inputs, shard)
+    tally, known = InputTally(), _main_store(output, shard)
+    try:
+        cards, errors = load_batch(inputs, shard, ws.store, tally, known)
+    finally:
+        for store in known:
+            store.close()
     counter = CountingBackend(ws.settings(model).spec, backend)
     try:
         run = review_cards(ws, [c.card for c in cards], model, personas, force,
@@ -149,7 +190,13 @@ def run_batch(inputs: Sequence[str | Path], output: Path = Path("outputs"),
         counter.close()
     run.card_errors = errors
     run.seconds = round(time.perf_counter() - started, 2)
-    return BatchSummary(run, len(cards), errors, counter.requests, shard, ws.output)
+    return BatchSummary(run, len(cards), errors, counter.requests, shard, ws.output, tally)
+
+
+def _main_store(output: Path, shard: Shard) -> list[Store]:
+    """A shard writes its own store; the main one (if any) still owns its slugs."""
+    main = output / Store.FILENAME
+    return [Store(output)] if shard.count > 1 and main.is_file() else []
 
 
 def format_summary(s: BatchSummary) -> str:
@@ -167,6 +214,10 @@ def format_summary(s: BatchSummary) -> str:
     lines = [f"batch{part}: {s.output}"]
     lines += [f"  {name:<26} {value:>7}" for name, value in rows]
     lines.append(f"  {'seconds':<26} {run.seconds:>7g}")
+    if s.tally is not None:
+        lines.append(s.tally.describe())
+        if not s.tally.adds_up:
+            lines.append("  (input counts do not add up: please report this as a bug)")
     if run.failed:
         lines.append("failed reviews:")
         lines += [f"  {r.tool} / {r.persona}: {r.failure}" for r in run.failed]
@@ -174,7 +225,7 @@ def format_summary(s: BatchSummary) -> str:
         lines.append("not reviewed, server unavailable (a re-run resumes them):")
         lines += [f"  {u}" for u in run.unavailable]
     if s.card_errors:
-        lines.append("skipped cards:")
+        lines.append("skipped input (file:line: field, reason):")
         lines += [f"  {e}" for e in s.card_errors]
     return "\n".join(lines)
 

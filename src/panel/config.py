@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from panel.errors import InputError
+from panel.datafile import load_yaml, read_text
+from panel.errors import validation_error
 from panel.schema import Rubric
 
 
@@ -33,9 +33,6 @@ def load_config(path: Path) -> Config:
     if not path.is_file():
         return Config()
     try:
-        return Config.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
-    except yaml.YAMLError as exc:
-        raise InputError(str(path), f"cannot parse: {exc}") from None
+        return Config.model_validate(load_yaml(read_text(path), str(path)) or {})
     except ValidationError as exc:
-        err = exc.errors()[0]
-        raise InputError(str(path), err["msg"], field=".".join(map(str, err["loc"]))) from None
+        raise validation_error(exc, str(path)) from None

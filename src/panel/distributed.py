@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from panel.batch import BatchSummary, Shard, load_batch
-from panel.cards import ToolCard
+from panel.cards import InputTally, ToolCard
 from panel.errors import PanelError
 from panel.records import ReviewRecord
 from panel.review import Job, make_job, run_jobs
@@ -59,7 +59,8 @@ def run_batch_ray(inputs: Sequence[str | Path], output: Path, model: str | None,
     """`panel batch --ray ADDRESS`: the same batch, its model calls spread over Ray actors."""
     started = time.perf_counter()
     ws = Workspace(shard.output(output))
-    cards, errors = load_batch(inputs, shard)
+    tally = InputTally()
+    cards, errors = load_batch(inputs, shard, ws.store, tally)
     jobs = plan(ws, [c.card for c in cards], model, personas)
     stored = set() if force else ws.store.done_keys(j.key for j in jobs)
     todo = [j for j in jobs if j.key not in stored]
@@ -72,7 +73,7 @@ def run_batch_ray(inputs: Sequence[str | Path], output: Path, model: str | None,
                      card_errors=errors, seconds=round(time.perf_counter() - started, 2))
     write_panels(ws, run)
     run.manifest = write_manifest(ws, run, model)
-    return BatchSummary(run, len(cards), errors, requests, shard, ws.output)
+    return BatchSummary(run, len(cards), errors, requests, shard, ws.output, tally)
 
 
 def _run_on_ray(ws: Workspace, todo: list[Job], model: str | None, address: str, actors: int,

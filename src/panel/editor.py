@@ -25,7 +25,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from panel.backends import Backend, create_backend
-from panel.errors import InputError, PanelError
+from panel.datafile import load_data
+from panel.errors import InputError, PanelError, validation_error
 from panel.files import atomic_write
 from panel.pages import load_card, model_name, review_state
 from panel.records import Edit, ReviewRecord
@@ -269,14 +270,11 @@ def write_draft(ws: Workspace, tool: str, model: str | None = None) -> Path:
 
 def read_draft(path: Path) -> DraftFile:
     """Parse and validate a draft file, naming the file and field in any error."""
+    data = load_data(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
         return DraftFile.model_validate(data)
-    except yaml.YAMLError as exc:
-        raise InputError(str(path), f"cannot parse: {exc}") from None
     except ValidationError as exc:
-        err = exc.errors()[0]
-        raise InputError(str(path), err["msg"], field=".".join(map(str, err["loc"]))) from None
+        raise validation_error(exc, str(path)) from None
 
 
 def apply_draft(ws: Workspace, path: Path, editor: str | None = None) -> list[ReviewRecord]:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from pydantic import ValidationError
+
 
 class PanelError(Exception):
     """Base class for errors shown to the user without a traceback."""
@@ -22,3 +26,16 @@ class InputError(PanelError):
 
 class ModelNotAvailable(PanelError):
     """A registry model whose weights are not on this machine."""
+
+
+_REASONS = {"missing": "is required but missing", "extra_forbidden": "is not a known field"}
+
+
+def validation_error(exc: ValidationError, file: str, line: int | None = None,
+                     reasons: Mapping[str, str] | None = None) -> InputError:
+    """The first problem of a pydantic ValidationError as an InputError (file, line, field,
+    reason), so every data file reports its errors the same way."""
+    err = exc.errors()[0]
+    field = ".".join(str(p) for p in err["loc"]) or None
+    reason = {**_REASONS, **(reasons or {})}.get(err["type"], err["msg"])
+    return InputError(file, reason, field=field, line=line)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from panel.errors import InputError
+from panel.datafile import load_data
+from panel.errors import InputError, validation_error
 from panel.hashing import file_sha
 
 
@@ -28,17 +28,13 @@ class Persona(BaseModel):
 
 def load_persona(path: Path) -> Persona:
     """Load one persona file, with file and field in any error."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise InputError(str(path), f"cannot parse: {exc}") from None
+    data = load_data(path)
     if not isinstance(data, dict):
         raise InputError(str(path), "a persona must be a mapping of fields")
     try:
         return Persona.model_validate({**data, "key": path.stem, "sha": file_sha(path)})
     except ValidationError as exc:
-        err = exc.errors()[0]
-        raise InputError(str(path), err["msg"], field=".".join(map(str, err["loc"]))) from None
+        raise validation_error(exc, str(path)) from None
 
 
 def load_personas(folder: Path, only: list[str] | None = None) -> list[Persona]:

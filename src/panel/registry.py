@@ -13,10 +13,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from panel.errors import InputError, ModelNotAvailable, PanelError
+from panel.datafile import load_data
+from panel.errors import InputError, ModelNotAvailable, PanelError, validation_error
 from panel.hashing import sha
 
 EMBEDDED = {
@@ -173,13 +173,10 @@ class Registry(BaseModel):
 def load_registry(path: Path) -> Registry:
     """Parse and validate models.yaml, naming the file and field of any error."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = load_data(path) or {}
         models = {k: {**v, "name": k} for k, v in (data.get("models") or {}).items()}
         return Registry.model_validate({**data, "models": models})
-    except (OSError, yaml.YAMLError) as exc:
-        raise InputError(str(path), f"cannot read: {exc}") from None
     except ValidationError as exc:
-        err = exc.errors()[0]
-        raise InputError(str(path), err["msg"], field=".".join(map(str, err["loc"]))) from None
+        raise validation_error(exc, str(path)) from None
     except (AttributeError, TypeError):
         raise InputError(str(path), "expected a mapping with 'default' and 'models'") from None

@@ -60,7 +60,7 @@ def make_job(card: ToolCard, persona: Persona, settings: ReviewSettings, sample:
     """Render the prompt and compute the content key of one review."""
     messages = settings.prompts.render(persona, card, settings.rubric)
     provenance: dict[str, object] = {
-        "card": card.model_dump(mode="json"),
+        "card": card.key_data(),
         "persona_sha": persona.sha,
         "templates": settings.prompts.hashes,
         "model": settings.spec.identity(),

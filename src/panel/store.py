@@ -10,7 +10,6 @@ editor's overrides are indexed queries, not scans of an ever-growing file.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import socket
 import sqlite3
@@ -22,7 +21,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from panel.cards import ToolCard, slug_taken
 from panel.errors import PanelError
+from panel.migrate import migrate_cards, needs_migration
 from panel.records import Edit, ReviewRecord
 
 SCHEMA = """
@@ -141,6 +142,7 @@ class Store:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
+            self._migrate_cards()
         except StoreError:
             self._db.close()
             raise
@@ -181,10 +183,42 @@ class Store:
                 db.execute("DELETE FROM leases WHERE key=? AND owner=?", (record.key, owner))
         return not pinned
 
-    def put_card(self, tool: str, card_json: str) -> None:
-        """Remember the card a tool's reviews were made from (pages need it)."""
+    def put_card(self, tool: str, card_json: str, source: str | None = None) -> None:
+        """Remember the card a tool's reviews were made from (pages need it); refused
+        (InputError) when the slug belongs to another tool (see ``register_card``)."""
+        card = ToolCard.model_validate_json(card_json)
+        self.register_card(tool, card.identity, card_json, source)
+
+    def _migrate_cards(self) -> None:
+        """Stores from before tool identities gain ``identity``/``source`` (see migrate)."""
+        try:
+            if needs_migration(self._db.raw):
+                with self._tx():
+                    migrate_cards(self._db.raw)  # the same connection, inside the transaction
+        except sqlite3.Error as exc:
+            raise StoreError(self.path, exc, "migrating its cards table") from None
+
+    def card_owner(self, tool: str) -> tuple[str | None, str | None, str] | None:
+        """(identity, source file, card JSON) of the tool holding this slug, if any."""
+        row = self._db.execute("SELECT identity, source, card FROM cards WHERE tool=?",
+                               (tool,)).fetchone()
+        return (row[0], row[1], row[2]) if row else None
+
+    def register_card(self, tool: str, identity: str, card_json: str,
+                      source: str | None = None) -> None:
+        """Record that slug ``tool`` is ``identity``'s, read from ``source``. A slug held by
+        another identity is never shared: InputError naming the stored card's source, and
+        nothing is written (check and write are one transaction)."""
         with self._tx() as db:
-            db.execute("INSERT OR REPLACE INTO cards VALUES (?,?)", (tool, card_json))
+            row = db.execute("SELECT identity, source, card FROM cards WHERE tool=?",
+                             (tool,)).fetchone()
+            if row is not None and row[0] is not None and row[0] != identity:
+                mine = source or f"card '{ToolCard.model_validate_json(card_json).name}'"
+                raise slug_taken(mine, tool, row[1], row[2])
+            db.execute("INSERT INTO cards (tool, card, identity, source) VALUES (?,?,?,?) "
+                       "ON CONFLICT(tool) DO UPDATE SET card=excluded.card, "
+                       "identity=excluded.identity, source=coalesce(cards.source, "
+                       "excluded.source)", (tool, card_json, identity, source))
 
     def card_json(self, tool: str) -> str | None:
         row = self._db.execute("SELECT card FROM cards WHERE tool=?", (tool,)).fetchone()
@@ -353,7 +387,7 @@ class Store:
         try:
             with self._tx() as db:
                 try:
-                    reviews, edits = read_shard(db, other)
+                    reviews, edits, cards = read_shard(db, other)
                 except StoreError as exc:
                     raise PanelError(f"shard {other}: {exc.cause}; not a readable panel store, "
                                      "nothing merged (the main store is unchanged)") from None
@@ -362,11 +396,24 @@ class Store:
                                "created_at=excluded.created_at, record=excluded.record "
                                "WHERE reviews.status != 'ok' AND excluded.status = 'ok'",
                                reviews)
-                db.execute("INSERT OR REPLACE INTO cards SELECT * FROM other.cards")
+                for tool, card in cards:
+                    self._merge_card(db, other, tool, card)
                 db.executemany("INSERT OR IGNORE INTO edits VALUES (?,?,?,?)", edits)
         finally:
             self._db.execute("DETACH DATABASE other")
         return self.count() - before
+
+    @staticmethod
+    def _merge_card(db: _Connection, other: Path, tool: str, card: ToolCard) -> None:
+        """Take a shard's card unless its slug belongs to another tool here (then the
+        whole shard is refused: the transaction rolls back)."""
+        row = db.execute("SELECT identity FROM cards WHERE tool=?", (tool,)).fetchone()
+        if row is not None and row[0] is not None and row[0] != card.identity:
+            _refuse(other, "cards", tool, f"slug '{tool}' is '{row[0]}' in this store but "
+                    f"'{card.identity}' in the shard")
+        db.execute("INSERT INTO cards (tool, card, identity, source) VALUES (?,?,?,NULL) "
+                   "ON CONFLICT(tool) DO UPDATE SET card=excluded.card, "
+                   "identity=excluded.identity", (tool, card.model_dump_json(), card.identity))
 
     def _with_edit(self, record: ReviewRecord) -> ReviewRecord:
         edit = self.get_edit(record.tool, record.persona, record.model)
@@ -396,9 +443,9 @@ def pid_alive(pid: int) -> bool:
 Row = tuple[Any, ...]
 
 
-def read_shard(db: _Connection, path: Path) -> tuple[list[Row], list[Row]]:
-    """Every review and edit row of the attached shard ``other``, validated; cards are
-    checked in place (another part of the schema owns their columns)."""
+def read_shard(db: _Connection, path: Path) -> tuple[list[Row], list[Row],
+                                                    list[tuple[str, ToolCard]]]:
+    """Every review, edit and card row of the attached shard ``other``, validated."""
     tables = {r[0] for r in db.execute("SELECT name FROM other.sqlite_master "
                                        "WHERE type='table'")}
     missing = {"reviews", "cards", "edits"} - tables
@@ -411,9 +458,11 @@ def read_shard(db: _Connection, path: Path) -> tuple[list[Row], list[Row]]:
     edits = db.execute("SELECT tool, persona, model, edit FROM other.edits").fetchall()
     for row in edits:
         _refuse(path, "edits", "/".join(map(str, row[:3])), edit_problem(row))
-    for tool, card in db.execute("SELECT tool, card FROM other.cards").fetchall():
-        _refuse(path, "cards", tool, card_problem(tool, card))
-    return reviews, edits
+    cards = []
+    for tool, raw in db.execute("SELECT tool, card FROM other.cards").fetchall():
+        _refuse(path, "cards", tool, card_problem(tool, raw))
+        cards.append((tool, ToolCard.model_validate_json(raw)))
+    return reviews, edits, cards
 
 
 def _refuse(path: Path, table: str, key: object, problem: str | None) -> None:
@@ -450,14 +499,14 @@ def edit_problem(row: Row) -> str | None:
 
 
 def card_problem(tool: object, card: object) -> str | None:
-    """Why a cards row is not a JSON object keyed by a text slug, or None."""
+    """Why a cards row is not a valid card keyed by a text slug, or None."""
     if not isinstance(tool, str) or not isinstance(card, str):
         return "tool and card must be text"
     try:
-        doc = json.loads(card)
-    except ValueError as exc:
-        return f"card is not JSON: {exc}"
-    return None if isinstance(doc, dict) else "card is not a JSON object"
+        ToolCard.model_validate_json(card)
+    except ValidationError as exc:
+        return f"invalid card: {_first(exc)}"
+    return None
 
 
 def _first(exc: ValidationError) -> str:

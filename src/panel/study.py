@@ -18,12 +18,12 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from panel.backends.base import Backend
 from panel.cards import load_cards
-from panel.errors import InputError, PanelError
+from panel.datafile import load_data
+from panel.errors import InputError, PanelError, validation_error
 from panel.files import atomic_write
 from panel.paths import child
 from panel.records import ReviewRecord, now
@@ -68,10 +68,7 @@ class Study(BaseModel):
 
 def load_study(path: Path) -> Study:
     """Read a study file (YAML); card paths are relative to the file's folder."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise InputError(str(path), f"cannot read: {exc}") from None
+    data = load_data(path)
     if not isinstance(data, dict):
         raise InputError(str(path), "a study must be a mapping with models and cards")
     data.setdefault("name", path.stem)
@@ -82,8 +79,7 @@ def load_study(path: Path) -> Study:
     try:
         return Study.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        raise InputError(str(path), err["msg"], field=".".join(map(str, err["loc"]))) from None
+        raise validation_error(exc, str(path)) from None
 
 
 def study_from_options(models: Sequence[str], cards: Sequence[str], name: str | None = None,

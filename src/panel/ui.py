@@ -28,7 +28,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, cast
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from flask import Flask, Response, abort, g, redirect, request
 from werkzeug.datastructures import MultiDict
@@ -194,10 +194,10 @@ class AppLinks:
         return "/"
 
     def tool(self, slug: str) -> str:
-        return f"/tools/{slug}"
+        return f"/tools/{quote(slug, safe='')}"  # slugs may be non-ASCII
 
     def compare(self, a: str, b: str) -> str:
-        return f"/compare/{a}/{b}"
+        return f"/compare/{quote(a, safe='')}/{quote(b, safe='')}"
 
 
 @dataclass

@@ -8,13 +8,13 @@ never a silent zero, because a wrong vote count on a published page is worse tha
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from panel.errors import InputError
+from panel.datafile import load_data
+from panel.errors import InputError, validation_error
 from panel.files import atomic_write
 from panel.paths import child
 
@@ -66,18 +66,13 @@ def load_votes(folder: Path, slug: str) -> Votes | None:
     path = votes_path(folder, slug)
     if path is None:
         return None
-    text = path.read_text(encoding="utf-8")
-    try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise InputError(str(path), f"cannot parse: {exc}") from None
+    data = load_data(path)
     if not isinstance(data, dict):
         raise InputError(str(path), "votes must be a mapping with 'up' and 'down'")
     try:
         return Votes.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        raise InputError(str(path), err["msg"], field=".".join(map(str, err["loc"]))) from None
+        raise validation_error(exc, str(path)) from None
 
 
 def save_votes(folder: Path, slug: str, votes: Votes) -> Path:

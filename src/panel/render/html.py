@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
@@ -49,10 +50,10 @@ class SiteLinks:
         return f"{self.root}index.html"
 
     def tool(self, slug: str) -> str:
-        return f"{self.root}tools/{slug}.html"
+        return f"{self.root}tools/{quote(slug, safe='')}.html"  # slugs may be non-ASCII
 
     def compare(self, a: str, b: str) -> str:
-        return f"{self.root}compare/{a}-vs-{b}.html"
+        return f"{self.root}compare/{quote(f'{a}-vs-{b}', safe='')}.html"
 
 
 @dataclass(frozen=True)
