@@ -47,3 +47,11 @@ def engine() -> Iterator[Backend]:
     backend = create_backend(Workspace(root=ROOT).registry.get(EMBEDDED))
     yield backend
     backend.close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that uses the real engine carries the ``engine`` marker, so
+    ``-m "not engine"`` (``scripts/test --quick``) never starts vLLM."""
+    for item in items:
+        if "engine" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.engine)

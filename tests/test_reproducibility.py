@@ -18,6 +18,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from panel.backends.base import Backend
 from panel.review import make_job, request_seed, run_jobs
 from panel.workspace import Workspace
@@ -33,6 +35,7 @@ def run_fresh_engine(out: Path) -> list[dict]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.engine
 def test_same_seed_same_engine_same_batch_same_reviews(tmp_path: Path) -> None:
     first = run_fresh_engine(tmp_path / "a")
     second = run_fresh_engine(tmp_path / "b")
