@@ -1,0 +1,1 @@
+"""The project: its root, panel.yaml, the model registry and review settings."""

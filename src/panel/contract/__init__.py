@@ -1,0 +1,1 @@
+"""The review contract: the pydantic output, its grammars, and stored records."""

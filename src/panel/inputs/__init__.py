@@ -1,0 +1,1 @@
+"""What goes in: tool cards, personas, and the prompts rendered from them."""

@@ -1,0 +1,1 @@
+"""Cards to stored reviews: jobs, validate-and-retry, runs, batches, Ray."""

@@ -1,0 +1,1 @@
+"""Reviews to readers: static site, comparison files, editor workflow, web app."""

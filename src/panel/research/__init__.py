@@ -1,0 +1,1 @@
+"""Backbone studies: statistics, agreement, consistency, evaluation, figures."""

@@ -1,0 +1,1 @@
+"""Where results live: the SQLite review store and atomic file writes."""

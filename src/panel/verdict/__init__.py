@@ -1,0 +1,1 @@
+"""Reviews to verdicts: panel majority, head-to-head, jury, what a page shows."""
