@@ -24,8 +24,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from panel.schema import WORD_CHARS, Rubric, generation_grammar, generation_schema
-from panel.workspace import Workspace
+from panel.config.workspace import Workspace
+from panel.contract.grammar import generation_grammar, generation_schema
+from panel.contract.output import WORD_CHARS, Rubric
 
 
 def bounded(schema: dict[str, Any]) -> dict[str, Any]:

@@ -17,11 +17,19 @@ import json
 import time
 from pathlib import Path
 
-from panel.agreement import agreement_report, format_table, write_report
-from panel.evaluate import evaluate, format_eval
-from panel.jury import jury, jury_table
-from panel.study import load_manifest, run_study, study_from_options, study_records, wall_seconds
-from panel.workspace import Workspace
+from panel.cli.tables import format_eval, format_table, jury_table
+from panel.config.workspace import Workspace
+from panel.research.agreement import agreement_report
+from panel.research.evaluate import evaluate
+from panel.research.report import write_report
+from panel.research.study import (
+    load_manifest,
+    run_study,
+    study_from_options,
+    study_records,
+    wall_seconds,
+)
+from panel.verdict.jury import jury
 
 
 def main() -> None:

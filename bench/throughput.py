@@ -30,14 +30,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from panel.backends import _vllm_compat as compat
 from panel.backends import create_backend
-from panel.batch import run_batch
-from panel.cards import load_cards
-from panel.paths import project_root
-from panel.review import _request, check, run_jobs  # _request: the exact request panel sends
-from panel.runner import plan
-from panel.workspace import Workspace
+from panel.backends.vllm import compat
+from panel.config.project import project_root
+from panel.config.workspace import Workspace
+from panel.inputs.cards import load_cards
+from panel.pipeline.batch import run_batch
+from panel.pipeline.retry import _request, check, run_jobs
+from panel.pipeline.run import plan
 
 ROOT = project_root()
 PREFIXES = ["Quill", "Forge", "Lumen", "Tally", "Harbor", "Sprout", "Relay", "Cinder",
@@ -196,7 +196,7 @@ def main() -> None:
 
 def engine_result(out: Any) -> Any:
     """A vLLM RequestOutput as panel's GenResult, to validate (a)'s replies the same way."""
-    from panel.backends.vllm_local import _result  # noqa: PLC0415
+    from panel.backends.vllm.compat import _result
 
     return _result(out, 0.0)
 

@@ -15,9 +15,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from panel.cards import load_cards
-from panel.runner import review_cards
-from panel.workspace import Workspace
+from panel.config.workspace import Workspace
+from panel.inputs.cards import load_cards
+from panel.pipeline.run import review_cards
 
 
 def main() -> None:

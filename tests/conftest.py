@@ -15,8 +15,8 @@ import pytest
 
 from panel.backends.base import Backend
 from panel.backends.mock import MockBackend
-from panel.paths import project_root
-from panel.workspace import Workspace
+from panel.config.project import project_root
+from panel.config.workspace import Workspace
 
 ROOT = project_root()
 EXAMPLES = ROOT / "examples" / "tools"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from panel.records import Attempt, ReviewRecord
-from panel.schema import ReviewOutput
+from panel.contract.output import ReviewOutput
+from panel.contract.records import Attempt, ReviewRecord
 
 REVIEW = "Tool does one thing well here. It is reviewed for the test."
 

@@ -10,9 +10,9 @@ import json
 import sys
 from pathlib import Path
 
-from panel.cards import ToolCard, load_cards
-from panel.runner import review_cards
-from panel.workspace import Workspace
+from panel.config.workspace import Workspace
+from panel.inputs.cards import ToolCard, load_cards
+from panel.pipeline.run import review_cards
 
 ROOT = Path(__file__).resolve().parents[1]
 EXTRA = [

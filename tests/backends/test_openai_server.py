@@ -13,9 +13,9 @@ import pytest
 from panel.backends import create_backend, openai_server
 from panel.backends.base import GenRequest
 from panel.backends.openai_server import OpenAIServerBackend, ServerDown
+from panel.config.registry import ModelSpec
+from panel.config.workspace import Workspace
 from panel.errors import PanelError
-from panel.registry import ModelSpec
-from panel.workspace import Workspace
 
 from conftest import ROOT
 
@@ -140,7 +140,7 @@ def test_no_base_url_and_no_recorded_server_says_how_to_start_one() -> None:
 
 
 def test_serve_command_line_carries_the_engine_settings() -> None:
-    from panel.serve import command
+    from panel.backends.vllm.server import command
 
     cmd = command(spec(), "127.0.0.1", 8123)
     assert cmd[1:3] == ["-m", "vllm.entrypoints.openai.api_server"]

@@ -26,11 +26,12 @@ from panel.backends import openai_server
 from panel.backends.base import GenRequest
 from panel.backends.mock import _valid
 from panel.backends.openai_server import ServerDown
-from panel.batch import format_summary, run_batch
 from panel.cli import main
+from panel.cli.tables import format_summary
+from panel.config.project import project_root
 from panel.errors import PanelError
-from panel.paths import project_root
-from panel.store import Store
+from panel.pipeline.batch import run_batch
+from panel.store.sqlite import Store
 
 from conftest import EXAMPLES, ROOT
 

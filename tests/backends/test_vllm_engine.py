@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 from panel.backends.base import Backend
-from panel.cards import load_cards
-from panel.runner import review_cards
-from panel.workspace import Workspace
+from panel.config.workspace import Workspace
+from panel.inputs.cards import load_cards
+from panel.pipeline.run import review_cards
 
 from conftest import EMBEDDED, EXAMPLES
 

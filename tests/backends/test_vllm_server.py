@@ -15,14 +15,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from panel import serve
 from panel.backends import create_backend
 from panel.backends.base import Backend
-from panel.cards import load_cards
+from panel.backends.servers import resolve_url
+from panel.backends.vllm import server as serve
+from panel.config.workspace import Workspace
+from panel.contract.output import ReviewOutput
 from panel.errors import PanelError
-from panel.runner import review_cards
-from panel.schema import ReviewOutput
-from panel.workspace import Workspace
+from panel.inputs.cards import load_cards
+from panel.pipeline.run import review_cards
 
 from conftest import EMBEDDED, EXAMPLES, ROOT
 
@@ -50,7 +51,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[serve.Server]:
 
 
 def test_serve_records_a_healthy_server(server: serve.Server) -> None:
-    assert serve.resolve_url(Workspace(root=ROOT).registry.get(SERVED)) == server.url
+    assert resolve_url(Workspace(root=ROOT).registry.get(SERVED)) == server.url
     models = httpx.get(server.url + "/models", timeout=10).json()
     assert [m["id"] for m in models["data"]] == [SERVED]
 

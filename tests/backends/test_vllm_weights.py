@@ -12,9 +12,9 @@ import json
 
 from panel.backends import create_backend
 from panel.backends.base import Backend
-from panel.cards import load_cards
-from panel.runner import review_cards
-from panel.workspace import Workspace
+from panel.config.workspace import Workspace
+from panel.inputs.cards import load_cards
+from panel.pipeline.run import review_cards
 
 from conftest import EMBEDDED, EXAMPLES
 

@@ -17,17 +17,17 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from panel import serve
-from panel.cards import load_cards
+from panel.backends.servers import record_path
 from panel.cli import main
-from panel.editor import write_draft
+from panel.config.project import child
+from panel.config.workspace import Workspace
 from panel.errors import InputError
-from panel.evaluate import evaluate
-from panel.paths import child
-from panel.runner import RunSummary, review_cards, write_manifest, write_panels
-from panel.study import Study, load_manifest, load_study, run_study
-from panel.votes import Votes, load_votes, save_votes
-from panel.workspace import Workspace
+from panel.inputs.cards import load_cards
+from panel.pipeline.run import RunSummary, review_cards, write_manifest, write_panels
+from panel.publish.editor import write_draft
+from panel.research.evaluate import evaluate
+from panel.research.study import Study, load_manifest, load_study, run_study
+from panel.verdict.community import Votes, load_votes, save_votes
 
 from conftest import EXAMPLES, ROOT
 
@@ -145,8 +145,8 @@ def test_server_records_stay_in_the_servers_folder(tmp_path: Path, name: str,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PANEL_SERVERS_DIR", str(tmp_path / "servers"))
     with pytest.raises(InputError):
-        serve.record_path(name)
-    assert serve.record_path("qwen-0.5b") == tmp_path / "servers" / "qwen-0.5b.json"
+        record_path(name)
+    assert record_path("qwen-0.5b") == tmp_path / "servers" / "qwen-0.5b.json"
 
 
 # --- model names from models.yaml: drafts, panels, run manifests ----------------------------

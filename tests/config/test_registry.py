@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from panel.config.registry import load_registry
 from panel.errors import InputError, ModelNotAvailable, PanelError
-from panel.registry import load_registry
 
 from conftest import ROOT
 

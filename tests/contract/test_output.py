@@ -8,8 +8,8 @@ import re
 import pytest
 from pydantic import ValidationError
 
-from panel.cards import NAME_MAX
-from panel.schema import (
+from panel.contract.grammar import generation_grammar, generation_schema, review_pattern
+from panel.contract.output import (
     REASONING_WORDS,
     SENTENCE_WORDS,
     SENTENCES_MAX,
@@ -17,10 +17,8 @@ from panel.schema import (
     ReviewOutput,
     Rubric,
     count_sentences,
-    generation_grammar,
-    generation_schema,
-    review_pattern,
 )
+from panel.inputs.cards import NAME_MAX
 
 RUBRIC = Rubric(ship_threshold=55, skip_threshold=65)
 

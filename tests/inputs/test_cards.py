@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from panel.cards import iter_cards, load_cards
 from panel.errors import InputError
+from panel.inputs.cards import iter_cards, load_cards
 
 from conftest import EXAMPLES
 

@@ -9,13 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from panel.batch import Shard, format_summary, run_batch
-from panel.cards import ToolCard, load_cards, normalize, slugify
+from panel.cli.tables import format_summary
+from panel.config.workspace import Workspace
 from panel.errors import InputError
 from panel.hashing import json_sha
-from panel.runner import plan
-from panel.store import Store
-from panel.workspace import Workspace
+from panel.inputs.cards import ToolCard, load_cards, normalize, slugify
+from panel.pipeline.batch import Shard, run_batch
+from panel.pipeline.run import plan
+from panel.store.sqlite import Store
 
 from conftest import EXAMPLES, ROOT
 
@@ -144,7 +145,7 @@ def test_shards_check_the_main_store_too(tmp_path: Path) -> None:
     assert sum(cards) == 0 and len(errors) == 2  # each shard reports the whole input's refusal
 
 
-# The store schema before issue 10, copied from src/panel/store.py at commit b5767cf.
+# The store schema before issue 10, copied from src/panel/store/sqlite.py at commit b5767cf.
 OLD_SCHEMA = """
 CREATE TABLE IF NOT EXISTS reviews (
     key        TEXT PRIMARY KEY,
@@ -232,7 +233,7 @@ def test_migration_keeps_the_old_slug_when_the_new_one_is_taken(tmp_path: Path) 
 
 
 def test_pages_and_app_routes_work_with_a_non_ascii_slug(tmp_path: Path) -> None:
-    from panel.ui import bind, create_app  # noqa: PLC0415
+    from panel.publish.webapp import bind, create_app
 
     run_batch([write(Path("c.jsonl"), "Кодер")], Path("outputs"), "mock")
     ws = Workspace(Path("outputs"), ROOT)

@@ -14,11 +14,12 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from panel.batch import Shard, format_summary, load_batch, run_batch
-from panel.cards import InputTally, iter_cards, load_cards
 from panel.cli import main
-from panel.datafile import load_json, load_yaml, read_text
+from panel.cli.tables import format_summary
 from panel.errors import InputError
+from panel.inputs.cards import InputTally, iter_cards, load_cards
+from panel.inputs.datafile import load_json, load_yaml, read_text
+from panel.pipeline.batch import Shard, load_batch, run_batch
 
 from conftest import EXAMPLES
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from panel.cards import load_cards
+from panel.config.workspace import Workspace
 from panel.errors import InputError
-from panel.runner import review_cards
-from panel.workspace import Workspace
+from panel.inputs.cards import load_cards
+from panel.pipeline.run import review_cards
 
 from conftest import EXAMPLES, ROOT
 
@@ -52,7 +52,7 @@ def test_unknown_persona_in_subset(ws: Workspace) -> None:
 def test_a_persona_with_a_missing_field(tmp_path: Path) -> None:
     (tmp_path / "x.yaml").write_text("name: X\nrole: r\n")
     ws = Workspace(output=tmp_path, root=ROOT)
-    from panel.personas import load_persona
+    from panel.inputs.personas import load_persona
 
     with pytest.raises(InputError) as err:
         load_persona(tmp_path / "x.yaml")

@@ -11,8 +11,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from panel.batch import Shard, load_batch
-from panel.cards import (
+from panel.errors import InputError
+from panel.inputs.cards import (
     SLUG_MAX,
     SLUG_MAX_BYTES,
     WINDOWS_DEVICES,
@@ -20,7 +20,7 @@ from panel.cards import (
     normalize,
     slugify,
 )
-from panel.errors import InputError
+from panel.pipeline.batch import Shard, load_batch
 
 LOADING_EXAMPLES = 200
 SLUG_EXAMPLES = 1000

@@ -16,14 +16,15 @@ import yaml
 from click.testing import CliRunner
 
 from panel.backends.mock import MockBackend
-from panel.batch import Shard, format_summary, load_batch, merge, run_batch
 from panel.cli import main
+from panel.cli.tables import format_summary
+from panel.config.workspace import Workspace
+from panel.contract.records import Edit
 from panel.errors import InputError
-from panel.records import Edit
-from panel.review import run_jobs
-from panel.runner import plan
-from panel.store import Store
-from panel.workspace import Workspace
+from panel.pipeline.batch import Shard, load_batch, merge, run_batch
+from panel.pipeline.retry import run_jobs
+from panel.pipeline.run import plan
+from panel.store.sqlite import Store
 
 from conftest import EXAMPLES, ROOT
 from kill import kill_part_way

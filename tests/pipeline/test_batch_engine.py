@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from panel.backends.base import Backend
-from panel.batch import run_batch
-from panel.store import Store
+from panel.pipeline.batch import run_batch
+from panel.store.sqlite import Store
 
 from conftest import EMBEDDED, EXAMPLES
 from kill import kill_part_way

@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from panel.backends.mock import MockBackend
-from panel.batch import Shard, run_batch
-from panel.distributed import run_batch_ray
-from panel.store import Store
+from panel.pipeline.batch import Shard, run_batch
+from panel.pipeline.ray_cluster import run_batch_ray
+from panel.store.sqlite import Store
 
 from conftest import EXAMPLES
 

@@ -21,8 +21,9 @@ from pathlib import Path
 import pytest
 
 from panel.backends.base import Backend
-from panel.review import make_job, request_seed, run_jobs
-from panel.workspace import Workspace
+from panel.config.workspace import Workspace
+from panel.pipeline.jobs import make_job, request_seed
+from panel.pipeline.retry import run_jobs
 
 from conftest import EMBEDDED, ROOT
 from reproduce_batch import ten_cards

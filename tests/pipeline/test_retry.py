@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 from panel.backends.mock import MockBackend
-from panel.cards import load_cards
-from panel.review import request_seed
-from panel.runner import review_cards
-from panel.workspace import Workspace
+from panel.config.workspace import Workspace
+from panel.inputs.cards import load_cards
+from panel.pipeline.jobs import request_seed
+from panel.pipeline.run import review_cards
 
 from conftest import EXAMPLES
 

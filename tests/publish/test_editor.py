@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from panel import editor
-from panel.cards import load_cards
+from panel.config.workspace import Workspace
+from panel.contract.records import ReviewRecord
 from panel.errors import InputError, PanelError
-from panel.pages import tool_page
-from panel.records import ReviewRecord
-from panel.runner import review_cards
-from panel.workspace import Workspace
+from panel.inputs.cards import load_cards
+from panel.pipeline.run import review_cards
+from panel.publish import editor
+from panel.verdict.views import tool_page
 
 from conftest import EXAMPLES
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from panel import editor
 from panel.backends.base import Backend
-from panel.cards import load_cards
-from panel.runner import review_cards
-from panel.workspace import Workspace
+from panel.config.workspace import Workspace
+from panel.inputs.cards import load_cards
+from panel.pipeline.run import review_cards
+from panel.publish import editor
 
 from conftest import EMBEDDED, EXAMPLES
 

@@ -16,14 +16,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
-from panel.cards import Entry, ToolCard
-from panel.pages import ToolPage
-from panel.panel import compare, panel_verdict
-from panel.records import ReviewRecord
-from panel.render.html import SiteLinks, tool_html
-from panel.render.markdown import comparison_markdown, md_escape
-from panel.render.urls import http_url
-from panel.schema import Rubric
+from panel.contract.output import Rubric
+from panel.contract.records import ReviewRecord
+from panel.inputs.cards import Entry, ToolCard
+from panel.publish.render.html import SiteLinks, tool_html
+from panel.publish.render.markdown import comparison_markdown, md_escape
+from panel.publish.render.urls import http_url
+from panel.verdict.head_to_head import compare
+from panel.verdict.majority import panel_verdict
+from panel.verdict.views import ToolPage
 
 from factories import rec
 

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from panel.cards import load_cards
 from panel.cli import main
+from panel.config.workspace import Workspace
 from panel.errors import InputError
-from panel.runner import review_cards
-from panel.site import add_pair, build_site, load_pairs
-from panel.votes import Votes, load_votes, save_votes
-from panel.workspace import Workspace
+from panel.inputs.cards import load_cards
+from panel.pipeline.run import review_cards
+from panel.publish.site import add_pair, build_site, load_pairs
+from panel.verdict.community import Votes, load_votes, save_votes
 
 from conftest import EXAMPLES
 

@@ -22,13 +22,13 @@ from typing import Any
 
 import pytest
 
-from panel import editor
-from panel.cards import ToolCard, load_cards
-from panel.pages import tool_page
-from panel.runner import review_cards
-from panel.site import add_pair, build_site
-from panel.votes import Votes, save_votes
-from panel.workspace import Workspace
+from panel.config.workspace import Workspace
+from panel.inputs.cards import ToolCard, load_cards
+from panel.pipeline.run import review_cards
+from panel.publish import editor
+from panel.publish.site import add_pair, build_site
+from panel.verdict.community import Votes, save_votes
+from panel.verdict.views import tool_page
 
 from conftest import EXAMPLES
 
@@ -129,7 +129,7 @@ class _QuietHandler(SimpleHTTPRequestHandler):
 @pytest.fixture
 def app_url(ws: Workspace) -> Iterator[str]:
     """The editors' Flask app on the mock model, on a werkzeug server thread."""
-    from panel.ui import create_app, make_ui_server
+    from panel.publish.webapp import create_app, make_ui_server
 
     app = create_app(ws, "mock")
     server = make_ui_server(app, "127.0.0.1", 0)

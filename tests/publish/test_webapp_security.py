@@ -24,13 +24,13 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from panel import editor
-from panel.cards import load_cards
+from panel.config.workspace import Workspace
+from panel.contract.records import ReviewRecord
 from panel.errors import InputError, PanelError
-from panel.records import ReviewRecord
-from panel.runner import review_cards
-from panel.ui import MAX_BODY, bind, create_app, make_ui_server
-from panel.workspace import Workspace
+from panel.inputs.cards import load_cards
+from panel.pipeline.run import review_cards
+from panel.publish import editor
+from panel.publish.webapp import MAX_BODY, bind, create_app, make_ui_server
 
 from conftest import EXAMPLES
 
@@ -366,7 +366,7 @@ def test_cli_allow_remote_makes_and_prints_a_token(tmp_path: Path,
     """No socket is opened: the server is a stub that stops at once (as Ctrl-C would)."""
     from click.testing import CliRunner
 
-    import panel.ui
+    import panel.publish.webapp
     from panel.cli import main
 
     made: dict[str, Any] = {}
@@ -384,7 +384,7 @@ def test_cli_allow_remote_makes_and_prints_a_token(tmp_path: Path,
         made.update(app=app, host=host, **kw)
         return Stub()
 
-    monkeypatch.setattr(panel.ui, "make_ui_server", stub)
+    monkeypatch.setattr(panel.publish.webapp, "make_ui_server", stub)
     out = str(tmp_path / "outputs")
     res = CliRunner().invoke(main, ["ui", "--host", "0.0.0.0", "--allow-remote", "-m", "mock",
                                     "--output", out])

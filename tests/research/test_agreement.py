@@ -8,20 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from panel.agreement import (
-    ALL,
-    agreement_report,
-    backbone_stats,
-    cohen_kappa,
-    fleiss_kappa,
-    format_table,
-    pair_stats,
-    spearman,
-    write_report,
-)
-from panel.jury import jury, self_consistency
-from panel.records import ReviewRecord
-from panel.schema import Rubric
+from panel.cli.tables import format_table
+from panel.contract.output import Rubric
+from panel.contract.records import ReviewRecord
+from panel.research.agreement import agreement_report, backbone_stats, pair_stats
+from panel.research.consistency import self_consistency
+from panel.research.report import write_report
+from panel.research.stats import ALL, cohen_kappa, fleiss_kappa, spearman
+from panel.verdict.jury import jury
 
 from factories import rec
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from panel.cards import load_cards
 from panel.cli import main
 from panel.errors import InputError
-from panel.evaluate import Reference, evaluate_records, load_reference
+from panel.inputs.cards import load_cards
+from panel.research.evaluate import Reference, evaluate_records, load_reference
 
 from conftest import EXAMPLES, ROOT
 from factories import rec

@@ -11,9 +11,9 @@ from click.testing import CliRunner
 
 from panel.backends.mock import MockBackend
 from panel.cli import main
+from panel.config.workspace import Workspace
 from panel.errors import InputError, PanelError
-from panel.study import Study, load_manifest, load_study, run_study, study_records
-from panel.workspace import Workspace
+from panel.research.study import Study, load_manifest, load_study, run_study, study_records
 
 from conftest import EXAMPLES
 

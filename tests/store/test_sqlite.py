@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from panel.contract.records import Edit
 from panel.errors import PanelError
-from panel.files import atomic_write
-from panel.records import Edit
-from panel.store import Store
+from panel.store.files import atomic_write
+from panel.store.sqlite import Store
 
 from factories import rec
 from kill import kill_when
@@ -28,7 +28,7 @@ from kill import kill_when
 WRITER = """
 import json, sys
 from pathlib import Path
-from panel.files import atomic_write
+from panel.store.files import atomic_write
 me, path, size, rounds = int(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 for i in range(rounds):
     atomic_write(path, json.dumps({"writer": me, "round": i, "body": chr(97 + me) * size}))
@@ -178,7 +178,7 @@ def test_merge_keeps_ok_rows_replaces_failed_ones_and_keeps_this_stores_edits(
     assert edit is not None and edit.review == "Ours. It stays here."
 
 
-MERGER = "import sys; from pathlib import Path; from panel.store import Store; " \
+MERGER = "import sys; from pathlib import Path; from panel.store.sqlite import Store; " \
          "Store(Path(sys.argv[1])).merge(Path(sys.argv[2]))"
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from panel.panel import compare, panel_verdict
-from panel.records import Edit, ReviewRecord
-from panel.schema import ReviewOutput, Rubric
+from panel.contract.output import ReviewOutput, Rubric
+from panel.contract.records import Edit, ReviewRecord
+from panel.verdict.head_to_head import compare
+from panel.verdict.majority import panel_verdict
 
 RUBRIC = Rubric(ship_threshold=55, skip_threshold=65)
 

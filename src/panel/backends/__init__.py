@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from panel.backends.base import Backend, GenRequest, GenResult
+from panel.config.registry import ModelSpec
 from panel.errors import PanelError
-from panel.registry import ModelSpec
 
 Factory = Callable[[ModelSpec], Backend]
 _FACTORIES: dict[str, Factory] = {}
@@ -34,7 +34,7 @@ def create_backend(spec: ModelSpec) -> Backend:
 
 @backend("vllm")
 def _vllm(spec: ModelSpec) -> Backend:
-    from panel.backends.vllm_local import VLLMBackend  # noqa: PLC0415 - loads torch
+    from panel.backends.vllm.engine import VLLMBackend
 
     return VLLMBackend(spec)
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from panel.registry import ModelSpec
+from panel.config.registry import ModelSpec
 
 OnResult = Callable[["GenResult"], None]
 """Called with each result as soon as it is ready, so callers can store it at once."""

@@ -109,6 +109,6 @@ def transport(limits: httpx.Limits) -> httpx.HTTPTransport:
     inner = getattr(pool, "_network_backend", None)
     if not isinstance(inner, httpcore.NetworkBackend):
         raise RuntimeError(f"httpx {httpx.__version__}: no network backend to wrap; the "
-                           "request deadline (panel.backends._deadline) needs updating")
+                           "request deadline (panel.backends.http_deadline) needs updating")
     pool._network_backend = _Backend(inner)  # type: ignore[union-attr]
     return tr

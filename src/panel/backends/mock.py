@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from panel.backends.base import Backend, GenRequest, GenResult, OnResult
-from panel.registry import ModelSpec
+from panel.config.registry import ModelSpec
 
 
 class MockBackend(Backend):

@@ -29,11 +29,11 @@ from typing import Any, ClassVar
 
 import httpx
 
-from panel.backends import _deadline
-from panel.backends import _vllm_compat as compat
+from panel.backends import http_deadline as _deadline
 from panel.backends.base import Backend, GenRequest, GenResult, OnResult
+from panel.backends.vllm.server import server_body
+from panel.config.registry import ModelSpec
 from panel.errors import PanelError
-from panel.registry import ModelSpec
 
 RETRIES = 4
 BACKOFF_S = 0.5
@@ -60,7 +60,7 @@ class OpenAIServerBackend(Backend):
     def __init__(self, spec: ModelSpec, base_url: str | None = None,
                  transport: httpx.BaseTransport | None = None):
         super().__init__(spec)
-        from panel.serve import resolve_url  # noqa: PLC0415 - serve imports backends
+        from panel.backends.servers import resolve_url
 
         self.base_url = (base_url or resolve_url(spec)).rstrip("/")
         limits = httpx.Limits(max_connections=spec.max_concurrency)
@@ -155,7 +155,7 @@ class OpenAIServerBackend(Backend):
         if self._gave_up.is_set():
             return GenResult(id=req.id, transient=True, error="not sent: the server failed "
                              f"an earlier request {RETRIES + 1} times")
-        body = compat.server_body(req, self.spec.name)
+        body = server_body(req, self.spec.name)
         last = ""
         for attempt in range(RETRIES + 1):
             if attempt:

@@ -70,7 +70,7 @@ def main() -> None:
 def review(cards: tuple[str, ...], model: str | None, personas: str | None, output: Path,
            force: bool) -> None:
     """Review tool cards (YAML/JSON files, JSONL, or folders) with the panel."""
-    from panel import commands  # noqa: PLC0415
+    from panel.cli import run as commands
 
     commands.review(cards, model, split(personas), output, force, progress_printer("reviews"))
 
@@ -84,7 +84,7 @@ def review(cards: tuple[str, ...], model: str | None, personas: str | None, outp
 @user_errors
 def compare_cmd(a: str, b: str, model: str | None, personas: str | None, output: Path) -> None:
     """Compare two tools (card files), reusing stored reviews; write JSON and Markdown."""
-    from panel import commands  # noqa: PLC0415
+    from panel.cli import run as commands
 
     commands.compare(a, b, model, split(personas), output, progress_printer("reviews"))
 
@@ -106,9 +106,9 @@ def batch(inputs: tuple[str, ...], model: str | None, personas: str | None, outp
           force: bool, shard: str | None, ray_address: str | None, actors: int) -> None:
     """Review a JSONL file or folders of cards unattended: resumes, skips bad cards, exit 1
     if anything failed."""
-    from panel import batch as batch_mod  # noqa: PLC0415
+    from panel.cli.run import batch_command
 
-    batch_mod.command(inputs, model, split(personas), output, force, shard, ray_address,
+    batch_command(inputs, model, split(personas), output, force, shard, ray_address,
                       actors, progress_printer("reviews"))
 
 
@@ -118,7 +118,7 @@ def batch(inputs: tuple[str, ...], model: str | None, personas: str | None, outp
 @user_errors
 def merge(sources: tuple[Path, ...], output: Path) -> None:
     """Merge shard stores (default: OUTPUT/shards/*) into OUTPUT's store."""
-    from panel import batch as batch_mod  # noqa: PLC0415
+    from panel.pipeline import batch as batch_mod
 
     stores, added = batch_mod.merge(list(sources), output)
     click.echo(f"merged {stores} store(s) into {output}: {added} review(s) added")
@@ -132,9 +132,9 @@ def merge(sources: tuple[Path, ...], output: Path) -> None:
 def serve(model: str | None, host: str, port: int) -> None:
     """Run the vLLM OpenAI-compatible server for a registry model, in the foreground; later
     commands with a `backend: openai` entry of that name find it."""
-    from panel import serve as serve_mod  # noqa: PLC0415
+    from panel.cli.models import serve_foreground
 
-    serve_mod.serve_foreground(model, host, port)
+    serve_foreground(model, host, port)
 
 
 @main.group(invoke_without_command=True)
@@ -143,18 +143,18 @@ def serve(model: str | None, host: str, port: int) -> None:
 def models(ctx: click.Context) -> None:
     """List the backbone registry (models.yaml)."""
     if ctx.invoked_subcommand is None:
-        from panel import commands  # noqa: PLC0415
+        from panel.cli.models import list_models
 
-        commands.list_models()
+        list_models()
 
 
 @models.command(name="list")
 @user_errors
 def models_list() -> None:
     """List the backbone registry (models.yaml)."""
-    from panel import commands  # noqa: PLC0415
+    from panel.cli.models import list_models
 
-    commands.list_models()
+    list_models()
 
 
 @models.command(name="fetch")
@@ -162,9 +162,9 @@ def models_list() -> None:
 @user_errors
 def models_fetch(name: str) -> None:
     """Download a hub model's weights into the Hugging Face cache (needs network)."""
-    from panel import commands  # noqa: PLC0415
+    from panel.cli.models import fetch_model
 
-    commands.fetch_model(name)
+    fetch_model(name)
 
 
 @main.command()
@@ -182,7 +182,7 @@ def models_fetch(name: str) -> None:
 def study(cards: tuple[str, ...], models: str | None, study_file: Path | None,
           name: str | None, samples: int, personas: str | None, output: Path) -> None:
     """Run the same cards through several backbones; store them side by side and report."""
-    from panel import research_commands  # noqa: PLC0415
+    from panel.cli import research as research_commands
 
     research_commands.study(output, split(models), cards, study_file, name, split(personas),
                             samples)
@@ -196,7 +196,7 @@ def study(cards: tuple[str, ...], models: str | None, study_file: Path | None,
 @user_errors
 def agreement(study_name: str, figure_format: str, output: Path) -> None:
     """Agreement between a study's backbones: table, CSV/JSON and a figure."""
-    from panel import research_commands  # noqa: PLC0415
+    from panel.cli import research as research_commands
 
     research_commands.agreement(output, study_name, figure_format)
 
@@ -207,7 +207,7 @@ def agreement(study_name: str, figure_format: str, output: Path) -> None:
 @user_errors
 def jury(study_name: str, output: Path) -> None:
     """Combine a study's backbones per persona (majority verdict, mean score)."""
-    from panel import research_commands  # noqa: PLC0415
+    from panel.cli import research as research_commands
 
     research_commands.jury(output, study_name)
 
@@ -221,7 +221,7 @@ def jury(study_name: str, output: Path) -> None:
 @user_errors
 def evaluate(reference: Path, model: str | None, study_name: str | None, output: Path) -> None:
     """Compare a backbone's stored verdicts and scores with a reference JSONL."""
-    from panel import research_commands  # noqa: PLC0415
+    from panel.cli import research as research_commands
 
     research_commands.evaluate(output, reference, model, study_name)
 
@@ -234,7 +234,7 @@ def evaluate(reference: Path, model: str | None, study_name: str | None, output:
 @user_errors
 def site(model: str | None, output: Path, pairs: str | None) -> None:
     """Build the static site OUTPUT/site/ from stored reviews (no model calls)."""
-    from panel import editor_commands  # noqa: PLC0415
+    from panel.cli import editor as editor_commands
 
     editor_commands.site(output, model, pairs)
 
@@ -249,7 +249,7 @@ def site(model: str | None, output: Path, pairs: str | None) -> None:
 def regenerate(tool: str, personas: tuple[str, ...], model: str | None, output: Path) -> None:
     """Re-run one persona on TOOL (slug or name) with a new seed; keep the others and
     every edited or approved review."""
-    from panel import editor_commands  # noqa: PLC0415
+    from panel.cli import editor as editor_commands
 
     editor_commands.regenerate(output, tool, list(personas), model)
 
@@ -268,7 +268,7 @@ def regenerate(tool: str, personas: tuple[str, ...], model: str | None, output: 
 def edit(tool: str, persona: str, score: int | None, verdict: str | None, text: str | None,
          approve: bool | None, reset: bool, model: str | None, output: Path) -> None:
     """Edit one review (score, verdict, text) and/or approve it; re-runs never overwrite it."""
-    from panel import editor_commands  # noqa: PLC0415
+    from panel.cli import editor as editor_commands
 
     editor_commands.edit(output, tool, persona, model, score, verdict,  # type: ignore[arg-type]
                          text, approve, reset)
@@ -283,7 +283,7 @@ def edit(tool: str, persona: str, score: int | None, verdict: str | None, text: 
 @user_errors
 def approve(tool: str, personas: tuple[str, ...], model: str | None, output: Path) -> None:
     """Approve TOOL's reviews as they stand."""
-    from panel import editor_commands  # noqa: PLC0415
+    from panel.cli import editor as editor_commands
 
     editor_commands.approve(output, tool, list(personas) or None, model)
 
@@ -295,7 +295,7 @@ def approve(tool: str, personas: tuple[str, ...], model: str | None, output: Pat
 @user_errors
 def draft(tools: tuple[str, ...], model: str | None, output: Path) -> None:
     """Write OUTPUT/drafts/<tool>.<model>.yaml to edit and approve offline."""
-    from panel import editor_commands  # noqa: PLC0415
+    from panel.cli import editor as editor_commands
 
     editor_commands.draft(output, tools, model)
 
@@ -306,7 +306,7 @@ def draft(tools: tuple[str, ...], model: str | None, output: Path) -> None:
 @user_errors
 def apply_cmd(path: Path, output: Path) -> None:
     """Record the edits and approvals of a draft file written by `panel draft`."""
-    from panel import editor_commands  # noqa: PLC0415
+    from panel.cli import editor as editor_commands
 
     editor_commands.apply(output, path)
 
@@ -324,7 +324,7 @@ def apply_cmd(path: Path, output: Path) -> None:
 def ui(model: str | None, output: Path, host: str, port: int, allow_remote: bool,
        token: str | None) -> None:
     """The editors' local web app: review panels, regenerate, edit and approve."""
-    from panel import editor_commands  # noqa: PLC0415
+    from panel.cli import editor as editor_commands
 
     editor_commands.ui(output, model, host, port, allow_remote=allow_remote, token=token)
 

@@ -8,11 +8,11 @@ from typing import Literal
 
 import click
 
-from panel import editor
-from panel.pages import review_state
-from panel.records import ReviewRecord
-from panel.site import build_site
-from panel.workspace import Workspace
+from panel.config.workspace import Workspace
+from panel.contract.records import ReviewRecord
+from panel.publish import editor
+from panel.publish.site import build_site
+from panel.verdict.views import review_state
 
 
 def site(output: Path, model: str | None, pairs: str | None) -> None:
@@ -71,7 +71,7 @@ def apply(output: Path, path: Path) -> None:
 def ui(output: Path, model: str | None, host: str, port: int, allow_remote: bool = False,
        token: str | None = None) -> None:
     """`panel ui`: serve the editors' app until Ctrl-C; beyond loopback, with a token."""
-    from panel.ui import create_app, is_loopback, make_ui_server, new_token  # noqa: PLC0415
+    from panel.publish.webapp import create_app, is_loopback, make_ui_server, new_token
 
     if allow_remote and not is_loopback(host) and token is None:
         token = new_token()

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import click
 
-from panel.runner import Progress
-from panel.workspace import Workspace
+from panel.config.workspace import Workspace
+from panel.pipeline.run import Progress
 
 
 def _progress_for(show: bool) -> Callable[[str], Progress] | None:
@@ -30,12 +30,7 @@ def study(output: Path, models: Sequence[str] | None, cards: Sequence[str],
           study_file: Path | None, name: str | None, personas: list[str] | None,
           samples: int, progress: bool = True) -> None:
     """`panel study`: run the study, then print its agreement report."""
-    from panel.study import (  # noqa: PLC0415
-        load_study,
-        manifest_path,
-        run_study,
-        study_from_options,
-    )
+    from panel.research.study import load_study, manifest_path, run_study, study_from_options
 
     if study_file:
         spec = load_study(study_file)
@@ -54,13 +49,10 @@ def study(output: Path, models: Sequence[str] | None, cards: Sequence[str],
 
 def agreement(output: Path, study_name: str, figure_format: str = "png") -> None:
     """`panel agreement STUDY`: the table on stdout; JSON, CSV and the figure on disk."""
-    from panel.agreement import agreement_report, format_table, write_report  # noqa: PLC0415
-    from panel.study import (  # noqa: PLC0415
-        load_manifest,
-        study_folder,
-        study_records,
-        wall_seconds,
-    )
+    from panel.cli.tables import format_table
+    from panel.research.agreement import agreement_report
+    from panel.research.report import write_report
+    from panel.research.study import load_manifest, study_folder, study_records, wall_seconds
 
     ws = Workspace(output)
     manifest = load_manifest(ws, study_name)
@@ -73,9 +65,9 @@ def agreement(output: Path, study_name: str, figure_format: str = "png") -> None
 
 def jury(output: Path, study_name: str) -> None:
     """`panel jury STUDY`: every persona judged by every backbone of the study, combined."""
-    from panel.jury import jury as combine  # noqa: PLC0415
-    from panel.jury import jury_table  # noqa: PLC0415
-    from panel.study import load_manifest, study_records  # noqa: PLC0415
+    from panel.cli.tables import jury_table
+    from panel.research.study import load_manifest, study_records
+    from panel.verdict.jury import jury as combine
 
     ws = Workspace(output)
     manifest = load_manifest(ws, study_name)
@@ -87,8 +79,8 @@ def jury(output: Path, study_name: str) -> None:
 
 def evaluate(output: Path, reference: Path, model: str | None, study_name: str | None) -> None:
     """`panel evaluate REFERENCE.jsonl`: metrics on stdout; JSON and CSV on disk."""
-    from panel.evaluate import evaluate as run  # noqa: PLC0415
-    from panel.evaluate import format_eval
+    from panel.cli.tables import format_eval
+    from panel.research.evaluate import evaluate as run
 
     report, paths = run(Workspace(output), reference, model, study_name)
     click.echo(format_eval(report))

@@ -33,7 +33,7 @@ def project_root() -> Path:
     for folder in [Path.cwd(), *Path.cwd().parents]:
         if (folder / "models.yaml").is_file() and (folder / "personas").is_dir():
             return folder
-    checkout = Path(__file__).resolve().parents[2]
+    checkout = Path(__file__).resolve().parents[3]
     if (checkout / "models.yaml").is_file():
         return checkout
     raise PanelError("cannot find the project data (models.yaml); set PANEL_HOME")

@@ -15,9 +15,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from panel.datafile import load_data
 from panel.errors import InputError, ModelNotAvailable, PanelError, validation_error
 from panel.hashing import sha
+from panel.inputs.datafile import load_data
 
 EMBEDDED = {
     # name: (package, GGUF file inside it)
@@ -113,14 +113,14 @@ class ModelSpec(BaseModel):
     def _chat_template(self) -> str | None:
         if not self.source.chat_template:
             return None
-        from panel.paths import project_root  # noqa: PLC0415 - avoid a cycle at import
+        from panel.config.project import project_root
 
         return (project_root() / "prompts" / self.source.chat_template).read_text()
 
 
 def _embedded_weights(name: str, chat_template: str | None) -> Path:
     """Convert an embedded GGUF model (once) and return the cached folder."""
-    from panel import embedded  # noqa: PLC0415 - pulls in filelock only when needed
+    from panel.config import weights as embedded
 
     if name == "gemma3-270m":
         return embedded.convert_gguf(embedded.gemma_gguf(), name, chat_template)

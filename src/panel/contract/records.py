@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from panel.schema import ReviewOutput
+from panel.contract.output import ReviewOutput
 
 
 class Attempt(BaseModel):

@@ -32,9 +32,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 
-from panel.datafile import load_data, load_json, read_lines
 from panel.errors import InputError, validation_error
 from panel.hashing import sha
+from panel.inputs.datafile import load_data, load_json, read_lines
 
 NAME_MAX = 120  # a tool name's length limit; the review grammar copies the name in
 CARD_SUFFIXES = {".yaml", ".yml", ".json", ".jsonl"}

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from panel.datafile import load_data
 from panel.errors import InputError, validation_error
 from panel.hashing import file_sha
+from panel.inputs.datafile import load_data
 
 
 class Persona(BaseModel):

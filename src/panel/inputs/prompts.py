@@ -16,11 +16,11 @@ from pathlib import Path
 from jinja2 import FileSystemLoader, StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
-from panel.cards import ToolCard
+from panel.contract.output import SENTENCES_MAX, SENTENCES_MIN, Rubric
 from panel.errors import InputError
 from panel.hashing import file_sha, json_sha
-from panel.personas import Persona
-from panel.schema import SENTENCES_MAX, SENTENCES_MIN, Rubric
+from panel.inputs.cards import ToolCard
+from panel.inputs.personas import Persona
 
 SYSTEM_TEMPLATE = "system.j2"
 USER_TEMPLATE = "review.j2"

@@ -22,14 +22,14 @@ from pathlib import Path
 
 from panel.backends import Backend, GenRequest, GenResult, create_backend
 from panel.backends.base import OnResult
-from panel.cards import InputTally, LoadedCard, iter_cards, slug_taken
+from panel.config.registry import ModelSpec
+from panel.config.workspace import Workspace
+from panel.contract.records import ReviewRecord
 from panel.errors import InputError, PanelError
 from panel.hashing import sha
-from panel.records import ReviewRecord
-from panel.registry import ModelSpec
-from panel.runner import Progress, RunSummary, review_cards, write_panels
-from panel.store import Store
-from panel.workspace import Workspace
+from panel.inputs.cards import InputTally, LoadedCard, iter_cards, slug_taken
+from panel.pipeline.run import Progress, RunSummary, review_cards, write_panels
+from panel.store.sqlite import Store
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ class Shard:
 
     def output(self, base: Path) -> Path:
         """Where this shard's store goes: ``base`` itself, or ``base/shards/I-of-N``."""
-        from panel.paths import child  # noqa: PLC0415
+        from panel.config.project import child
 
         if self.count == 1:
             return base
@@ -199,37 +199,6 @@ def _main_store(output: Path, shard: Shard) -> list[Store]:
     return [Store(output)] if shard.count > 1 and main.is_file() else []
 
 
-def format_summary(s: BatchSummary) -> str:
-    """The closing table: counts, then every failed review and every skipped card."""
-    run = s.run
-    part = f" (shard {s.shard.index}/{s.shard.count})" if s.shard.count > 1 else ""
-    rows = [("cards reviewed", s.cards), ("cards skipped (bad input)", len(s.card_errors)),
-            ("reviews", len(run.records)), ("  reviewed now", run.reviewed),
-            ("  reused from store", run.reused), ("  failed", len(run.failed)),
-            ("model requests", s.requests)]
-    if run.by_other:  # another batch on the same store claimed these; none was paid twice
-        rows.insert(5, ("  done by another run", run.by_other))
-    if run.unavailable:  # not reviews: the server failed them; a re-run makes them
-        rows.insert(-1, ("  not reviewed (server unavailable)", len(run.unavailable)))
-    lines = [f"batch{part}: {s.output}"]
-    lines += [f"  {name:<26} {value:>7}" for name, value in rows]
-    lines.append(f"  {'seconds':<26} {run.seconds:>7g}")
-    if s.tally is not None:
-        lines.append(s.tally.describe())
-        if not s.tally.adds_up:
-            lines.append("  (input counts do not add up: please report this as a bug)")
-    if run.failed:
-        lines.append("failed reviews:")
-        lines += [f"  {r.tool} / {r.persona}: {r.failure}" for r in run.failed]
-    if run.unavailable:
-        lines.append("not reviewed, server unavailable (a re-run resumes them):")
-        lines += [f"  {u}" for u in run.unavailable]
-    if s.card_errors:
-        lines.append("skipped input (file:line: field, reason):")
-        lines += [f"  {e}" for e in s.card_errors]
-    return "\n".join(lines)
-
-
 def merge(sources: Sequence[Path], output: Path) -> tuple[int, int]:
     """Fold shard stores into ``output``'s store; return (stores merged, reviews added).
 
@@ -266,20 +235,3 @@ def _rewrite_panels(ws: Workspace) -> None:
         write_panels(ws, RunSummary(records))
 
 
-def command(inputs: Sequence[str], model: str | None, personas: list[str] | None,
-            output: Path, force: bool, shard: str | None, ray_address: str | None,
-            actors: int, progress: Progress | None) -> None:
-    """`panel batch`: print the closing summary; exit 1 if any card or review failed."""
-    import click  # noqa: PLC0415
-
-    part = Shard.parse(shard)
-    if ray_address:
-        from panel.distributed import run_batch_ray  # noqa: PLC0415
-
-        summary = run_batch_ray(inputs, output, model, personas, force, part, ray_address,
-                                actors, progress)
-    else:
-        summary = run_batch(inputs, output, model, personas, force, part, progress=progress)
-    click.echo(format_summary(summary))
-    if not summary.ok:
-        raise SystemExit(1)

@@ -21,13 +21,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from panel.batch import BatchSummary, Shard, load_batch
-from panel.cards import InputTally, ToolCard
+from panel.config.workspace import Workspace
+from panel.contract.records import ReviewRecord
 from panel.errors import PanelError
-from panel.records import ReviewRecord
-from panel.review import Job, make_job, run_jobs
-from panel.runner import Progress, RunSummary, plan, write_manifest, write_panels
-from panel.workspace import Workspace
+from panel.inputs.cards import InputTally, ToolCard
+from panel.pipeline.batch import BatchSummary, Shard, load_batch
+from panel.pipeline.jobs import Job, make_job
+from panel.pipeline.retry import run_jobs
+from panel.pipeline.run import Progress, RunSummary, plan, write_manifest, write_panels
 
 BATCH_SIZE = 64
 

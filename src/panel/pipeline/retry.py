@@ -17,67 +17,13 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from panel.backends.base import Backend, GenRequest, GenResult
-from panel.cards import ToolCard
-from panel.hashing import json_sha
-from panel.personas import Persona
-from panel.prompts import Messages, PromptSet, messages_hash
-from panel.records import Attempt, ReviewRecord
-from panel.registry import ModelSpec
-from panel.schema import (
-    SCHEMA_VERSION,
-    ReviewOutput,
-    Rubric,
-    generation_grammar,
-    generation_schema,
-)
+from panel.config.settings import ReviewSettings
+from panel.contract.grammar import generation_grammar, generation_schema
+from panel.contract.output import ReviewOutput, Rubric
+from panel.contract.records import Attempt, ReviewRecord
+from panel.pipeline.jobs import Job, request_seed
 
 RAW_TEXT_KEEP = 2000
-
-
-@dataclass(frozen=True)
-class Job:
-    """One review to produce: a persona reading a card, with its store key."""
-
-    card: ToolCard
-    persona: Persona
-    messages: Messages
-    key: str
-    sample: int
-    provenance: dict[str, object]
-
-
-@dataclass(frozen=True)
-class ReviewSettings:
-    """Everything besides the card and persona that shapes a review."""
-
-    spec: ModelSpec
-    prompts: PromptSet
-    rubric: Rubric
-    max_attempts: int = 3
-
-
-def make_job(card: ToolCard, persona: Persona, settings: ReviewSettings, sample: int = 0) -> Job:
-    """Render the prompt and compute the content key of one review."""
-    messages = settings.prompts.render(persona, card, settings.rubric)
-    provenance: dict[str, object] = {
-        "card": card.key_data(),
-        "persona_sha": persona.sha,
-        "templates": settings.prompts.hashes,
-        "model": settings.spec.identity(),
-        "sampling": settings.spec.sampling.model_dump(),
-        "rubric": settings.rubric.model_dump(),
-        "schema_version": SCHEMA_VERSION,
-        "max_attempts": settings.max_attempts,
-        "sample": sample,
-    }
-    key = json_sha(provenance)
-    provenance = {**provenance, "prompt_sha": messages_hash(messages)}
-    return Job(card, persona, messages, key, sample, provenance)
-
-
-def request_seed(key: str, attempt: int) -> int:
-    """A per-request seed from the review's key and attempt: stable across batches."""
-    return int(json_sha([key, attempt]), 16) % (2**31 - 1)
 
 
 def check(result: GenResult, rubric: Rubric) -> tuple[ReviewOutput | None, str | None]:

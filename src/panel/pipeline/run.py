@@ -17,14 +17,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from panel.backends import Backend, create_backend
-from panel.cards import ToolCard
+from panel.config.settings import ReviewSettings
+from panel.config.workspace import Workspace
+from panel.contract.records import ReviewRecord, now
 from panel.errors import InputError
-from panel.files import atomic_write
-from panel.panel import Comparison, PanelVerdict, compare, panel_verdict
-from panel.records import ReviewRecord, now
-from panel.review import Job, ReviewSettings, make_job, run_jobs
-from panel.store import LEASE_S, Store, StoreError
-from panel.workspace import Workspace
+from panel.inputs.cards import ToolCard
+from panel.pipeline.jobs import Job, make_job
+from panel.pipeline.retry import run_jobs
+from panel.store.files import atomic_write
+from panel.store.sqlite import LEASE_S, Store, StoreError
+from panel.verdict.majority import PanelVerdict, panel_verdict
 
 Progress = Callable[[int, int], None]
 """Called with (done, total) reviews as work completes."""
@@ -195,8 +197,8 @@ def write_panels(ws: Workspace, summary: RunSummary) -> list[Path]:
     A run of one persona (``--personas``, ``panel regenerate``) rewrites the file with every
     persona's latest review (an editor's pinned one first), not just the persona it ran.
     """
-    from panel.pages import tool_page  # noqa: PLC0415 - pages imports the renderers' data
-    from panel.paths import child  # noqa: PLC0415
+    from panel.config.project import child
+    from panel.verdict.views import tool_page
 
     folder = ws.output / "panels"
     folder.mkdir(parents=True, exist_ok=True)
@@ -214,7 +216,7 @@ def write_panels(ws: Workspace, summary: RunSummary) -> list[Path]:
 
 def write_manifest(ws: Workspace, summary: RunSummary, model: str | None) -> Path:
     """A self-describing record of the run: config, hashes, model spec, counts."""
-    from panel.paths import child  # noqa: PLC0415
+    from panel.config.project import child
     spec = ws.settings(model).spec
     doc = {
         "created_at": now(), "model": spec.model_dump(mode="json"),
@@ -232,33 +234,5 @@ def write_manifest(ws: Workspace, summary: RunSummary, model: str | None) -> Pat
     path = child(folder, f"{time.strftime('%Y%m%dT%H%M%S')}-{spec.name}", ".json", field="model")
     atomic_write(path, json.dumps(doc, indent=2))
     return path
-
-
-def compare_cards(ws: Workspace, a: ToolCard, b: ToolCard, model: str | None = None,
-                  personas: list[str] | None = None, backend: Backend | None = None,
-                  progress: Progress | None = None) -> tuple[Comparison, list[Path]]:
-    """Review both tools (reusing stored reviews) and write the comparison JSON + Markdown."""
-    from panel.paths import child  # noqa: PLC0415
-    from panel.render.markdown import comparison_markdown  # noqa: PLC0415
-    from panel.votes import load_votes  # noqa: PLC0415
-
-    summary = review_cards(ws, [a, b], model, personas, backend=backend, progress=progress)
-    # What the pages show: per persona the editor's pinned review, else the newest sample.
-    asked = {r.persona for r in summary.records}
-    name = ws.settings(model).spec.name
-    recs_a = [r for r in ws.store.latest(a.slug, name) if r.persona in asked]
-    recs_b = [r for r in ws.store.latest(b.slug, name) if r.persona in asked]
-    comp = compare(recs_a, recs_b, ws.config.rubric, ws.persona_order())
-    votes = (load_votes(ws.output / "votes", a.slug), load_votes(ws.output / "votes", b.slug))
-    folder = ws.output / "compare"
-    folder.mkdir(parents=True, exist_ok=True)
-    json_path, md_path = (child(folder, f"{a.slug}-vs-{b.slug}", s, field="compare")
-                          for s in (".json", ".md"))
-    doc = {"title": comp.title, "cards": {"a": a.model_dump(mode="json"),
-                                          "b": b.model_dump(mode="json")},
-           **comp.model_dump(mode="json")}
-    atomic_write(json_path, json.dumps(doc, indent=2, ensure_ascii=False))
-    atomic_write(md_path, comparison_markdown(comp, a, b, votes=votes))
-    return comp, [json_path, md_path]
 
 

@@ -25,13 +25,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from panel.backends import Backend, create_backend
-from panel.datafile import load_data
+from panel.config.workspace import Workspace
+from panel.contract.records import Edit, ReviewRecord
 from panel.errors import InputError, PanelError, validation_error
-from panel.files import atomic_write
-from panel.pages import load_card, model_name, review_state
-from panel.records import Edit, ReviewRecord
-from panel.runner import review_cards
-from panel.workspace import Workspace
+from panel.inputs.datafile import load_data
+from panel.pipeline.run import review_cards
+from panel.store.files import atomic_write
+from panel.verdict.views import load_card, model_name, review_state
 
 TEXT_MAX = 4000
 
@@ -252,7 +252,7 @@ DRAFT_HEADER = """\
 
 def write_draft(ws: Workspace, tool: str, model: str | None = None) -> Path:
     """Write ``OUTPUT/drafts/<slug>.<model>.yaml`` with the reviews a page shows."""
-    from panel.paths import child  # noqa: PLC0415 - kept local: the one path this module makes
+    from panel.config.project import child
 
     card, name = load_card(ws, tool), model_name(ws, model)
     reviews = {r.persona: DraftReview(key=r.key, state=review_state(r), score=r.score or 0,

@@ -14,13 +14,20 @@ from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
 
+from panel.config.project import child
+from panel.config.workspace import Workspace
 from panel.errors import PanelError
-from panel.files import atomic_write
-from panel.pages import ComparisonPage, ToolPage, comparison_page, model_name, tool_page
-from panel.paths import child
-from panel.render.html import PairLink, SiteLinks, chart_svg, comparison_html, index_html, tool_html
-from panel.render.markdown import comparison_markdown
-from panel.workspace import Workspace
+from panel.publish.render.html import (
+    PairLink,
+    SiteLinks,
+    chart_svg,
+    comparison_html,
+    index_html,
+    tool_html,
+)
+from panel.publish.render.markdown import comparison_markdown
+from panel.store.files import atomic_write
+from panel.verdict.views import ComparisonPage, ToolPage, comparison_page, model_name, tool_page
 
 PAIRS_FILE = "pairs.json"
 PAIR_MODES = ("category",)

@@ -35,13 +35,13 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import ClientDisconnected
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from panel import editor
 from panel.backends import Backend, create_backend
+from panel.config.workspace import Workspace
 from panel.errors import PanelError
-from panel.pages import comparison_page, model_name, tool_page
-from panel.render.html import comparison_html, csp, render
-from panel.site import add_pair, load_pairs, reviewed_tools
-from panel.workspace import Workspace
+from panel.publish import editor
+from panel.publish.render.html import comparison_html, csp, render
+from panel.publish.site import add_pair, load_pairs, reviewed_tools
+from panel.verdict.views import comparison_page, model_name, tool_page
 
 DEFAULT_HOST = "127.0.0.1"
 MAX_BODY = 64 * 1024          # bytes: a review is at most editor.TEXT_MAX characters

@@ -18,11 +18,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from panel.agreement import ALL, fmt, mean_abs_diff, spearman, write_csv
+from panel.config.workspace import Workspace
+from panel.contract.records import ReviewRecord
 from panel.errors import InputError
-from panel.files import atomic_write
-from panel.records import ReviewRecord
-from panel.workspace import Workspace
+from panel.research.stats import ALL, mean_abs_diff, spearman
+from panel.store.files import atomic_write, write_csv
 
 
 class Reference(BaseModel):
@@ -135,7 +135,7 @@ def stored_records(ws: Workspace, reference: Sequence[Reference], model: str,
                    study: str | None = None) -> list[ReviewRecord]:
     """The reviews to evaluate: a study's (all its samples) or the newest stored per persona."""
     if study:
-        from panel.study import load_manifest, study_records  # noqa: PLC0415
+        from panel.research.study import load_manifest, study_records
 
         by_model = study_records(ws, load_manifest(ws, study))
         if model not in by_model:
@@ -153,7 +153,7 @@ def evaluate(ws: Workspace, reference_path: Path, model: str | None = None,
     name = ws.registry.get(model).name
     report = evaluate_records(reference, stored_records(ws, reference, name, study), name,
                               str(reference_path))
-    from panel.paths import child  # noqa: PLC0415
+    from panel.config.project import child
 
     folder = ws.output / "evaluate"
     stem = f"{reference_path.stem}.{name}"
@@ -164,13 +164,3 @@ def evaluate(ws: Workspace, reference_path: Path, model: str | None = None,
     return report, [json_path, csv_path]
 
 
-def format_eval(report: EvalReport) -> str:
-    """The evaluation as a plain-text table."""
-    lines = [f"{report.model} against {report.reference}",
-             f"{'persona':<10} {'ref':>4} {'n':>4} {'miss':>4} {'acc%':>6} {'bal.acc':>7} "
-             f"{'MAE':>6} {'rho':>6}"]
-    for s in [*report.personas, report.overall]:
-        lines.append(f"{s.persona:<10} {s.reference:>4} {s.n:>4} {s.missing:>4} "
-                     f"{fmt(s.verdict_accuracy_pct, '.1f'):>6} {fmt(s.balanced_accuracy):>7} "
-                     f"{fmt(s.score_mae, '.1f'):>6} {fmt(s.spearman_rho):>6}")
-    return "\n".join(lines)

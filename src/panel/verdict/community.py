@@ -13,10 +13,10 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from panel.datafile import load_data
+from panel.config.project import child
 from panel.errors import InputError, validation_error
-from panel.files import atomic_write
-from panel.paths import child
+from panel.inputs.datafile import load_data
+from panel.store.files import atomic_write
 
 VOTE_SUFFIXES = (".yaml", ".yml", ".json")
 NO_VOTES = "No community votes yet"

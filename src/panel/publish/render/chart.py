@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from panel.panel import Comparison
-from panel.records import ReviewRecord
+from panel.contract.records import ReviewRecord
+from panel.verdict.head_to_head import Comparison
 
 WIDTH = 680
 LABEL_W = 120          # persona names, left of the bars

@@ -24,9 +24,9 @@ from urllib.parse import quote
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
-from panel.pages import ComparisonPage, ToolPage, review_state
-from panel.render.chart import score_chart
-from panel.render.urls import http_url
+from panel.publish.render.chart import score_chart
+from panel.publish.render.urls import http_url
+from panel.verdict.views import ComparisonPage, ToolPage, review_state
 
 TEMPLATES = Path(__file__).parent / "templates"
 INDEX_SCRIPT = TEMPLATES / "index.js"

@@ -8,11 +8,11 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from panel.cards import ToolCard
-from panel.panel import Comparison
-from panel.records import ReviewRecord
-from panel.render.urls import http_url, link_destination
-from panel.votes import Votes, votes_label
+from panel.contract.records import ReviewRecord
+from panel.inputs.cards import ToolCard
+from panel.publish.render.urls import http_url, link_destination
+from panel.verdict.community import Votes, votes_label
+from panel.verdict.head_to_head import Comparison
 
 TEMPLATES = Path(__file__).parent / "templates"
 

@@ -1,0 +1,125 @@
+"""Plain-text tables the commands print; the library returns data."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from panel.config.workspace import Workspace
+from panel.pipeline.batch import BatchSummary
+from panel.pipeline.run import RunSummary
+from panel.research.agreement import AgreementReport
+from panel.research.consistency import Consistency
+from panel.research.evaluate import EvalReport
+from panel.research.stats import fmt
+from panel.verdict.jury import ToolJury
+
+
+def format_summary(s: BatchSummary) -> str:
+    """The closing table: counts, then every failed review and every skipped card."""
+    run = s.run
+    part = f" (shard {s.shard.index}/{s.shard.count})" if s.shard.count > 1 else ""
+    rows = [("cards reviewed", s.cards), ("cards skipped (bad input)", len(s.card_errors)),
+            ("reviews", len(run.records)), ("  reviewed now", run.reviewed),
+            ("  reused from store", run.reused), ("  failed", len(run.failed)),
+            ("model requests", s.requests)]
+    if run.by_other:  # another batch on the same store claimed these; none was paid twice
+        rows.insert(5, ("  done by another run", run.by_other))
+    if run.unavailable:  # not reviews: the server failed them; a re-run makes them
+        rows.insert(-1, ("  not reviewed (server unavailable)", len(run.unavailable)))
+    lines = [f"batch{part}: {s.output}"]
+    lines += [f"  {name:<26} {value:>7}" for name, value in rows]
+    lines.append(f"  {'seconds':<26} {run.seconds:>7g}")
+    if s.tally is not None:
+        lines.append(s.tally.describe())
+        if not s.tally.adds_up:
+            lines.append("  (input counts do not add up: please report this as a bug)")
+    if run.failed:
+        lines.append("failed reviews:")
+        lines += [f"  {r.tool} / {r.persona}: {r.failure}" for r in run.failed]
+    if run.unavailable:
+        lines.append("not reviewed, server unavailable (a re-run resumes them):")
+        lines += [f"  {u}" for u in run.unavailable]
+    if s.card_errors:
+        lines.append("skipped input (file:line: field, reason):")
+        lines += [f"  {e}" for e in s.card_errors]
+    return "\n".join(lines)
+
+
+def format_table(report: AgreementReport) -> str:
+    """The report as plain-text tables: pairs, Fleiss, backbones, self-consistency."""
+    lines = [f"Study {report.study}: {', '.join(report.models)}", "",
+             f"{'pair':<34} {'persona':<10} {'n':>4} {'agree%':>7} {'kappa':>6} "
+             f"{'rho':>6} {'MAE':>6}"]
+    for p in report.pairs:
+        lines.append(f"{(p.model_a + ' vs ' + p.model_b)[:34]:<34} {p.persona:<10} {p.n:>4} "
+                     f"{fmt(p.verdict_agreement_pct, '.1f'):>7} {fmt(p.cohen_kappa):>6} "
+                     f"{fmt(p.spearman_rho):>6} {fmt(p.score_mae, '.1f'):>6}")
+    if report.fleiss:
+        lines += ["", "Fleiss' kappa across all backbones: " + ", ".join(
+            f"{f.persona} {fmt(f.kappa)} (n={f.n})" for f in report.fleiss)]
+    lines += ["", f"{'backbone':<20} {'reviews':>7} {'fail%':>6} {'ship%':>6} {'mean':>6} "
+              f"{'std':>5} {'min':>4} {'med':>5} {'max':>4} {'tokens':>7} {'lat s':>6} "
+              f"{'wall s':>6}"]
+    for b in report.backbones:
+        s = b.scores
+        lines.append(f"{b.model[:20]:<20} {b.reviews:>7} {fmt(b.failure_rate_pct, '.1f'):>6} "
+                     f"{fmt(b.ship_rate_pct, '.1f'):>6} {fmt(s.mean, '.1f'):>6} "
+                     f"{fmt(s.std, '.1f'):>5} {fmt(s.min, '.0f'):>4} {fmt(s.median, '.1f'):>5} "
+                     f"{fmt(s.max, '.0f'):>4} {fmt(b.mean_output_tokens, '.1f'):>7} "
+                     f"{fmt(b.mean_latency_s, '.2f'):>6} {fmt(b.wall_s_per_review, '.2f'):>6}")
+    if report.consistency:
+
+        lines += ["", consistency_table(report.consistency)]
+    return "\n".join(lines)
+
+
+def consistency_table(rows: Sequence[Mapping[str, object]]) -> str:
+    """Self-consistency rows (as dicts, from the report's JSON) as a plain-text table."""
+    lines = [f"{'self-consistency':<20} {'persona':<10} {'groups':>6} {'k':>5} "
+             f"{'std':>6} {'range':>6} {'flip%':>6}"]
+    for row in rows:
+        c = Consistency.model_validate(row)
+        lines.append(f"{c.model[:20]:<20} {c.persona:<10} {c.groups:>6} {fmt(c.samples, '.1f'):>5} "
+                     f"{fmt(c.score_std, '.1f'):>6} {fmt(c.score_range, '.1f'):>6} "
+                     f"{fmt(c.flip_rate_pct, '.1f'):>6}")
+    return "\n".join(lines)
+
+
+def jury_table(juries: Sequence[ToolJury], personas: Sequence[str]) -> str:
+    """One row per tool: the jury verdict and each persona's combined score and verdict."""
+    head = f"{'tool':<24} {'jury':<22} {'mean':>6}  " + "  ".join(f"{p:<16}" for p in personas)
+    lines = [head]
+    for t in juries:
+        cells = {j.persona: f"{fmt(j.mean_score, '.1f')} {j.verdict or '-'}"
+                            f" ({j.ship}/{j.ship + j.skip})" for j in t.personas}
+        lines.append(f"{t.tool_name[:24]:<24} {t.label:<22} {fmt(t.mean_score, '.1f'):>6}  "
+                     + "  ".join(f"{cells.get(p, '-'):<16}" for p in personas))
+    return "\n".join(lines)
+
+
+def format_eval(report: EvalReport) -> str:
+    """The evaluation as a plain-text table."""
+    lines = [f"{report.model} against {report.reference}",
+             f"{'persona':<10} {'ref':>4} {'n':>4} {'miss':>4} {'acc%':>6} {'bal.acc':>7} "
+             f"{'MAE':>6} {'rho':>6}"]
+    for s in [*report.personas, report.overall]:
+        lines.append(f"{s.persona:<10} {s.reference:>4} {s.n:>4} {s.missing:>4} "
+                     f"{fmt(s.verdict_accuracy_pct, '.1f'):>6} {fmt(s.balanced_accuracy):>7} "
+                     f"{fmt(s.score_mae, '.1f'):>6} {fmt(s.spearman_rho):>6}")
+    return "\n".join(lines)
+
+
+def summary_table(ws: Workspace, summary: RunSummary) -> str:
+    """A readable table: one row per tool, then the counts and any failures."""
+    lines = [f"{'tool':<28} {'verdict':<26} {'ship %':>6} {'mean':>6}"]
+    for p in summary.panels(ws):
+        pct = "–" if p.ship_pct is None else f"{p.ship_pct:g}"
+        mean = "–" if p.mean_score is None else f"{p.mean_score:g}"
+        lines.append(f"{p.tool_name[:28]:<28} {p.label:<26} {pct:>6} {mean:>6}")
+    lines.append(f"reviewed {summary.reviewed}, reused from store {summary.reused}, "
+                 f"failed {len(summary.failed)} ({summary.seconds:g} s)")
+    for r in summary.failed:
+        lines.append(f"  failed: {r.tool} / {r.persona}: {r.failure}")
+    for u in summary.unavailable:
+        lines.append(f"  not reviewed (server unavailable): {u}")
+    return "\n".join(lines)

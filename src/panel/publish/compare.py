@@ -1,0 +1,41 @@
+"""`panel compare`: review two tools and write the comparison files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from panel.backends import Backend
+from panel.config.workspace import Workspace
+from panel.inputs.cards import ToolCard
+from panel.pipeline.run import Progress, review_cards
+from panel.store.files import atomic_write
+from panel.verdict.head_to_head import Comparison, compare
+
+
+def compare_cards(ws: Workspace, a: ToolCard, b: ToolCard, model: str | None = None,
+                  personas: list[str] | None = None, backend: Backend | None = None,
+                  progress: Progress | None = None) -> tuple[Comparison, list[Path]]:
+    """Review both tools (reusing stored reviews) and write the comparison JSON + Markdown."""
+    from panel.config.project import child
+    from panel.publish.render.markdown import comparison_markdown
+    from panel.verdict.community import load_votes
+
+    summary = review_cards(ws, [a, b], model, personas, backend=backend, progress=progress)
+    # What the pages show: per persona the editor's pinned review, else the newest sample.
+    asked = {r.persona for r in summary.records}
+    name = ws.settings(model).spec.name
+    recs_a = [r for r in ws.store.latest(a.slug, name) if r.persona in asked]
+    recs_b = [r for r in ws.store.latest(b.slug, name) if r.persona in asked]
+    comp = compare(recs_a, recs_b, ws.config.rubric, ws.persona_order())
+    votes = (load_votes(ws.output / "votes", a.slug), load_votes(ws.output / "votes", b.slug))
+    folder = ws.output / "compare"
+    folder.mkdir(parents=True, exist_ok=True)
+    json_path, md_path = (child(folder, f"{a.slug}-vs-{b.slug}", s, field="compare")
+                          for s in (".json", ".md"))
+    doc = {"title": comp.title, "cards": {"a": a.model_dump(mode="json"),
+                                          "b": b.model_dump(mode="json")},
+           **comp.model_dump(mode="json")}
+    atomic_write(json_path, json.dumps(doc, indent=2, ensure_ascii=False))
+    atomic_write(md_path, comparison_markdown(comp, a, b, votes=votes))
+    return comp, [json_path, md_path]

@@ -1,0 +1,111 @@
+"""Agreement statistics over verdicts and scores (scipy, sklearn, statsmodels)."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+
+from pydantic import BaseModel
+
+ALL = "all"
+"""The persona label of a statistic taken over every persona."""
+
+
+Item = tuple[str, str, int]
+"""What two backbones are compared on: (tool, persona, sample)."""
+
+
+def _finite(value: float) -> float | None:
+    """None for NaN or infinity (an undefined statistic), else the value rounded."""
+    return None if value is None or not math.isfinite(value) else round(float(value), 4)
+
+
+def verdict_agreement(a: Sequence[str], b: Sequence[str]) -> float | None:
+    """Percentage of items on which both gave the same verdict."""
+    if not a:
+        return None
+    return round(100 * sum(x == y for x, y in zip(a, b, strict=True)) / len(a), 2)
+
+
+def cohen_kappa(a: Sequence[str], b: Sequence[str]) -> float | None:
+    """Cohen's kappa of two raters' verdicts; None when chance agreement is total.
+
+    With one class on both sides (every verdict "ship") kappa is 0/0: undefined, and
+    reported as such rather than as sklearn's NaN.
+    """
+    from sklearn.metrics import cohen_kappa_score  # noqa: PLC0415 - heavy import
+
+    if len(a) < 2 or len(set(a) | set(b)) < 2:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return _finite(cohen_kappa_score(a, b))
+
+
+def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
+    """Spearman's rank correlation; None when either side is constant or n < 2."""
+    from scipy.stats import spearmanr  # noqa: PLC0415
+
+    if len(x) < 2 or len(set(x)) < 2 or len(set(y)) < 2:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _finite(spearmanr(x, y).statistic)
+
+
+def mean_abs_diff(x: Sequence[float], y: Sequence[float]) -> float | None:
+    """Mean absolute score difference, in score points."""
+    if not x:
+        return None
+    return round(sum(abs(p - q) for p, q in zip(x, y, strict=True)) / len(x), 4)
+
+
+def fleiss_kappa(ratings: Sequence[Sequence[str]]) -> float | None:
+    """Fleiss' kappa over items each rated by the same number of raters (>= 2)."""
+    import numpy as np  # noqa: PLC0415
+    from statsmodels.stats.inter_rater import aggregate_raters  # noqa: PLC0415
+    from statsmodels.stats.inter_rater import fleiss_kappa as _fleiss  # noqa: PLC0415
+
+    if len(ratings) < 2 or min(len(r) for r in ratings) < 2:
+        return None
+    if len({len(r) for r in ratings}) != 1:
+        raise ValueError("Fleiss' kappa needs the same number of ratings for every item")
+    if len({v for r in ratings for v in r}) < 2:
+        return None  # one class everywhere: chance agreement is 1 and kappa is 0/0
+    codes = {v: i for i, v in enumerate(sorted({v for r in ratings for v in r}))}
+    table, _ = aggregate_raters(np.array([[codes[v] for v in r] for r in ratings]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return _finite(_fleiss(table, method="fleiss"))
+
+
+class Distribution(BaseModel):
+    """A five-number summary with mean and standard deviation."""
+
+    n: int
+    mean: float | None = None
+    std: float | None = None
+    min: float | None = None
+    q1: float | None = None
+    median: float | None = None
+    q3: float | None = None
+    max: float | None = None
+
+
+def distribution(values: Sequence[float]) -> Distribution:
+    """Summary statistics; only n when there is nothing to summarise."""
+    import numpy as np  # noqa: PLC0415
+
+    if not values:
+        return Distribution(n=0)
+    arr = np.asarray(values, dtype=float)
+    q1, med, q3 = np.percentile(arr, [25, 50, 75])
+    return Distribution(n=len(arr), mean=_finite(arr.mean()), std=_finite(arr.std()),
+                        min=_finite(arr.min()), q1=_finite(q1), median=_finite(med),
+                        q3=_finite(q3), max=_finite(arr.max()))
+
+
+def fmt(value: float | None, spec: str = ".2f") -> str:
+    """A number for a table, or "n/a" when the statistic is undefined."""
+    return "n/a" if value is None else format(value, spec)
