@@ -49,13 +49,3 @@ def test_models_lists_the_registry() -> None:
     assert code == 0
     assert out.splitlines()[0].startswith("* smollm2-135m")
     assert any("Qwen/Qwen2.5-72B-Instruct" in line for line in out.splitlines())
-
-
-def test_help_does_not_import_torch() -> None:
-    import subprocess
-    import sys
-
-    code = ("import sys, panel.cli; from click.testing import CliRunner; "
-            "CliRunner().invoke(panel.cli.main, ['--help']); print('torch' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"

@@ -7,7 +7,7 @@ on the calling thread, in completion order, so the caller's store is only ever w
 from one thread.
 
 Every HTTP attempt has a total deadline (``timeout_s``), enforced on each socket read and
-write, so a server that trickles its reply cannot stretch it (``_deadline``). Timeouts,
+write, so a server that trickles its reply cannot stretch it (``http_deadline``). Timeouts,
 dropped connections, 408/429/5xx and garbage 200 replies are the server's faults, not the
 model's: they are retried with jittered exponential backoff, and after the last try the
 result comes back ``transient``, which the caller never stores as a review (a re-run makes
@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 
 import httpx
 
-from panel.backends import http_deadline as _deadline
+from panel.backends import http_deadline
 from panel.backends.base import Backend, GenRequest, GenResult, OnResult
 from panel.backends.vllm.server import server_body
 from panel.config.registry import ModelSpec
@@ -65,7 +65,7 @@ class OpenAIServerBackend(Backend):
         self.base_url = (base_url or resolve_url(spec)).rstrip("/")
         limits = httpx.Limits(max_connections=spec.max_concurrency)
         self.client = httpx.Client(timeout=httpx.Timeout(spec.timeout_s, connect=5.0),
-                                   transport=transport or _deadline.transport(limits))
+                                   transport=transport or http_deadline.transport(limits))
         self._versions: dict[str, str] | None = None
         self._gave_up = threading.Event()
         self.check_up()
@@ -87,7 +87,7 @@ class OpenAIServerBackend(Backend):
         deadline, so a server that accepts and never answers cannot hang it."""
         root = self.base_url.removesuffix("/v1")
         try:
-            with _deadline.deadline(min(HEALTH_S, self.spec.timeout_s)):
+            with http_deadline.deadline(min(HEALTH_S, self.spec.timeout_s)):
                 status, text = self._fetch("GET", root + "/health")
                 if status != 200:
                     raise self._down(f"/health answered HTTP {status}")
@@ -114,7 +114,7 @@ class OpenAIServerBackend(Backend):
         The reply is streamed and the deadline checked between chunks as well as on every
         socket read (a transport passed in, e.g. a test's, has no socket to bound).
         """
-        rest = _deadline.left()
+        rest = http_deadline.left()
         rest = self.spec.timeout_s if rest is None else max(rest, 0.001)
         timeout = httpx.Timeout(rest, connect=min(5.0, rest))
         with self.client.stream(method, url, json=body, timeout=timeout) as resp:
@@ -124,7 +124,7 @@ class OpenAIServerBackend(Backend):
                 if size > MAX_REPLY_BYTES:
                     raise httpx.ReadError(f"reply over {MAX_REPLY_BYTES} bytes",
                                           request=resp.request)
-                if (_deadline.left() or 0.0) < 0:
+                if (http_deadline.left() or 0.0) < 0:
                     raise httpx.ReadTimeout("the request's total deadline has passed",
                                             request=resp.request)
                 chunks.append(chunk)
@@ -161,7 +161,7 @@ class OpenAIServerBackend(Backend):
             if attempt:
                 time.sleep(backoff(attempt))
             try:
-                with _deadline.deadline(self.spec.timeout_s):
+                with http_deadline.deadline(self.spec.timeout_s):
                     status, text = self._fetch("POST", self.base_url + "/chat/completions",
                                                body)
             except httpx.ConnectError as exc:
