@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from panel.cli import main
@@ -49,3 +50,61 @@ def test_models_lists_the_registry() -> None:
     assert code == 0
     assert out.splitlines()[0].startswith("* smollm2-135m")
     assert any("Qwen/Qwen2.5-72B-Instruct" in line for line in out.splitlines())
+
+
+def test_models_list_is_bare_models() -> None:
+    bare, listed = run("models"), run("models", "list")
+    assert bare == listed
+    assert bare[0] == 0
+
+
+def test_models_fetch_refuses_a_model_without_a_hub_id() -> None:
+    code, out, err = run("models", "fetch", "mock")
+    assert code == 2
+    assert err == "error: model 'mock' is not a hub model; nothing to fetch\n"
+
+
+def test_models_fetch_downloads_the_pinned_revision(monkeypatch: pytest.MonkeyPatch,
+                                                    tmp_path: Path) -> None:
+    import huggingface_hub
+
+    from panel.config.workspace import Workspace
+
+    calls: list[tuple[str, str | None]] = []
+
+    def fake(repo_id: str, revision: str | None = None) -> str:
+        calls.append((repo_id, revision))
+        return str(tmp_path / "snap")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake)
+    name, spec = next((n, s) for n, s in Workspace().registry.models.items() if s.source.hf)
+    code, out, err = run("models", "fetch", name)
+    assert (code, err) == (0, "")
+    assert calls == [(spec.source.hf, spec.source.revision)]
+    assert out == f"fetched {spec.source.hf} to {tmp_path / 'snap'}\n"
+
+
+@pytest.mark.parametrize("spelling", [["serve"], ["models", "serve"]])
+def test_serve_spellings_run_the_same_server(monkeypatch: pytest.MonkeyPatch,
+                                             spelling: list[str]) -> None:
+    import panel.cli.models as models_cli
+
+    seen: list[dict[str, object]] = []
+    monkeypatch.setattr(models_cli, "serve_foreground", lambda **kw: seen.append(kw))
+    code, _, _ = run(*spelling, "-m", "smollm2-135m", "--port", "8123")
+    assert code == 0
+    assert seen == [{"model": "smollm2-135m", "host": "127.0.0.1", "port": 8123}]
+
+
+def test_old_serve_spelling_is_hidden_from_help() -> None:
+    _, top, _ = run("--help")
+    _, group, _ = run("models", "--help")
+    assert "serve" not in [line.split()[0] for line in top.split("Commands:")[1].splitlines()
+                           if line.strip()]
+    assert "serve" in group and "fetch" in group and "list" in group
+
+
+def test_study_without_models_or_file_is_one_line(tmp_path: Path) -> None:
+    code, _, err = run("study", "-o", str(tmp_path))
+    assert code == 2
+    assert err == "error: panel study: give --models A,B and CARDS, or --file STUDY.yaml\n"

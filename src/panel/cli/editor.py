@@ -1,5 +1,5 @@
-"""What the site and editor commands print: the CLI parses, these call one library function
-each and report, like commands.py does for review and compare."""
+"""`panel site`, `regenerate`, `edit`, `approve`, `draft`, `apply`, `ui`: stored reviews to
+pages, and the editors' hand on them."""
 
 from __future__ import annotations
 
@@ -8,16 +8,23 @@ from typing import Literal
 
 import click
 
+from panel.cli.options import model_option, output_option, user_errors
+from panel.cli.tables import review_line
 from panel.config.workspace import Workspace
-from panel.contract.records import ReviewRecord
 from panel.publish import editor
-from panel.publish.site import build_site
-from panel.verdict.views import review_state
 
 
-def site(output: Path, model: str | None, pairs: str | None) -> None:
-    """`panel site`: rebuild OUTPUT/site/ from the store."""
-    summary = build_site(Workspace(output), model, pairs)
+@click.command()
+@model_option
+@output_option
+@click.option("--pairs", type=click.Choice(["category"]), default=None,
+              help="Also add every pair of tools within each category.")
+@user_errors
+def site(model: str | None, output: Path, pairs: str | None) -> None:
+    """Build the static site OUTPUT/site/ from stored reviews (no model calls)."""
+    from panel.publish.site import build_site
+
+    summary = build_site(Workspace(output), model=model, pairs=pairs)
     if summary.added_pairs:
         click.echo(f"added {summary.added_pairs} same-category comparison(s)")
     for line in summary.skipped:
@@ -26,64 +33,101 @@ def site(output: Path, model: str | None, pairs: str | None) -> None:
                f"{summary.comparisons} comparison(s)")
 
 
-def regenerate(output: Path, tool: str, personas: list[str], model: str | None) -> None:
-    """`panel regenerate TOOL --persona P`: new samples, edited reviews kept."""
-    for done in editor.regenerate(Workspace(output), tool, personas, model):
+@click.command()
+@click.argument("tool")
+@click.option("--persona", "-p", "personas", multiple=True, required=True,
+              help="Persona to re-run (repeatable).")
+@model_option
+@output_option
+@user_errors
+def regenerate(tool: str, personas: tuple[str, ...], model: str | None, output: Path) -> None:
+    """Re-run one persona on TOOL (slug or name) with a new seed; keep the others and
+    every edited or approved review."""
+    for done in editor.regenerate(Workspace(output), tool=tool, personas=list(personas),
+                                  model=model):
         click.echo(done.message)
 
 
-def _line(rec: ReviewRecord) -> str:
-    return f"{rec.persona}: {rec.score}/100 · {rec.verdict} ({review_state(rec)})"
-
-
-def edit(output: Path, tool: str, persona: str, model: str | None, score: int | None,
-         verdict: Literal["ship", "skip"] | None, text: str | None, approve: bool | None,
-         reset: bool) -> None:
-    """`panel edit`: change, approve or reset one review."""
+@click.command()
+@click.argument("tool")
+@click.option("--persona", "-p", required=True, help="Persona whose review to edit.")
+@click.option("--score", type=click.IntRange(0, 100), default=None, help="Edited score.")
+@click.option("--verdict", type=click.Choice(["ship", "skip"]), default=None)
+@click.option("--text", default=None, help="Edited review text.")
+@click.option("--approve/--unapprove", default=None, help="Approve for publication, or not.")
+@click.option("--reset", is_flag=True, help="Drop the edit: the review is a draft again.")
+@model_option
+@output_option
+@user_errors
+def edit(tool: str, persona: str, score: int | None, verdict: Literal["ship", "skip"] | None,
+         text: str | None, approve: bool | None, reset: bool, model: str | None,
+         output: Path) -> None:
+    """Edit one review (score, verdict, text) and/or approve it; re-runs never overwrite it."""
     ws = Workspace(output)
-    if reset:
-        existed = editor.reset(ws, tool, persona, model)
+    if reset:  # a different action from an edit: the library keeps them apart too
+        existed = editor.reset(ws, tool=tool, persona=persona, model=model)
         click.echo(f"{persona}: back to draft" if existed else f"{persona}: was not edited")
         return
-    click.echo(_line(editor.edit_review(ws, tool, persona, model, score=score,
-                                        verdict=verdict, text=text, approve=approve)))
+    click.echo(review_line(editor.edit_review(ws, tool=tool, persona=persona, model=model,
+                                              score=score, verdict=verdict, text=text,
+                                              approve=approve)))
 
 
-def approve(output: Path, tool: str, personas: list[str] | None, model: str | None) -> None:
-    """`panel approve TOOL [-p P]`."""
-    for rec in editor.approve(Workspace(output), tool, personas, model):
-        click.echo(_line(rec))
+@click.command()
+@click.argument("tool")
+@click.option("--persona", "-p", "personas", multiple=True,
+              help="Persona to approve (repeatable; default: all).")
+@model_option
+@output_option
+@user_errors
+def approve(tool: str, personas: tuple[str, ...], model: str | None, output: Path) -> None:
+    """Approve TOOL's reviews as they stand."""
+    for rec in editor.approve(Workspace(output), tool=tool, personas=list(personas) or None,
+                              model=model):
+        click.echo(review_line(rec))
 
 
-def draft(output: Path, tools: tuple[str, ...], model: str | None) -> None:
-    """`panel draft TOOL...`: write editable draft files."""
+@click.command()
+@click.argument("tools", nargs=-1, required=True)
+@model_option
+@output_option
+@user_errors
+def draft(tools: tuple[str, ...], model: str | None, output: Path) -> None:
+    """Write OUTPUT/drafts/<tool>.<model>.yaml to edit and approve offline."""
     ws = Workspace(output)
-    for tool in tools:
-        click.echo(f"wrote {editor.write_draft(ws, tool, model)}")
+    for tool in tools:  # each as it is written: a bad name later does not hide the earlier ones
+        click.echo(f"wrote {editor.write_draft(ws, tool=tool, model=model)}")
 
 
-def apply(output: Path, path: Path) -> None:
-    """`panel apply FILE`: record a draft file's edits and approvals."""
-    for rec in editor.apply_draft(Workspace(output), path):
-        click.echo(_line(rec))
+@click.command(name="apply")
+@click.argument("path", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@output_option
+@user_errors
+def apply(path: Path, output: Path) -> None:
+    """Record the edits and approvals of a draft file written by `panel draft`."""
+    for rec in editor.apply_draft(Workspace(output), path=path):
+        click.echo(review_line(rec))
 
 
-def ui(output: Path, model: str | None, host: str, port: int, allow_remote: bool = False,
-       token: str | None = None) -> None:
-    """`panel ui`: serve the editors' app until Ctrl-C; beyond loopback, with a token."""
-    from panel.publish.webapp import create_app, is_loopback, make_ui_server, new_token
+@click.command()
+@model_option
+@output_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", default=5000, show_default=True, help="Port (0: any free port).")
+@click.option("--allow-remote", is_flag=True,
+              help="Allow a --host beyond loopback; every request then needs the access token.")
+@click.option("--token", envvar="PANEL_UI_TOKEN", default=None,
+              help="Access token (env PANEL_UI_TOKEN; made and printed with --allow-remote).")
+@user_errors
+def ui(model: str | None, output: Path, host: str, port: int, allow_remote: bool,
+       token: str | None) -> None:
+    """The editors' local web app: review panels, regenerate, edit and approve."""
+    from panel.publish.webapp import UiServer
 
-    if allow_remote and not is_loopback(host) and token is None:
-        token = new_token()
-    app = create_app(Workspace(output), model, token=token)
-    server = make_ui_server(app, host, port, allow_remote=allow_remote)
-    shown = f"[{host}]" if ":" in host else host
-    query = f"?token={token}" if token else ""
-    click.echo(f"panel editor on http://{shown}:{server.server_port}/{query} (Ctrl-C stops it)")
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-        app.extensions["panel"].close()
+    server = UiServer(Workspace(output), model=model, host=host, port=port,
+                      allow_remote=allow_remote, token=token)
+    click.echo(f"panel editor on {server.url} (Ctrl-C stops it)")
+    server.serve()
+
+
+COMMANDS = [site, regenerate, edit, approve, draft, apply, ui]

@@ -1,4 +1,5 @@
-"""`panel models list|fetch|serve` (and the old `panel serve`)."""
+"""`panel models list|fetch|serve`; the old spellings stay: bare `panel models` lists, and
+`panel serve` (hidden) is `panel models serve`."""
 
 from __future__ import annotations
 
@@ -6,17 +7,62 @@ import signal
 
 import click
 
-from panel.backends.servers import record_path
-from panel.backends.vllm.server import running_server
+from panel.cli.options import model_option, user_errors
+from panel.cli.tables import models_table
 from panel.config.workspace import Workspace
 from panel.errors import PanelError
 
 
-def serve_foreground(model: str | None, host: str, port: int) -> None:
-    """`panel serve`: run until Ctrl-C or SIGTERM, then stop the server cleanly."""
-    import click  # noqa: PLC0415
+@click.group(name="models", invoke_without_command=True)
+@click.pass_context
+@user_errors
+def models(ctx: click.Context) -> None:
+    """The backbone registry (models.yaml): list, fetch weights, serve."""
+    if ctx.invoked_subcommand is None:  # `panel models` alone, as before: list
+        click.echo(models_table(Workspace().registry))
 
-    from panel.config.workspace import Workspace
+
+@models.command(name="list")
+@user_errors
+def list_models() -> None:
+    """List the backbone registry (models.yaml); * marks the default."""
+    click.echo(models_table(Workspace().registry))
+
+
+@models.command(name="fetch")
+@click.argument("name")
+@user_errors
+def fetch(name: str) -> None:
+    """Download a hub model's weights into the Hugging Face cache (needs network)."""
+    from panel.config.weights import fetch as fetch_weights
+
+    spec = Workspace().registry.get(name)
+    click.echo(f"fetched {spec.source.hf} to {fetch_weights(spec)}")
+
+
+_SERVE_HELP = ("Run the vLLM OpenAI-compatible server for a registry model, in the foreground; "
+               "later commands with a `backend: openai` entry of that name find it.")
+
+
+def _serve_command(hidden: bool) -> click.Command:
+    @click.command(name="serve", help=_SERVE_HELP, hidden=hidden)
+    @model_option
+    @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+    @click.option("--port", default=8000, show_default=True, help="Port to listen on.")
+    @user_errors
+    def serve(model: str | None, host: str, port: int) -> None:
+        serve_foreground(model=model, host=host, port=port)
+    return serve
+
+
+models.add_command(_serve_command(hidden=False))
+serve_alias = _serve_command(hidden=True)  # `panel serve`, the spelling before `models serve`
+
+
+def serve_foreground(*, model: str | None, host: str, port: int) -> None:
+    """Run until Ctrl-C or SIGTERM, then stop the server cleanly."""
+    from panel.backends.servers import record_path
+    from panel.backends.vllm.server import running_server
 
     spec = Workspace().registry.get(model)
     signal.signal(signal.SIGTERM, _interrupt)
@@ -37,21 +83,4 @@ def _interrupt(*_: object) -> None:
     raise KeyboardInterrupt
 
 
-def list_models() -> None:
-    """`panel models`: name, backend, source, and which is the default."""
-    reg = Workspace().registry
-    for name, spec in reg.models.items():
-        src = spec.source.hf or spec.source.path or f"embedded:{spec.source.embedded}"
-        mark = "*" if name == reg.default else " "
-        click.echo(f"{mark} {name:<20} {spec.backend:<7} {src:<44} {spec.description}")
-
-
-def fetch_model(name: str) -> None:
-    """`panel models fetch NAME`: the one place panel downloads weights, on request."""
-    from huggingface_hub import snapshot_download  # noqa: PLC0415
-
-    spec = Workspace().registry.get(name)
-    if not spec.source.hf:
-        raise click.ClickException(f"model '{name}' is not a hub model; nothing to fetch")
-    path = snapshot_download(spec.source.hf, revision=spec.source.revision)
-    click.echo(f"fetched {spec.source.hf} to {path}")
+COMMANDS = [models, serve_alias]

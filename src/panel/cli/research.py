@@ -1,88 +1,110 @@
-"""What the research commands do (study, agreement, jury, evaluate), as functions that print.
-
-Kept apart from commands.py so the CLI stays a parser and the statistics modules stay pure.
-"""
+"""`panel study`, `panel agreement`, `panel jury`, `panel evaluate`: backbones compared."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 
+from panel.cli.options import (
+    echo_paths,
+    model_option,
+    output_option,
+    personas_option,
+    split,
+    user_errors,
+)
+from panel.cli.tables import format_eval, format_table, jury_table
 from panel.config.workspace import Workspace
 from panel.pipeline.run import Progress
 
 
-def _progress_for(show: bool) -> Callable[[str], Progress] | None:
+def _progress_per_model(model: str) -> Progress:
     """A progress counter per model on stderr, so a long study shows which engine runs."""
-    if not show:
-        return None
-
-    def factory(model: str) -> Progress:
-        def report(done: int, total: int) -> None:
-            click.echo(f"\r{model}: {done}/{total}", err=True, nl=done >= total)
-        return report
-    return factory
+    def report(done: int, total: int) -> None:
+        click.echo(f"\r{model}: {done}/{total}", err=True, nl=done >= total)
+    return report
 
 
-def study(output: Path, models: Sequence[str] | None, cards: Sequence[str],
-          study_file: Path | None, name: str | None, personas: list[str] | None,
-          samples: int, progress: bool = True) -> None:
-    """`panel study`: run the study, then print its agreement report."""
-    from panel.research.study import load_study, manifest_path, run_study, study_from_options
+@click.command()
+@click.argument("cards", nargs=-1)
+@click.option("--models", default=None, metavar="A,B",
+              help="Backbones to compare (registry names), run one engine at a time.")
+@click.option("--file", "study_file", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="A study YAML (name, models, cards, personas, samples).")
+@click.option("--name", default=None, help="Study name (default: the models joined by -vs-).")
+@click.option("--samples", "-k", default=1, show_default=True, type=click.IntRange(1, 50),
+              help="Samples per persona x card, each with its own seed (self-consistency).")
+@personas_option
+@output_option
+@user_errors
+def study(cards: tuple[str, ...], models: str | None, study_file: Path | None,
+          name: str | None, samples: int, personas: str | None, output: Path) -> None:
+    """Run the same cards through several backbones; store them side by side and report."""
+    from panel.research.study import manifest_path, study_files
 
-    if study_file:
-        spec = load_study(study_file)
-    elif models and cards:
-        spec = study_from_options(models, cards, name, personas, samples)
-    else:
-        raise click.UsageError("give --models A,B and CARDS, or --file STUDY.yaml")
     ws = Workspace(output)
-    doc = run_study(ws, spec, progress=_progress_for(progress))
+    progress: Callable[[str], Progress] = _progress_per_model
+    spec, doc = study_files(ws, study_file=study_file, models=split(models), cards=cards,
+                            name=name, personas=split(personas), samples=samples,
+                            progress=progress)
     for model, run in doc["runs"].items():
         click.echo(f"{model}: reviewed {run['reviewed']}, reused {run['reused']}, "
                    f"failed {run['failed']} ({run['wall_s']:g} s)")
     click.echo(f"wrote {manifest_path(ws, spec.name)}")
-    agreement(output, spec.name)
+    _agreement(ws, spec.name, "png")
 
 
-def agreement(output: Path, study_name: str, figure_format: str = "png") -> None:
-    """`panel agreement STUDY`: the table on stdout; JSON, CSV and the figure on disk."""
-    from panel.cli.tables import format_table
-    from panel.research.agreement import agreement_report
-    from panel.research.report import write_report
-    from panel.research.study import load_manifest, study_folder, study_records, wall_seconds
+@click.command()
+@click.argument("study_name", metavar="STUDY")
+@click.option("--format", "figure_format", type=click.Choice(["png", "svg"]), default="png",
+              show_default=True, help="Figure format.")
+@output_option
+@user_errors
+def agreement(study_name: str, figure_format: str, output: Path) -> None:
+    """Agreement between a study's backbones: table, CSV/JSON and a figure."""
+    _agreement(Workspace(output), study_name, figure_format)
 
-    ws = Workspace(output)
-    manifest = load_manifest(ws, study_name)
-    report = agreement_report(manifest["name"], study_records(ws, manifest),
-                              manifest["personas"], wall_seconds(manifest))
+
+def _agreement(ws: Workspace, study_name: str, figure_format: str) -> None:
+    """The table on stdout; JSON, CSV and the figure on disk (`study` ends with it too)."""
+    from panel.research.study import study_agreement
+
+    report, paths = study_agreement(ws, study=study_name, figure_format=figure_format)
     click.echo(format_table(report))
-    for path in write_report(report, study_folder(ws, manifest["name"]), figure_format):
-        click.echo(f"wrote {path}")
+    echo_paths(paths)
 
 
-def jury(output: Path, study_name: str) -> None:
-    """`panel jury STUDY`: every persona judged by every backbone of the study, combined."""
-    from panel.cli.tables import jury_table
-    from panel.research.study import load_manifest, study_records
-    from panel.verdict.jury import jury as combine
+@click.command()
+@click.argument("study_name", metavar="STUDY")
+@output_option
+@user_errors
+def jury(study_name: str, output: Path) -> None:
+    """Combine a study's backbones per persona (majority verdict, mean score)."""
+    from panel.research.study import study_jury
 
-    ws = Workspace(output)
-    manifest = load_manifest(ws, study_name)
-    juries = combine(study_records(ws, manifest), ws.config.rubric, manifest["personas"])
-    click.echo(f"Jury of {', '.join(manifest['runs'])} (majority verdict, mean score; "
+    backbones, juries, personas = study_jury(Workspace(output), study=study_name)
+    click.echo(f"Jury of {', '.join(backbones)} (majority verdict, mean score; "
                "ties by mean score)")
-    click.echo(jury_table(juries, manifest["personas"]))
+    click.echo(jury_table(juries, personas))
 
 
-def evaluate(output: Path, reference: Path, model: str | None, study_name: str | None) -> None:
-    """`panel evaluate REFERENCE.jsonl`: metrics on stdout; JSON and CSV on disk."""
-    from panel.cli.tables import format_eval
-    from panel.research.evaluate import evaluate as run
+@click.command()
+@click.argument("reference", type=click.Path(dir_okay=False, path_type=Path))
+@model_option
+@click.option("--study", "study_name", default=None,
+              help="Evaluate this study's reviews (all samples) rather than the newest stored.")
+@output_option
+@user_errors
+def evaluate(reference: Path, model: str | None, study_name: str | None, output: Path) -> None:
+    """Compare a backbone's stored verdicts and scores with a reference JSONL."""
+    from panel.research.evaluate import evaluate as run_evaluation
 
-    report, paths = run(Workspace(output), reference, model, study_name)
+    report, paths = run_evaluation(Workspace(output), reference_path=reference, model=model,
+                                   study=study_name)
     click.echo(format_eval(report))
-    for path in paths:
-        click.echo(f"wrote {path}")
+    echo_paths(paths)
+
+
+COMMANDS = [study, agreement, jury, evaluate]

@@ -1,73 +1,106 @@
-"""What each CLI command does, as plain functions that print: the CLI stays a parser."""
+"""`panel review`, `panel compare`, `panel batch`, `panel merge`: cards to stored reviews."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 import click
 
-from panel.cli.tables import format_summary, summary_table
+from panel.cli.options import (
+    echo_paths,
+    model_option,
+    output_option,
+    personas_option,
+    progress_printer,
+    split,
+    user_errors,
+)
+from panel.cli.tables import comparison_lines, format_summary, summary_table
 from panel.config.workspace import Workspace
-from panel.inputs.cards import load_cards
-from panel.pipeline.batch import Shard, run_batch
-from panel.pipeline.run import Progress, review_cards
-from panel.publish.compare import compare_cards
 
 
-def review(cards: Sequence[str], model: str | None, personas: list[str] | None, output: Path,
-           force: bool, progress: Progress | None) -> None:
-    """`panel review`: every card must be valid; nothing is written for a bad one."""
+@click.command()
+@click.argument("cards", nargs=-1, required=True)
+@model_option
+@personas_option
+@output_option
+@click.option("--force", is_flag=True, help="Re-run reviews even if stored.")
+@user_errors
+def review(cards: tuple[str, ...], model: str | None, personas: str | None, output: Path,
+           force: bool) -> None:
+    """Review tool cards (YAML/JSON files, JSONL, or folders) with the panel."""
+    from panel.pipeline.run import review_files
+
     ws = Workspace(output)
-    loaded = load_cards(cards)
-    summary = review_cards(ws, [c.card for c in loaded], model, personas, force,
-                           progress=progress)
+    summary = review_files(ws, cards=cards, model=model, personas=split(personas), force=force,
+                           progress=progress_printer("reviews"))
     click.echo(summary_table(ws, summary))
     if summary.failed or summary.unavailable:
         raise SystemExit(1)
 
 
-def compare(a: str, b: str, model: str | None, personas: list[str] | None, output: Path,
-            progress: Progress | None) -> None:
-    """`panel compare A B`."""
-    ws = Workspace(output)
-    card_a, card_b = (c.card for c in load_cards([a, b]))
-    comp, paths = compare_cards(ws, card_a, card_b, model, personas, progress=progress)
-    click.echo(f"{comp.title}")
-    for side in (comp.a, comp.b):
-        pct = "–" if side.ship_pct is None else f"{side.ship_pct:g}%"
-        click.echo(f"  {side.tool_name}: {side.label} ({pct} panel ship)")
-    for row in comp.rows:
-        cells = [_score(r) for r in (row.a, row.b)]
-        click.echo(f"  {row.persona_name:<10} {cells[0]:<14} {cells[1]}")
-    for path in paths:
-        click.echo(f"wrote {path}")
-    from panel.publish.site import add_pair
+@click.command(name="compare")
+@click.argument("a")
+@click.argument("b")
+@model_option
+@personas_option
+@output_option
+@user_errors
+def compare(a: str, b: str, model: str | None, personas: str | None, output: Path) -> None:
+    """Compare two tools (card files), reusing stored reviews; write JSON and Markdown."""
+    from panel.publish.compare import compare_files
 
-    if add_pair(ws, card_a.slug, card_b.slug):
-        click.echo(f"added {card_a.slug} vs {card_b.slug} to the site (`panel site` builds it)")
+    done = compare_files(Workspace(output), cards=[a, b], model=model, personas=split(personas),
+                         progress=progress_printer("reviews"))
+    click.echo("\n".join(comparison_lines(done.comparison)))
+    echo_paths(done.paths)
+    if done.pair_added:
+        click.echo(f"added {done.pair[0]} vs {done.pair[1]} to the site (`panel site` builds it)")
 
 
-def _score(record: object) -> str:
-    from panel.publish.render.markdown import scoreline
+@click.command()
+@click.argument("inputs", nargs=-1, required=True)
+@model_option
+@personas_option
+@output_option
+@click.option("--force", is_flag=True, help="Re-run reviews even if stored (default: resume).")
+@click.option("--shard", default=None, metavar="I/N",
+              help="Review only shard I of N (0-based, by card-name hash); store in "
+                   "OUTPUT/shards/I-of-N.")
+@click.option("--ray", "ray_address", default=None, metavar="ADDRESS",
+              help="Run on a Ray cluster (ADDRESS, 'auto', or 'local'); needs the ray extra.")
+@click.option("--actors", default=1, show_default=True, help="Ray actors (engines) to run.")
+@user_errors
+def batch(inputs: tuple[str, ...], model: str | None, personas: str | None, output: Path,
+          force: bool, shard: str | None, ray_address: str | None, actors: int) -> None:
+    """Review a JSONL file or folders of cards unattended: resumes, skips bad cards, exit 1
+    if anything failed."""
+    from panel.pipeline.batch import Shard, run_batch
 
-    return scoreline(record).split(" (")[0]  # type: ignore[arg-type]
-
-
-def batch_command(inputs: Sequence[str], model: str | None, personas: list[str] | None,
-            output: Path, force: bool, shard: str | None, ray_address: str | None,
-            actors: int, progress: Progress | None) -> None:
-    """`panel batch`: print the closing summary; exit 1 if any card or review failed."""
-    import click  # noqa: PLC0415
-
-    part = Shard.parse(shard)
-    if ray_address:
+    part, people, progress = Shard.parse(shard), split(personas), progress_printer("reviews")
+    if ray_address:  # the caller picks local or Ray; neither module knows the other's CLI
         from panel.pipeline.ray_cluster import run_batch_ray
 
-        summary = run_batch_ray(inputs, output, model, personas, force, part, ray_address,
-                                actors, progress)
+        summary = run_batch_ray(inputs, output, model, people, force, part, ray_address,
+                                actors=actors, progress=progress)
     else:
-        summary = run_batch(inputs, output, model, personas, force, part, progress=progress)
+        summary = run_batch(inputs, output=output, model=model, personas=people, force=force,
+                            shard=part, progress=progress)
     click.echo(format_summary(summary))
     if not summary.ok:
         raise SystemExit(1)
+
+
+@click.command()
+@click.argument("sources", nargs=-1, type=click.Path(file_okay=False, path_type=Path))
+@output_option
+@user_errors
+def merge(sources: tuple[Path, ...], output: Path) -> None:
+    """Merge shard stores (default: OUTPUT/shards/*) into OUTPUT's store."""
+    from panel.pipeline.batch import merge as merge_stores
+
+    stores, added = merge_stores(sources=list(sources), output=output)
+    click.echo(f"merged {stores} store(s) into {output}: {added} review(s) added")
+
+
+COMMANDS = [review, compare, batch, merge]

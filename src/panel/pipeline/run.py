@@ -99,6 +99,17 @@ def review_cards(ws: Workspace, cards: Sequence[ToolCard], model: str | None = N
     return summary
 
 
+def review_files(ws: Workspace, *, cards: Sequence[str], model: str | None = None,
+                 personas: list[str] | None = None, force: bool = False,
+                 progress: Progress | None = None) -> RunSummary:
+    """`panel review`: load every card (all must be valid: nothing is written for a bad
+    one, the first error is raised), then review them."""
+    from panel.inputs.cards import load_cards
+
+    loaded = [c.card for c in load_cards(cards)]
+    return review_cards(ws, loaded, model, personas, force, progress=progress)
+
+
 POLL_S = 0.2
 """How often a run waiting for another run's claimed keys looks at the store."""
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from panel.backends import Backend
@@ -39,3 +41,27 @@ def compare_cards(ws: Workspace, a: ToolCard, b: ToolCard, model: str | None = N
     atomic_write(json_path, json.dumps(doc, indent=2, ensure_ascii=False))
     atomic_write(md_path, comparison_markdown(comp, a, b, votes=votes))
     return comp, [json_path, md_path]
+
+
+@dataclass
+class Compared:
+    """What `panel compare` did: the comparison, the files written, and whether the pair
+    was new to the site's list of comparisons."""
+
+    comparison: Comparison
+    paths: list[Path]
+    pair: tuple[str, str]
+    pair_added: bool
+
+
+def compare_files(ws: Workspace, *, cards: Sequence[str], model: str | None = None,
+                  personas: list[str] | None = None,
+                  progress: Progress | None = None) -> Compared:
+    """`panel compare A B`: load both cards, compare them, add the pair to the site."""
+    from panel.inputs.cards import load_cards
+    from panel.publish.site import add_pair
+
+    card_a, card_b = (c.card for c in load_cards(cards))
+    comp, paths = compare_cards(ws, card_a, card_b, model, personas, progress=progress)
+    added = add_pair(ws, card_a.slug, card_b.slug)
+    return Compared(comp, paths, (card_a.slug, card_b.slug), added)

@@ -456,3 +456,27 @@ def make_ui_server(app: Flask, host: str = DEFAULT_HOST, port: int = 0, *,
     server = make_server(host, port, app, threaded=True, request_handler=handler)
     guard.bind(host, server.server_port)
     return server
+
+
+class UiServer:
+    """`panel ui`: the app and its bound server; ``url`` is what the editor opens (with the
+    token, if one is needed), ``serve()`` runs until Ctrl-C and then closes both."""
+
+    def __init__(self, ws: Workspace, *, model: str | None, host: str, port: int,
+                 allow_remote: bool = False, token: str | None = None) -> None:
+        if allow_remote and not is_loopback(host) and token is None:
+            token = new_token()
+        self.app = create_app(ws, model, token=token)
+        self.server = make_ui_server(self.app, host, port, allow_remote=allow_remote)
+        shown = f"[{host}]" if ":" in host else host
+        query = f"?token={token}" if token else ""
+        self.url = f"http://{shown}:{self.server.server_port}/{query}"
+
+    def serve(self) -> None:
+        try:
+            self.server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.server.server_close()
+            self.app.extensions["panel"].close()

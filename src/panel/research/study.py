@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -31,6 +31,10 @@ from panel.inputs.cards import load_cards
 from panel.inputs.datafile import load_data
 from panel.pipeline.run import Progress, review_cards
 from panel.store.files import atomic_write
+
+if TYPE_CHECKING:
+    from panel.research.agreement import AgreementReport
+    from panel.verdict.jury import ToolJury
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 
@@ -204,3 +208,38 @@ def wall_seconds(manifest: Mapping[str, Any]) -> dict[str, float]:
         if run.get("reviewed"):
             out[model] = round(run["wall_s"] / run["reviewed"], 3)
     return out
+
+
+def study_files(ws: Workspace, *, study_file: Path | None = None,
+                models: Sequence[str] | None = None, cards: Sequence[str] = (),
+                name: str | None = None, personas: list[str] | None = None, samples: int = 1,
+                progress: Callable[[str], Progress] | None = None) -> tuple[Study, dict[str, Any]]:
+    """`panel study`: the study from a file or from options, run; (study, manifest)."""
+    if study_file:
+        spec = load_study(study_file)
+    elif models and cards:
+        spec = study_from_options(models, cards, name, personas, samples)
+    else:
+        raise InputError("panel study", "give --models A,B and CARDS, or --file STUDY.yaml")
+    return spec, run_study(ws, spec, progress=progress)
+
+
+def study_agreement(ws: Workspace, *, study: str,
+                    figure_format: str = "png") -> tuple[AgreementReport, list[Path]]:
+    """`panel agreement STUDY`: the report, written as JSON, CSV and a figure."""
+    from panel.research.agreement import agreement_report
+    from panel.research.report import write_report
+
+    manifest = load_manifest(ws, study)
+    report = agreement_report(manifest["name"], study_records(ws, manifest),
+                              manifest["personas"], wall_seconds(manifest))
+    return report, write_report(report, study_folder(ws, manifest["name"]), figure_format)
+
+
+def study_jury(ws: Workspace, *, study: str) -> tuple[list[str], list[ToolJury], list[str]]:
+    """`panel jury STUDY`: (the backbones, one jury per tool, the personas in order)."""
+    from panel.verdict.jury import jury
+
+    manifest = load_manifest(ws, study)
+    juries = jury(study_records(ws, manifest), ws.config.rubric, manifest["personas"])
+    return list(manifest["runs"]), juries, list(manifest["personas"])
