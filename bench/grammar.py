@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from panel.backends.vllm.weights import resolve
 from panel.config.workspace import Workspace
 from panel.contract.grammar import generation_grammar, generation_schema
 from panel.contract.output import WORD_CHARS, Rubric
@@ -52,7 +53,7 @@ def main() -> None:
     ap.add_argument("--model", default="smollm2-135m")
     args = ap.parse_args()
     spec = Workspace().settings(args.model).spec
-    tokenizer = AutoTokenizer.from_pretrained(str(spec.weights()))
+    tokenizer = AutoTokenizer.from_pretrained(str(resolve(spec)))
     info = xgr.TokenizerInfo.from_huggingface(tokenizer, vocab_size=len(tokenizer))
     compiler = xgr.GrammarCompiler(info, max_threads=8, cache_enabled=False)
     rubric = Rubric()

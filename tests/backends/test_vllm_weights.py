@@ -12,6 +12,7 @@ import json
 
 from panel.backends import create_backend
 from panel.backends.base import Backend
+from panel.backends.vllm.weights import resolve
 from panel.config.workspace import Workspace
 from panel.inputs.cards import load_cards
 from panel.pipeline.run import review_cards
@@ -25,7 +26,7 @@ def test_gemma_reviews_are_schema_valid(ws: Workspace, engine: Backend) -> None:
     """Runs beside the session's SmolLM2 engine, which must still work afterwards: on CPU
     the first engine lives in this process and a second gets its own (_vllm_compat)."""
     spec = ws.registry.get(GEMMA)
-    folder = spec.weights()
+    folder = resolve(spec)
     assert json.loads((folder / "config.json").read_text())["architectures"] == [
         "Gemma3ForCausalLM"]
     card = load_cards([EXAMPLES / "vectorloom.yaml"])[0].card

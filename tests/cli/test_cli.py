@@ -108,3 +108,28 @@ def test_study_without_models_or_file_is_one_line(tmp_path: Path) -> None:
     code, _, err = run("study", "-o", str(tmp_path))
     assert code == 2
     assert err == "error: panel study: give --models A,B and CARDS, or --file STUDY.yaml\n"
+
+
+def test_models_with_a_misspelt_engine_key_under_panel_home_fails(tmp_path: Path) -> None:
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    home = tmp_path / "project"
+    for name in ("personas", "prompts"):
+        shutil.copytree(ROOT / name, home / name)
+    shutil.copy(ROOT / "panel.yaml", home / "panel.yaml")
+    text = (ROOT / "models.yaml").read_text()
+    assert "enforce_eager: true" in text
+    (home / "models.yaml").write_text(text.replace("enforce_eager: true", "enforce_eagre: true"))
+    # a fresh process: the project root is found once per process
+    res = subprocess.run([sys.executable, "-m", "panel.cli", "models"], capture_output=True,
+                         text=True, env={**os.environ, "PANEL_HOME": str(home)}, timeout=120,
+                         cwd=tmp_path)
+    assert (res.returncode, res.stdout) == (2, "")
+    assert res.stderr == (f"error: {home / 'models.yaml'}: field "
+                          "'models.smollm2-135m.engine.enforce_eagre' is not a vLLM engine "
+                          "argument (EngineArgs); did you mean 'enforce_eager'?\n")

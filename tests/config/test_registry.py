@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from panel.backends.vllm.weights import resolve
 from panel.config.registry import load_registry
 from panel.errors import InputError, ModelNotAvailable, PanelError
 
@@ -47,7 +48,7 @@ def test_missing_hub_model_offline_says_how_to_fetch(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
     spec = load_registry(ROOT / "models.yaml").get("qwen2.5-7b")
     with pytest.raises(ModelNotAvailable) as err:
-        spec.weights()
+        resolve(spec)
     msg = str(err.value)
     assert "HF_HUB_OFFLINE is set" in msg and "panel models fetch qwen2.5-7b" in msg
 
@@ -63,4 +64,27 @@ def test_a_hub_model_in_the_cache_resolves_offline(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
     spec = load_registry(ROOT / "models.yaml").get("qwen2.5-7b")
-    assert spec.weights() == snap / "snapshots" / commit
+    assert resolve(spec) == snap / "snapshots" / commit
+
+
+@pytest.mark.parametrize(("typo", "near"), [("enforce_eagre", "enforce_eager"),
+                                            ("tensor_paralel_size", "tensor_parallel_size")])
+def test_a_misspelt_engine_key_names_file_model_and_key(tmp_path: Path, typo: str,
+                                                        near: str) -> None:
+    text = (ROOT / "models.yaml").read_text().replace("enforce_eager: true",
+                                                       f"{typo}: true", 1)
+    path = tmp_path / "models.yaml"
+    path.write_text(text)
+    with pytest.raises(InputError) as err:
+        load_registry(path)
+    assert str(err.value) == (f"{path}: field 'models.smollm2-135m.engine.{typo}' is not a "
+                              f"vLLM engine argument (EngineArgs); did you mean '{near}'?")
+    assert (err.value.file, err.value.field) == (str(path), f"models.smollm2-135m.engine.{typo}")
+
+
+def test_every_shipped_engine_key_is_a_vllm_engine_argument() -> None:
+    from panel.backends.vllm.engine_keys import KNOWN_KEYS
+
+    reg = load_registry(ROOT / "models.yaml")
+    used = {key for spec in reg.models.values() for key in spec.engine}
+    assert used and used <= KNOWN_KEYS

@@ -7,12 +7,15 @@ module only when a backend of that kind is created.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from panel.backends.base import Backend, GenRequest, GenResult
-from panel.config.registry import ModelSpec
 from panel.errors import PanelError
 
-Factory = Callable[[ModelSpec], Backend]
+if TYPE_CHECKING:
+    from panel.config.registry import ModelSpec
+
+Factory = Callable[["ModelSpec"], Backend]
 _FACTORIES: dict[str, Factory] = {}
 
 

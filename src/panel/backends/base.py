@@ -11,9 +11,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from panel.config.registry import ModelSpec
+if TYPE_CHECKING:
+    from panel.config.registry import ModelSpec
 
 OnResult = Callable[["GenResult"], None]
 """Called with each result as soon as it is ready, so callers can store it at once."""

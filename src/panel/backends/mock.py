@@ -15,10 +15,12 @@ import os
 import time
 from collections import deque
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from panel.backends.base import Backend, GenRequest, GenResult, OnResult
-from panel.config.registry import ModelSpec
+
+if TYPE_CHECKING:
+    from panel.config.registry import ModelSpec
 
 
 class MockBackend(Backend):

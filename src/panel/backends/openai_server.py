@@ -25,15 +25,17 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
 
 from panel.backends import http_deadline
 from panel.backends.base import Backend, GenRequest, GenResult, OnResult
 from panel.backends.vllm.server import server_body
-from panel.config.registry import ModelSpec
 from panel.errors import PanelError
+
+if TYPE_CHECKING:
+    from panel.config.registry import ModelSpec
 
 RETRIES = 4
 BACKOFF_S = 0.5

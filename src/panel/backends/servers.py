@@ -7,9 +7,12 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from panel.config.registry import ModelSpec
 from panel.errors import PanelError
+
+if TYPE_CHECKING:
+    from panel.config.registry import ModelSpec
 
 
 def servers_dir() -> Path:

@@ -34,7 +34,7 @@ def list_models() -> None:
 @user_errors
 def fetch(name: str) -> None:
     """Download a hub model's weights into the Hugging Face cache (needs network)."""
-    from panel.config.weights import fetch as fetch_weights
+    from panel.backends.vllm.weights import fetch as fetch_weights
 
     spec = Workspace().registry.get(name)
     click.echo(f"fetched {spec.source.hf} to {fetch_weights(spec)}")

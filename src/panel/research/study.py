@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from panel.backends.base import Backend
+from panel.backends.vllm.weights import EMBEDDED_PACKAGES
 from panel.config.project import child
 from panel.config.registry import ModelSpec
-from panel.config.weights import EMBEDDED_PACKAGES
 from panel.config.workspace import Workspace
 from panel.contract.records import ReviewRecord, now
 from panel.errors import InputError, PanelError, validation_error

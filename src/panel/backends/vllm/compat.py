@@ -10,10 +10,13 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from panel.backends.base import GenRequest, GenResult
-from panel.config.registry import ModelSpec
+from panel.backends.vllm.weights import resolve
+
+if TYPE_CHECKING:
+    from panel.config.registry import ModelSpec
 
 # On the CPU build, per-request seeds crash the engine once a prefill is chunked (vLLM 0.32
 # rewinds the generator with set_offset, which CPU generators lack: "CPU Generator does not
@@ -38,7 +41,7 @@ def on_cpu() -> bool:
 def engine_kwargs(spec: ModelSpec) -> dict[str, Any]:
     """Keyword arguments for ``vllm.LLM`` from a registry entry."""
     kwargs: dict[str, Any] = {
-        "model": str(spec.weights()),
+        "model": str(resolve(spec)),
         "dtype": spec.dtype,
         "max_model_len": spec.max_model_len,
         "seed": spec.sampling.seed,

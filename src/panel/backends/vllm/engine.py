@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from panel.backends.base import Backend, GenRequest, GenResult, OnResult
 from panel.backends.vllm import compat
 from panel.backends.vllm.compat import _result
-from panel.config.registry import ModelSpec
+
+if TYPE_CHECKING:
+    from panel.config.registry import ModelSpec
 
 
 class VLLMBackend(Backend):

@@ -19,17 +19,19 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any, NamedTuple
+from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 import httpx
 
 from panel.backends.base import GenRequest
 from panel.backends.servers import record_path
 from panel.backends.vllm.compat import engine_kwargs
-from panel.config.registry import ModelSpec
 from panel.contract.records import now
 from panel.errors import PanelError
 from panel.store.files import atomic_write
+
+if TYPE_CHECKING:
+    from panel.config.registry import ModelSpec
 
 START_TIMEOUT_S = 600
 

