@@ -45,8 +45,8 @@ def timed(compile_one: Callable[[str], Any], name: str) -> float:
 
 
 def main() -> None:
-    import xgrammar as xgr  # noqa: PLC0415
-    from transformers import AutoTokenizer  # noqa: PLC0415
+    import xgrammar as xgr
+    from transformers import AutoTokenizer
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cards", type=int, default=5)

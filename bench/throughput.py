@@ -127,57 +127,14 @@ def main() -> None:
     compat.chat(llm, [replace(r, max_tokens=2) for r in one_per_card])  # compile all grammars
     warm_s = time.perf_counter() - t0
     print(f"warm-up (compile {len(one_per_card)} grammars) {warm_s:.1f} s", flush=True)
-    results = []
 
-    compat.reset_prefix_cache(llm)
-    t0 = time.perf_counter()
-    outs = compat.chat(llm, requests)
-    a_s = time.perf_counter() - t0
-    a_texts = [o.outputs[0].text for o in outs]
-    a_valid = sum(check(engine_result(o), settings.rubric)[0] is not None for o in outs)
-    results.append(phase("a: raw LLM.chat", a_s, n,
-                         sum(len(o.prompt_token_ids) for o in outs),
-                         sum(len(o.outputs[0].token_ids) for o in outs),
-                         sum(o.num_cached_tokens or 0 for o in outs), valid=a_valid))
-    print(results[-1], flush=True)
-
-    compat.reset_prefix_cache(llm)
-    t0 = time.perf_counter()
-    summary = run_batch([cards_path], store_dir, args.model, backend=engine, root=root)
-    b_s = time.perf_counter() - t0
-    att = [a for r in summary.run.records for a in r.attempts]
-    same = sum(r.attempts[0].text == t[:len(r.attempts[0].text)]
-               for r, t in zip(summary.run.records, a_texts, strict=True))
-    results.append(phase("b: panel batch", b_s, n, sum(a.prompt_tokens for a in att),
-                         sum(a.output_tokens for a in att), sum(a.cached_tokens for a in att),
-                         requests=summary.requests, ok=n - len(summary.run.failed),
-                         failed=len(summary.run.failed), first_attempt_same_text_as_a=same))
-    print(results[-1], flush=True)
-
-    compat.reset_prefix_cache(llm)
+    a_texts, a = phase_a(llm, requests, settings)
+    b = phase_b(llm, engine, cards_path, store_dir, args.model, root, a_texts, n)
     k = min(args.subset or n, n)
-    t0 = time.perf_counter()
-    c_recs = [run_jobs([job], engine, settings)[0] for job in jobs[:k]]
-    c_s = time.perf_counter() - t0
-    c_att = [a for r in c_recs for a in r.attempts]
-    results.append(phase(f"c: one at a time (first {k} of {n})", c_s, k,
-                         sum(a.prompt_tokens for a in c_att),
-                         sum(a.output_tokens for a in c_att),
-                         sum(a.cached_tokens for a in c_att), requests=len(c_att)))
-    print(results[-1], flush=True)
+    c = phase_c(llm, engine, jobs[:k], settings, n)
     engine.close()
-
-    t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "panel.cli", "batch", str(cards_path),
-                           "-m", args.model, "-o", str(store_dir)],
-                          capture_output=True, text=True, check=False,
-                          env={**os.environ, "PANEL_HOME": str(root.resolve())})
-    d_s = time.perf_counter() - t0
-    calls = re.search(r"model requests\s+(\d+)", proc.stdout)
-    rerun = {"phase": "d: unchanged re-run (new process)", "seconds": round(d_s, 2),
-             "model_calls": int(calls.group(1)) if calls else None, "exit": proc.returncode}
-    results.append(rerun)
-    print(rerun, flush=True)
+    d = phase_d(cards_path, store_dir, args.model, root)
+    results = [a, b, c, d]
 
     per = {r["phase"][0]: float(r.get("seconds_per_review") or 0) for r in results}
     report = {"model": args.model, "cards": len(cards), "reviews": n, "cpu_count": os.cpu_count(),
@@ -190,8 +147,74 @@ def main() -> None:
     (args.out / "throughput.json").write_text(json.dumps(report, indent=2))
     print(f"b/a = {report['ratio_b_over_a']}  (target <= 1.10)")
     print(f"c/b = {report['ratio_c_over_b']}  (target >= 3; c on {k} of {n} prompts)")
-    print(f"re-run: {rerun['seconds']} s, {rerun['model_calls']} model calls (target < 3 s, 0)")
+    print(f"re-run: {d['seconds']} s, {d['model_calls']} model calls (target < 3 s, 0)")
     print(f"wrote {args.out / 'throughput.json'}")
+
+
+def phase_a(llm: Any, requests: list[Any], settings: Any) -> tuple[list[str], dict[str, Any]]:
+    """(a) every request in one raw LLM.chat call: the floor panel is measured against."""
+    n = len(requests)
+    compat.reset_prefix_cache(llm)
+    t0 = time.perf_counter()
+    outs = compat.chat(llm, requests)
+    a_s = time.perf_counter() - t0
+    a_texts = [o.outputs[0].text for o in outs]
+    a_valid = sum(check(engine_result(o), settings.rubric)[0] is not None for o in outs)
+    result = phase("a: raw LLM.chat", a_s, n,
+                   sum(len(o.prompt_token_ids) for o in outs),
+                   sum(len(o.outputs[0].token_ids) for o in outs),
+                   sum(o.num_cached_tokens or 0 for o in outs), valid=a_valid)
+    print(result, flush=True)
+    return a_texts, result
+
+
+def phase_b(llm: Any, engine: Any, cards_path: Path, store_dir: Path, model: str, root: Path,
+            a_texts: list[str], n: int) -> dict[str, Any]:
+    """(b) the same reviews through `panel batch`'s library call, on the same engine."""
+    compat.reset_prefix_cache(llm)
+    t0 = time.perf_counter()
+    summary = run_batch([cards_path], store_dir, model, backend=engine, root=root)
+    b_s = time.perf_counter() - t0
+    att = [a for r in summary.run.records for a in r.attempts]
+    same = sum(r.attempts[0].text == t[:len(r.attempts[0].text)]
+               for r, t in zip(summary.run.records, a_texts, strict=True))
+    result = phase("b: panel batch", b_s, n, sum(a.prompt_tokens for a in att),
+                   sum(a.output_tokens for a in att), sum(a.cached_tokens for a in att),
+                   requests=summary.requests, ok=n - len(summary.run.failed),
+                   failed=len(summary.run.failed), first_attempt_same_text_as_a=same)
+    print(result, flush=True)
+    return result
+
+
+def phase_c(llm: Any, engine: Any, jobs: list[Any], settings: Any, n: int) -> dict[str, Any]:
+    """(c) one review at a time: what batching saves."""
+    compat.reset_prefix_cache(llm)
+    k = len(jobs)
+    t0 = time.perf_counter()
+    c_recs = [run_jobs([job], engine, settings)[0] for job in jobs]
+    c_s = time.perf_counter() - t0
+    c_att = [a for r in c_recs for a in r.attempts]
+    result = phase(f"c: one at a time (first {k} of {n})", c_s, k,
+                   sum(a.prompt_tokens for a in c_att),
+                   sum(a.output_tokens for a in c_att),
+                   sum(a.cached_tokens for a in c_att), requests=len(c_att))
+    print(result, flush=True)
+    return result
+
+
+def phase_d(cards_path: Path, store_dir: Path, model: str, root: Path) -> dict[str, Any]:
+    """(d) `panel batch` again in a new process: everything comes from the store."""
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "panel.cli", "batch", str(cards_path),
+                           "-m", model, "-o", str(store_dir)],
+                          capture_output=True, text=True, check=False,
+                          env={**os.environ, "PANEL_HOME": str(root.resolve())})
+    d_s = time.perf_counter() - t0
+    calls = re.search(r"model requests\s+(\d+)", proc.stdout)
+    rerun = {"phase": "d: unchanged re-run (new process)", "seconds": round(d_s, 2),
+             "model_calls": int(calls.group(1)) if calls else None, "exit": proc.returncode}
+    print(rerun, flush=True)
+    return rerun
 
 
 def engine_result(out: Any) -> Any:

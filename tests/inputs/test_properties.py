@@ -112,7 +112,7 @@ def test_equal_identities_give_equal_slugs(text: str, variant: Any) -> None:
 @settings(max_examples=SLUG_EXAMPLES, deadline=None)
 @given(st.text(st.characters(max_codepoint=127), max_size=80))
 def test_ascii_names_keep_their_old_slug(text: str) -> None:
-    import re  # noqa: PLC0415
+    import re
 
     old = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "tool"  # the old slugify
     if old not in WINDOWS_DEVICES:

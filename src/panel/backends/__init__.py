@@ -44,14 +44,14 @@ def _vllm(spec: ModelSpec) -> Backend:
 
 @backend("openai")
 def _openai(spec: ModelSpec) -> Backend:
-    from panel.backends.openai_server import OpenAIServerBackend  # noqa: PLC0415
+    from panel.backends.openai_server import OpenAIServerBackend
 
     return OpenAIServerBackend(spec)
 
 
 @backend("mock")
 def _mock(spec: ModelSpec) -> Backend:
-    from panel.backends.mock import MockBackend  # noqa: PLC0415
+    from panel.backends.mock import MockBackend
 
     return MockBackend(spec)
 

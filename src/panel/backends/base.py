@@ -11,7 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from panel.config.registry import ModelSpec
@@ -61,11 +61,7 @@ class GenResult:
 
 
 class Backend(ABC):
-    """A model behind one method. Capabilities are class attributes with safe defaults."""
-
-    kind: ClassVar[str] = "base"
-    supports_structured_output: ClassVar[bool] = True
-    max_concurrency: ClassVar[int | None] = None
+    """A model behind one method (and two optional hooks)."""
 
     def __init__(self, spec: ModelSpec):
         self.spec = spec

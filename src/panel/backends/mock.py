@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 class MockBackend(Backend):
     """Deterministic fake: counts calls so tests can assert "zero model calls"."""
 
-    kind: ClassVar[str] = "mock"
     script: ClassVar[deque[tuple[str, str]]] = deque()
     calls: ClassVar[int] = 0
 

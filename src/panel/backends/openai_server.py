@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -56,8 +56,6 @@ class _Garbage(Exception):
 
 class OpenAIServerBackend(Backend):
     """Chat completions against ``base_url`` (or the server `panel serve` recorded)."""
-
-    kind: ClassVar[str] = "openai"
 
     def __init__(self, spec: ModelSpec, base_url: str | None = None,
                  transport: httpx.BaseTransport | None = None):
@@ -200,7 +198,7 @@ def backoff(attempt: int) -> float:
     """Seconds to wait before try ``attempt`` (1-based): doubling from ``BACKOFF_S``, capped
     at ``BACKOFF_MAX_S``, jittered over its upper half so concurrent retries spread out."""
     cap = min(BACKOFF_MAX_S, BACKOFF_S * 2 ** (attempt - 1))
-    return cap / 2 + random.uniform(0, cap / 2)  # noqa: S311 - timing, not secrets
+    return cap / 2 + random.uniform(0, cap / 2)  # timing, not secrets
 
 
 def _field(text: str, name: str) -> Any:

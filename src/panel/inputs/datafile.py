@@ -109,7 +109,7 @@ def _mark_line(exc: yaml.YAMLError) -> int | None:
 def load_yaml(text: str, source: str) -> Any:
     """Parse one YAML document strictly; an error names the line and the problem."""
     try:
-        return yaml.load(text, Loader=StrictLoader)  # noqa: S506 - StrictLoader is a SafeLoader
+        return yaml.load(text, Loader=StrictLoader)  # StrictLoader is a SafeLoader
     except yaml.YAMLError as exc:
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise InputError(source, f"cannot parse YAML: {problem}", line=_mark_line(exc)) from None

@@ -37,7 +37,7 @@ class ReviewActor:
     """One engine per actor, started once; reviews a batch of jobs per call."""
 
     def __init__(self, model: str, root: str):
-        from panel.backends import create_backend  # noqa: PLC0415
+        from panel.backends import create_backend
 
         self.ws = Workspace(Path(os.environ.get("TMPDIR", "/tmp")) / "panel-ray", Path(root))
         self.settings = self.ws.settings(model)
@@ -113,7 +113,7 @@ def _run_on_ray(ws: Workspace, todo: list[Job], model: str | None, address: str,
 def _init(address: str) -> Any:
     """Connect to the cluster at ``address`` ('auto', 'ray://...'), or start a local one."""
     try:
-        import ray  # noqa: PLC0415
+        import ray
     except ImportError:
         raise PanelError("--ray needs Ray Data: pip install -e '.[ray]'") from None
     ray.data.DataContext.get_current().enable_progress_bars = False

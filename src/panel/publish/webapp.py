@@ -321,23 +321,35 @@ def bind(app: Flask, host: str, port: int) -> None:
 
 def add_routes(app: Flask, state: AppState, guard: Guard) -> None:
     """The pages and the editor's actions."""
-    ws, links = state.ws, AppLinks()
+    views = _Views(state, guard)
+    add_pages(app, views)
+    add_actions(app, state, views.action)
 
-    def page(template: str, msg: str | None = None, error: bool = False, **ctx: object) -> str:
+
+class _Views:
+    """What the routes share: the page renderer (message, CSRF token, links) and the
+    wrapper that turns an editor action into a redirect or a refusal."""
+
+    def __init__(self, state: AppState, guard: Guard) -> None:
+        self.state, self.guard, self.links = state, guard, AppLinks()
+
+    def page(self, template: str, msg: str | None = None, error: bool = False,
+             **ctx: object) -> str:
         if msg is None:
             msg, error = request.args.get("msg"), request.args.get("error") == "1"
-        return render(template, links=links, model=state.model, editor=True, msg=msg,
-                      error=error, csrf=guard.csrf(), seen=editor.Seen.of, **ctx)
+        return render(template, links=self.links, model=self.state.model, editor=True,
+                      msg=msg, error=error, csrf=self.guard.csrf(), seen=editor.Seen.of, **ctx)
 
-    def tool_html(slug: str, msg: str | None = None, error: bool = False) -> str:
-        tp = tool_page(ws, slug, state.model)
-        tools = {t.slug: t for t in reviewed_tools(ws, state.model)}
+    def tool_html(self, slug: str, msg: str | None = None, error: bool = False) -> str:
+        ws, model = self.state.ws, self.state.model
+        tp = tool_page(ws, slug, model)
+        tools = {t.slug: t for t in reviewed_tools(ws, model)}
         others = [t for s, t in tools.items() if s != slug]
         pairs = [(a, b, f"{tools[a].card.name} vs {tools[b].card.name}")
                  for a, b in load_pairs(ws) if slug in (a, b) and a in tools and b in tools]
-        return page("ui_tool.html.j2", msg, error, page=tp, others=others, pairs=pairs)
+        return self.page("ui_tool.html.j2", msg, error, page=tp, others=others, pairs=pairs)
 
-    def action(fn: Callable[[str], str]) -> Callable[[str], Response]:
+    def action(self, fn: Callable[[str], str]) -> Callable[[str], Response]:
         """Run an editor action: on success back to the tool's page with its message (303);
         refused, the tool's page with the reason: 409 if the review changed meanwhile,
         400 for a bad value. Nothing is saved when refused."""
@@ -347,13 +359,19 @@ def add_routes(app: Flask, state: AppState, guard: Guard) -> None:
             except PanelError as exc:
                 status = 409 if isinstance(exc, editor.ChangedMeanwhile) else 400
                 try:
-                    return Response(tool_html(slug, str(exc), error=True), status=status)
+                    return Response(self.tool_html(slug, str(exc), error=True), status=status)
                 except PanelError:
                     return refuse(404, f"no tool {slug[:80]!r}")
             query = urlencode({"msg": msg})
-            return cast(Response, redirect(f"{links.tool(slug)}?{query}#reviews", code=303))
+            return cast(Response, redirect(f"{self.links.tool(slug)}?{query}#reviews", code=303))
         run.__name__ = fn.__name__
         return run
+
+
+def add_pages(app: Flask, views: _Views) -> None:
+    """The pages an editor reads, and adding a comparison."""
+    state, links = views.state, views.links
+    ws = state.ws
 
     @app.get("/")
     def index() -> str:
@@ -361,12 +379,12 @@ def add_routes(app: Flask, state: AppState, guard: Guard) -> None:
         known = {t.slug: t for t in tools}
         pairs = [(a, b, f"{known[a].card.name} vs {known[b].card.name}")
                  for a, b in load_pairs(ws) if a in known and b in known]
-        return page("ui_index.html.j2", tools=tools, pairs=pairs)
+        return views.page("ui_index.html.j2", tools=tools, pairs=pairs)
 
     @app.get("/tools/<slug>")
     def tool(slug: str) -> str:
         try:
-            return tool_html(slug)
+            return views.tool_html(slug)
         except PanelError:
             abort(404)
 
@@ -387,8 +405,6 @@ def add_routes(app: Flask, state: AppState, guard: Guard) -> None:
             return refuse(400, "refused: pick two reviewed tools to compare")
         add_pair(ws, a, b)
         return cast(Response, redirect(links.compare(a, b), code=303))
-
-    add_actions(app, state, action)
 
 
 def add_actions(app: Flask, state: AppState,
@@ -433,7 +449,7 @@ class TimedHandler(WSGIRequestHandler):
 
     timeout = READ_TIMEOUT
 
-    def log_error(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib name
+    def log_error(self, format: str, *args: object) -> None:  # stdlib name
         if not format.startswith("Request timed out"):
             super().log_error(format, *args)
 

@@ -94,7 +94,7 @@ def balanced_accuracy(truth: Sequence[str], pred: Sequence[str]) -> float | None
 
     With one class in the reference it is that class's recall (sklearn warns; we do not).
     """
-    from sklearn.metrics import balanced_accuracy_score  # noqa: PLC0415
+    from sklearn.metrics import balanced_accuracy_score
 
     if not truth:
         return None

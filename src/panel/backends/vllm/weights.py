@@ -158,8 +158,8 @@ def _sync_chat_template(out: Path, chat_template: str | None) -> None:
 
 def _dequantize(gguf: Path, out: Path, chat_template: str | None) -> None:
     """transformers reads the GGUF, we drop the quantizer so it saves plain safetensors."""
-    import torch  # noqa: PLC0415
-    from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: PLC0415 - heavy
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer  # heavy
 
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
     # Half the disk and load time; vLLM runs bf16 anyway. (transformers' stubs type .to badly.)
