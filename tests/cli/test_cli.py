@@ -133,3 +133,20 @@ def test_models_with_a_misspelt_engine_key_under_panel_home_fails(tmp_path: Path
     assert res.stderr == (f"error: {home / 'models.yaml'}: field "
                           "'models.smollm2-135m.engine.enforce_eagre' is not a vLLM engine "
                           "argument (EngineArgs); did you mean 'enforce_eager'?\n")
+
+
+def test_a_missing_extra_is_one_line_and_any_other_missing_module_a_traceback() -> None:
+    from panel.cli.options import missing_extra, user_errors
+
+    assert missing_extra(ModuleNotFoundError(name="vllm.engine")) == (
+        "this command needs vllm, which is not installed: scripts/setup.sh (CPU) or "
+        "pip install -e '.[gpu]'")
+    assert missing_extra(ModuleNotFoundError(name="ray")) == (
+        "this command needs ray, which is not installed: pip install -e '.[ray]'")
+
+    @user_errors
+    def broken() -> None:
+        raise ModuleNotFoundError("No module named 'panel.nowhere'", name="panel.nowhere")
+
+    with pytest.raises(ModuleNotFoundError):
+        broken()

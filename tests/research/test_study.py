@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -132,3 +133,19 @@ def test_agreement_on_a_missing_study_says_what_exists(tmp_path: Path) -> None:
     res = CliRunner().invoke(main, ["agreement", "nope", "-o", str(tmp_path)])
     assert res.exit_code == 2
     assert "no study 'nope'" in res.stderr and "run `panel study` first" in res.stderr
+
+
+def test_agreement_without_the_research_extra_is_one_line(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "o"
+    res = CliRunner().invoke(main, ["study", str(EXAMPLES / "tracelens.yaml"), "--models",
+                                    "mock,mock-alt", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    for name in ("scipy", "scipy.stats", "sklearn", "sklearn.metrics"):
+        monkeypatch.setitem(sys.modules, name, None)  # as if the extra were not installed
+    res = CliRunner().invoke(main, ["agreement", "mock-vs-mock-alt", "-o", str(out)])
+    assert res.exit_code == 2
+    assert res.stdout == ""
+    assert res.stderr in (
+        "error: this command needs scipy, which is not installed: pip install -e '.[research]'\n",
+        "error: this command needs sklearn, which is not installed: pip install -e '.[research]'\n")

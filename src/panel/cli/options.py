@@ -31,14 +31,40 @@ def personas_option(fn: F) -> F:
                         help="Comma-separated persona subset (default: all in personas/).")(fn)
 
 
+_ENGINE = "scripts/setup.sh (CPU) or pip install -e '.[gpu]'"
+EXTRAS = {
+    "scipy": "pip install -e '.[research]'", "sklearn": "pip install -e '.[research]'",
+    "statsmodels": "pip install -e '.[research]'", "matplotlib": "pip install -e '.[research]'",
+    "ray": "pip install -e '.[ray]'", "vllm": _ENGINE, "torch": _ENGINE,
+    "transformers": _ENGINE, "gguf": _ENGINE,
+}
+"""Optional dependencies by top-level module, and how to install the extra that has it."""
+
+
+def missing_extra(exc: ModuleNotFoundError) -> str | None:
+    """The one line for a missing optional dependency; None for any other missing module
+    (a bug, which keeps its traceback)."""
+    top = (exc.name or "").split(".")[0]
+    if top not in EXTRAS:
+        return None
+    return f"this command needs {top}, which is not installed: {EXTRAS[top]}"
+
+
 def user_errors(fn: F) -> F:
-    """Show PanelError as one clear line and exit 2, without a traceback."""
+    """Show PanelError, or a missing optional dependency, as one clear line and exit 2,
+    without a traceback."""
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
         except PanelError as exc:
             click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+        except ModuleNotFoundError as exc:
+            line = missing_extra(exc)
+            if line is None:
+                raise
+            click.echo(f"error: {line}", err=True)
             sys.exit(2)
     return wrapper
 

@@ -6,13 +6,12 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from panel.store.files import atomic_write
+from panel.research.agreement import AgreementReport
+from panel.research.stats import ALL, fmt
+from panel.store.files import atomic_write, write_csv
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
-from panel.research.agreement import AgreementReport
-from panel.research.stats import ALL, fmt
-from panel.store.files import write_csv
 
 
 def write_report(report: AgreementReport, folder: Path, figure_format: str = "png") -> list[Path]:
