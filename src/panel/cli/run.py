@@ -81,8 +81,9 @@ def batch(inputs: tuple[str, ...], model: str | None, personas: str | None, outp
     if ray_address:  # the caller picks local or Ray; neither module knows the other's CLI
         from panel.pipeline.ray_cluster import run_batch_ray
 
-        summary = run_batch_ray(inputs, output, model, people, force, part, ray_address,
-                                actors=actors, progress=progress)
+        summary = run_batch_ray(inputs, output=output, model=model, personas=people,
+                                force=force, shard=part, address=ray_address, actors=actors,
+                                progress=progress)
     else:
         summary = run_batch(inputs, output=output, model=model, personas=people, force=force,
                             shard=part, progress=progress)
