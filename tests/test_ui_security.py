@@ -18,21 +18,45 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from flask import Flask
-from flask.testing import FlaskClient
 
 from panel import editor
 from panel.cards import load_cards
 from panel.errors import InputError, PanelError
 from panel.records import ReviewRecord
 from panel.runner import review_cards
-from panel.ui import MAX_BODY, bind, create_app, make_ui_server
 from panel.workspace import Workspace
 
 from conftest import EXAMPLES
+
+if TYPE_CHECKING:
+    from flask import Flask
+    from flask.testing import FlaskClient
+
+# Flask is imported only when a test runs, never at collection: vLLM's engine start scans
+# every module in sys.modules and trips over Flask's request proxies outside a request, so
+# importing Flask here would break the engine tests of a run that merely collects this file.
+MAX_BODY = 64 * 1024  # panel.ui.MAX_BODY (test_an_oversize_body checks they agree)
+
+
+def _ui() -> Any:
+    import panel.ui  # noqa: PLC0415
+
+    return panel.ui
+
+
+def bind(app: Flask, host: str, port: int) -> None:
+    _ui().bind(app, host, port)
+
+
+def create_app(*args: Any, **kwargs: Any) -> Flask:
+    return _ui().create_app(*args, **kwargs)  # type: ignore[no-any-return]
+
+
+def make_ui_server(*args: Any, **kwargs: Any) -> Any:
+    return _ui().make_ui_server(*args, **kwargs)
 
 BASE = "http://127.0.0.1:5000"
 TOKEN = "s3cret-token-for-the-tests-0123456789"
@@ -283,6 +307,7 @@ def test_library_edit_with_expected_refuses_a_changed_review(reviewed: Workspace
 
 def test_an_oversize_body_is_refused_with_413(reviewed: Workspace, client: FlaskClient) -> None:
     before = builder(reviewed)
+    assert MAX_BODY == _ui().MAX_BODY
     fields = {**attack(client), "review": "x" * (MAX_BODY + 1)}
     resp = edit(client, fields)
     assert resp.status_code == 413 and "over" in resp.get_data(as_text=True)
@@ -366,7 +391,7 @@ def test_cli_allow_remote_makes_and_prints_a_token(tmp_path: Path,
     """No socket is opened: the server is a stub that stops at once (as Ctrl-C would)."""
     from click.testing import CliRunner
 
-    import panel.ui
+    import panel.ui  # noqa: PLC0415
     from panel.cli import main
 
     made: dict[str, Any] = {}
