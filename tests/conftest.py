@@ -11,6 +11,9 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+# Flask is loaded before the session engine starts, as in any run that imported the editor
+# app first: the engine must start all the same (backends/_vllm_compat._proxies_resolvable).
+import flask  # noqa: F401
 import pytest
 
 from panel.backends.base import Backend

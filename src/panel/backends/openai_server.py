@@ -134,6 +134,7 @@ class OpenAIServerBackend(Backend):
                  on_result: OnResult | None = None) -> list[GenResult]:
         """Send every request, ``max_concurrency`` in flight; return results in order."""
         results: dict[str, GenResult] = {}
+        self._gave_up.clear()  # one call's give-up does not stop a long-lived backend's next
         pool = ThreadPoolExecutor(max_workers=self.spec.max_concurrency,
                                   thread_name_prefix="panel-openai")
         try:

@@ -8,6 +8,7 @@ these few functions and a vLLM upgrade is a change to this file only.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -74,18 +75,37 @@ def make_llm(spec: ModelSpec) -> Any:
     from vllm import LLM  # loads torch
 
     if not on_cpu():
-        return LLM(**engine_kwargs(spec))
+        with _proxies_resolvable():
+            return LLM(**engine_kwargs(spec))
     alone = not _in_process
     env = CPU_ENV if alone else {"VLLM_ENABLE_V1_MULTIPROCESSING": "1"}
     if not alone:  # the first engine froze vLLM's environment cache at "in process"
         from vllm import envs
 
         envs.disable_envs_cache()
-    with _environ(env, override=not alone):
+    with _environ(env, override=not alone), _proxies_resolvable():
         llm = LLM(**engine_kwargs(spec))
     if alone:
         _in_process.add(id(llm))
     return llm
+
+
+@contextmanager
+def _proxies_resolvable() -> Iterator[None]:
+    """Let Flask's context proxies answer while an engine starts outside a request.
+
+    vLLM 0.32's Triton dispatcher scans every loaded module's namespace with ``hasattr``;
+    werkzeug's proxies (``flask.request``, ``flask.g``) raise RuntimeError, not
+    AttributeError, outside a request, which kills the engine start in any process that
+    imported Flask first (a test run, a script beside the editor app). A throwaway request
+    context makes them resolve; inside a real request (the app's regenerate) nothing changes.
+    """
+    flask = sys.modules.get("flask")
+    if flask is None or flask.has_request_context():
+        yield
+        return
+    with flask.Flask(__name__).test_request_context():
+        yield
 
 
 @contextmanager
