@@ -7,9 +7,11 @@ behaviour use it, orchestration tests use the mock backend.
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,9 +20,21 @@ from panel.backends.mock import MockBackend
 from panel.config.project import project_root
 from panel.config.workspace import Workspace
 
+# The whole run is offline, subprocesses included: a hub model missing from the cache is an
+# error that says how to fetch it, never a download in the middle of a test.
+os.environ["HF_HUB_OFFLINE"] = "1"
+
 ROOT = project_root()
 EXAMPLES = ROOT / "examples" / "tools"
 EMBEDDED = "smollm2-135m"
+
+
+def need(module: str) -> Any:
+    """Import a test's optional dependency (xgrammar, playwright): a skip on a developer's
+    machine that lacks it, an error on CI ($CI set), where a skip would pass silently."""
+    if os.environ.get("CI"):
+        return importlib.import_module(module)
+    return pytest.importorskip(module)
 
 
 @pytest.fixture(autouse=True)
