@@ -7,9 +7,11 @@ behaviour use it, orchestration tests use the mock backend.
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 # Flask is loaded before the session engine starts, as in any run that imported the editor
 # app first: the engine must start all the same (backends/_vllm_compat._proxies_resolvable).
@@ -21,9 +23,21 @@ from panel.backends.mock import MockBackend
 from panel.config.project import project_root
 from panel.config.workspace import Workspace
 
+# The whole run is offline, subprocesses included: a hub model missing from the cache is an
+# error that says how to fetch it, never a download in the middle of a test.
+os.environ["HF_HUB_OFFLINE"] = "1"
+
 ROOT = project_root()
 EXAMPLES = ROOT / "examples" / "tools"
 EMBEDDED = "smollm2-135m"
+
+
+def need(module: str) -> Any:
+    """Import a test's optional dependency (xgrammar, playwright): a skip on a developer's
+    machine that lacks it, an error on CI ($CI set), where a skip would pass silently."""
+    if os.environ.get("CI"):
+        return importlib.import_module(module)
+    return pytest.importorskip(module)
 
 
 @pytest.fixture(autouse=True)

@@ -77,7 +77,8 @@ def test_models_fetch_downloads_the_pinned_revision(monkeypatch: pytest.MonkeyPa
         return str(tmp_path / "snap")
 
     monkeypatch.setattr(huggingface_hub, "snapshot_download", fake)
-    name, spec = next((n, s) for n, s in Workspace().registry.models.items() if s.source.hf)
+    name, spec = next((n, s) for n, s in Workspace().registry.models.items()
+                      if s.source and s.source.hf)
     code, out, err = run("models", "fetch", name)
     assert (code, err) == (0, "")
     assert calls == [(spec.source.hf, spec.source.revision)]

@@ -160,7 +160,7 @@ def evil_ws(tmp_path: Path) -> Workspace:
         shutil.copytree(ROOT / item, root / item)
     shutil.copy(ROOT / "panel.yaml", root / "panel.yaml")
     models = {"default": "../../../../evil", "models": {"../../../../evil": {
-        "backend": "mock", "source": {"path": "."}, "sampling": {"seed": 0}}}}
+        "backend": "mock", "sampling": {"seed": 0}}}}
     (root / "models.yaml").write_text(yaml.safe_dump(models), encoding="utf-8")
     return Workspace(output=tmp_path / "out" / "outputs", root=root)
 

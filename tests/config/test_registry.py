@@ -16,7 +16,7 @@ from conftest import ROOT
 def test_shipped_registry_has_the_required_backbones() -> None:
     reg = load_registry(ROOT / "models.yaml")
     assert reg.default == "smollm2-135m"
-    hub = {s.source.hf for s in reg.models.values() if s.source.hf}
+    hub = {s.source.hf for s in reg.models.values() if s.source and s.source.hf}
     assert {"Qwen/Qwen2.5-7B-Instruct", "meta-llama/Llama-3.1-8B-Instruct",
             "mistralai/Mistral-Small-24B-Instruct-2501", "google/gemma-3-27b-it",
             "Qwen/Qwen2.5-72B-Instruct"} <= hub
@@ -88,3 +88,53 @@ def test_every_shipped_engine_key_is_a_vllm_engine_argument() -> None:
     reg = load_registry(ROOT / "models.yaml")
     used = {key for spec in reg.models.values() for key in spec.engine}
     assert used and used <= KNOWN_KEYS
+
+
+def _entry(tmp_path: Path, entry: str) -> Path:
+    path = tmp_path / "models.yaml"
+    path.write_text(f"default: x\nmodels:\n  x:\n{entry}")
+    return path
+
+
+@pytest.mark.parametrize(("entry", "reason"), [
+    ("    backend: mock\n    source: {path: .}\n",
+     "backend mock has no weights or engine: drop source"),
+    ("    backend: mock\n    engine: {enforce_eager: true}\n",
+     "backend mock has no weights or engine: drop engine"),
+    ("    backend: vllm\n    dtype: auto\n",
+     "backend vllm needs source (one of embedded, hf, path)"),
+    ("    backend: openai\n",
+     "backend openai needs source (one of embedded, hf, path) or base_url"),
+    ("    backend: vllm\n    source: {embedded: smollm2}\n    base_url: http://h/v1\n",
+     "base_url: only for backend openai"),
+    ("    backend: mock\n    timeout_s: 3\n", "timeout_s: only for backend openai"),
+])
+def test_each_backend_takes_only_the_fields_it_uses(tmp_path: Path, entry: str,
+                                                    reason: str) -> None:
+    path = _entry(tmp_path, entry)
+    with pytest.raises(InputError) as err:
+        load_registry(path)
+    assert str(err.value) == f"{path}: field 'models.x' Value error, {reason}"
+
+
+def test_a_mock_needs_no_source_and_keeps_its_store_key() -> None:
+    from panel.hashing import json_sha
+
+    reg = load_registry(ROOT / "models.yaml")
+    mock, alt = reg.get("mock"), reg.get("mock-alt")
+    assert mock.source is None and alt.source is None
+    # the identities (and so the keys) of mock reviews stored before mocks lost `path: .`
+    assert mock.identity() == {"name": "mock", "source": {"path": "."}, "dtype": "auto",
+                               "max_model_len": 4096}
+    assert (json_sha(mock.identity()), json_sha(alt.identity())) == (
+        "4e0cc0eef9d7560f", "53f3ae7574702637")
+    assert json_sha(reg.get("smollm2-135m").identity()) == "63d8be49f7799eca"
+    with pytest.raises(PanelError, match="model 'mock' \\(backend mock\\) has no weights"):
+        _ = mock.weights_source
+    assert "- " in next(line for line in _models_lines() if line.startswith("  mock "))
+
+
+def _models_lines() -> list[str]:
+    from panel.cli.tables import models_table
+
+    return models_table(load_registry(ROOT / "models.yaml")).splitlines()

@@ -20,6 +20,8 @@ from panel.contract.output import (
 )
 from panel.inputs.cards import NAME_MAX
 
+from conftest import need
+
 RUBRIC = Rubric(ship_threshold=55, skip_threshold=65)
 
 
@@ -85,8 +87,8 @@ def test_rubric_without_a_verdict_for_some_score_is_rejected() -> None:
 def accepts(grammar: str, reply: dict[str, object], separators: tuple[str, str] = (",", ":"),
             ) -> bool:
     """Whether xgrammar's parser accepts the reply, written as JSON with ``separators``."""
-    testing = pytest.importorskip("xgrammar.testing")
-    xgr = pytest.importorskip("xgrammar")
+    testing = need("xgrammar.testing")
+    xgr = need("xgrammar")
     text = json.dumps(reply, separators=separators, ensure_ascii=False)
     return bool(testing._is_grammar_accept_string(xgr.Grammar.from_ebnf(grammar), text))
 

@@ -84,3 +84,29 @@ def test_votes_file_is_validated(ws: Workspace) -> None:
     (folder / "b.yaml").write_text("up: -1\n")
     with pytest.raises(InputError, match="b.yaml: field 'up'"):
         load_votes(folder, "b")
+
+
+def test_a_failed_review_shows_every_attempts_reason(ws: Workspace) -> None:
+    from html import escape
+
+    from panel.backends.mock import MockBackend
+
+    card = load_cards([EXAMPLES / "tracelens.yaml"])[0].card
+    MockBackend.reset()
+    MockBackend.enqueue(HOSTILE)  # not JSON, and hostile
+    MockBackend.enqueue(json.dumps({"reasoning": "r", "score": 101, "verdict": "ship",
+                                    "review": "x"}))
+    MockBackend.enqueue('{"reasoning": "cut off', finish_reason="length")
+    try:
+        [rec] = review_cards(ws, [card], "mock", ["builder"]).records
+    finally:
+        MockBackend.reset()
+    reasons = [a.error or "" for a in rec.attempts]
+    assert not rec.ok and len(reasons) == 3 and all(reasons) and len(set(reasons)) == 3
+    assert rec.failure == reasons[-1]
+    build_site(ws, "mock")
+    html = (ws.output / "site" / "tools" / "tracelens.html").read_text()
+    items = re.findall(r'<ol class="attempts">(.*?)</ol>', html, re.S)
+    assert items == ["".join(f"<li>attempt {i}: {escape(r)}</li>"
+                             for i, r in enumerate(reasons, 1))]
+    assert "<script>alert" not in html

@@ -30,7 +30,7 @@ from panel.publish.site import add_pair, build_site
 from panel.verdict.community import Votes, save_votes
 from panel.verdict.views import tool_page
 
-from conftest import EXAMPLES
+from conftest import EXAMPLES, need
 
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -44,7 +44,7 @@ if not CHROMIUM.exists() or shutil.which("chromium") is None:
         raise RuntimeError("no /usr/bin/chromium: run scripts/ensure-chromium.sh")
     pytest.skip("no /usr/bin/chromium (scripts/ensure-chromium.sh installs it)",
                 allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api")
+sync_api = need("playwright.sync_api")
 
 
 @pytest.fixture(scope="module")

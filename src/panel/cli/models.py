@@ -36,8 +36,8 @@ def fetch(name: str) -> None:
     """Download a hub model's weights into the Hugging Face cache (needs network)."""
     from panel.backends.vllm.weights import fetch as fetch_weights
 
-    spec = Workspace().registry.get(name)
-    click.echo(f"fetched {spec.source.hf} to {fetch_weights(spec)}")
+    repo, path = fetch_weights(Workspace().registry.get(name))
+    click.echo(f"fetched {repo} to {path}")
 
 
 _SERVE_HELP = ("Run the vLLM OpenAI-compatible server for a registry model, in the foreground; "

@@ -133,7 +133,8 @@ def models_table(reg: Registry) -> str:
     """`panel models`: name, backend, source, and which is the default (*)."""
     lines = []
     for name, spec in reg.models.items():
-        src = spec.source.hf or spec.source.path or f"embedded:{spec.source.embedded}"
+        s = spec.source
+        src = "-" if s is None else s.hf or s.path or f"embedded:{s.embedded}"
         mark = "*" if name == reg.default else " "
         lines.append(f"{mark} {name:<20} {spec.backend:<7} {src:<44} {spec.description}")
     return "\n".join(lines)

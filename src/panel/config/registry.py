@@ -64,7 +64,8 @@ class ModelSpec(BaseModel):
     name: str = Field(description="Registry key, used with --model.")
     description: str = Field("", description="One line for `panel models`.")
     backend: Literal["vllm", "openai", "mock"] = Field("vllm", description="Backend kind.")
-    source: Source = Field(description="Where the weights come from.")
+    source: Source | None = Field(None, description="Where the weights come from (backend "
+                                  "vllm; openai unless base_url is given; never mock).")
     dtype: str = Field("auto", description="Weight dtype for vLLM.")
     max_model_len: int = Field(4096, ge=256, description="Context length for the engine.")
     engine: dict[str, Any] = Field(default_factory=dict, description="Extra vLLM engine args.")
@@ -76,31 +77,64 @@ class ModelSpec(BaseModel):
                              "request makes at most 5 attempts with backoff (0.25-4 s) between, "
                              "so it ends within 5 x timeout_s + 8 s.")
 
+    @model_validator(mode="after")
+    def _fits_backend(self) -> ModelSpec:
+        """Each backend takes the fields it uses, so no entry carries a fake or an ignored
+        value: a mock has no weights and no engine, only `openai` talks HTTP."""
+        given = self.model_fields_set
+        if self.backend == "vllm" or (self.backend == "openai" and not self.base_url):
+            if self.source is None:
+                raise ValueError(f"backend {self.backend} needs source (one of embedded, hf, "
+                                 "path)" + ("" if self.backend == "vllm" else " or base_url"))
+        elif self.backend == "mock":
+            extra = sorted(given & {"source", "dtype", "max_model_len", "engine"})
+            if extra:
+                raise ValueError(f"backend mock has no weights or engine: drop {', '.join(extra)}")
+        if self.backend != "openai":
+            http = sorted(given & {"base_url", "max_concurrency", "timeout_s"})
+            if http:
+                raise ValueError(f"{', '.join(http)}: only for backend openai")
+        return self
+
+    @property
+    def weights_source(self) -> Source:
+        """Where the weights are; a backend that loads weights asks for it."""
+        if self.source is None:
+            raise PanelError(f"model '{self.name}' (backend {self.backend}) has no weights")
+        return self.source
+
     @property
     def revision(self) -> str | None:
         """The hub revision, if the weights come from the hub."""
-        return self.source.revision
+        return self.source.revision if self.source else None
 
     @property
     def served_name(self) -> str:
         """The model id a server reports: the hub id, else the registry name."""
-        return self.source.hf or self.name
+        return (self.source.hf if self.source else None) or self.name
 
     def identity(self) -> dict[str, Any]:
         """What about the model shapes its output: part of every store key."""
-        ident = {"name": self.name, "source": self.source.model_dump(exclude_none=True),
-                 "dtype": self.dtype, "max_model_len": self.max_model_len}
-        if self.source.chat_template:  # the file's content shapes every prompt, not its name
+        source = self.source.model_dump(exclude_none=True) if self.source else NO_SOURCE
+        ident = {"name": self.name, "source": source, "dtype": self.dtype,
+                 "max_model_len": self.max_model_len}
+        if self.source and self.source.chat_template:  # the file's text shapes every prompt
             ident["chat_template_sha"] = sha(self.chat_template() or "")
         return ident
 
     def chat_template(self) -> str | None:
         """The chat template file's text, for models whose weights ship none."""
-        if not self.source.chat_template:
+        if not self.source or not self.source.chat_template:
             return None
         from panel.config.project import project_root
 
         return (project_root() / "prompts" / self.source.chat_template).read_text()
+
+
+NO_SOURCE = {"path": "."}
+"""The identity's source for an entry without weights (a mock). Before issue 11 every entry
+had to name a source and mocks said ``path: .``; keeping that value in the identity keeps
+the store keys of reviews made before (a key is a hash of the identity) unchanged."""
 
 
 class Registry(BaseModel):

@@ -156,7 +156,7 @@ def reproduction(ws: Workspace, spec: ModelSpec, records: Sequence[ReviewRecord]
 
 
 def _weights_package(spec: ModelSpec) -> dict[str, str] | None:
-    package = EMBEDDED_PACKAGES.get(spec.source.embedded or "")
+    package = EMBEDDED_PACKAGES.get((spec.source.embedded if spec.source else None) or "")
     if not package:
         return None
     try:

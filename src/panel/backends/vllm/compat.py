@@ -52,8 +52,8 @@ def engine_kwargs(spec: ModelSpec) -> dict[str, Any]:
         # loop on whitespace where a JSON-schema request allows it.
         "structured_outputs_config": {"backend": "xgrammar", "disable_any_whitespace": True},
     }
-    if spec.source.revision and spec.source.hf:
-        kwargs["revision"] = spec.source.revision
+    if spec.revision and spec.weights_source.hf:
+        kwargs["revision"] = spec.revision
     if on_cpu():
         kwargs.update(CPU_DEFAULTS)
     kwargs.update(spec.engine)

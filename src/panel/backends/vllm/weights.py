@@ -54,7 +54,7 @@ EMBEDDED_PACKAGES = {name: e.distribution for name, e in EMBEDDED.items()}
 
 def resolve(spec: ModelSpec) -> Path:
     """A local folder of weights vLLM can load; converts embedded models on first use."""
-    src = spec.source
+    src = spec.weights_source
     if src.path:
         folder = Path(src.path).expanduser()
         if not folder.is_dir():
@@ -177,10 +177,12 @@ def _dequantize(gguf: Path, out: Path, chat_template: str | None) -> None:
 
 
 
-def fetch(spec: ModelSpec) -> Path:
-    """`panel models fetch NAME`: the one place panel downloads weights, on request."""
+def fetch(spec: ModelSpec) -> tuple[str, Path]:
+    """`panel models fetch NAME`: the one place panel downloads weights, on request;
+    (the hub id, the folder it was downloaded to)."""
     from huggingface_hub import snapshot_download
 
-    if not spec.source.hf:
+    if spec.source is None or not spec.source.hf:
         raise PanelError(f"model '{spec.name}' is not a hub model; nothing to fetch")
-    return Path(snapshot_download(spec.source.hf, revision=spec.source.revision))
+    return spec.source.hf, Path(snapshot_download(spec.source.hf,
+                                                  revision=spec.source.revision))

@@ -1,0 +1,107 @@
+"""Each input of a review's store key, changed alone, re-runs exactly the reviews it shapes
+and reuses every other one (card, persona, templates, model revision, sampling, rubric,
+schema version, attempts)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+
+from panel.config.workspace import Workspace
+from panel.inputs.cards import load_cards
+from panel.pipeline import jobs
+from panel.pipeline.batch import run_batch
+from panel.pipeline.run import plan
+
+from conftest import EXAMPLES, ROOT
+
+CARDS = ("tracelens", "patchpilot", "diffsage")  # 3 cards x 4 personas = 12 reviews
+
+
+def project(tmp_path: Path) -> tuple[Path, Path]:
+    """A copy of the project data to change, and a JSONL file of three cards."""
+    root = tmp_path / "project"
+    for name in ("personas", "prompts"):
+        shutil.copytree(ROOT / name, root / name)
+    for name in ("models.yaml", "panel.yaml"):
+        shutil.copy(ROOT / name, root / name)
+    cards = tmp_path / "cards.jsonl"
+    docs = [yaml.safe_load((EXAMPLES / f"{c}.yaml").read_text()) for c in CARDS]
+    cards.write_text("".join(json.dumps(d, default=str) + "\n" for d in docs))
+    return root, cards
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert text.count(old) >= 1, old
+    path.write_text(text.replace(old, new, 1))
+
+
+def _card(root: Path, cards: Path) -> None:
+    lines = cards.read_text().splitlines()
+    doc = json.loads(lines[0])
+    doc["description"] += " Now with a changelog."
+    cards.write_text("\n".join([json.dumps(doc), *lines[1:]]) + "\n")
+
+
+CHANGES: dict[str, tuple[Callable[[Path, Path], None], set[tuple[str, str]] | None]] = {
+    # what changes -> (the change, the (tool, persona) reviews it re-runs; None: all 12)
+    "card": (_card, {("tracelens", p) for p in ("builder", "skeptic", "futurist", "founder")}),
+    "persona": (lambda root, _: edit(root / "personas" / "skeptic.yaml", "\n", "\n# edited\n"),
+                {(c, "skeptic") for c in CARDS}),
+    "templates": (lambda root, _: edit(root / "prompts" / "review.j2", "\n", "\n{# edited #}\n"),
+                  None),
+    "sampling": (lambda root, _: edit(root / "models.yaml", "max_tokens: 400, seed: 0",
+                                      "max_tokens: 401, seed: 0"), None),
+    "rubric": (lambda root, _: edit(root / "panel.yaml", "ship_threshold: 55",
+                                    "ship_threshold: 56"), None),
+    "attempts": (lambda root, _: edit(root / "panel.yaml", "max_attempts: 3",
+                                      "max_attempts: 4"), None),
+}
+
+
+@pytest.mark.parametrize("what", sorted(CHANGES))
+def test_changing_one_key_input_reruns_exactly_what_it_shapes(tmp_path: Path,
+                                                               what: str) -> None:
+    root, cards = project(tmp_path)
+    first = run_batch([cards], tmp_path / "out", "mock", root=root)
+    assert (first.run.reviewed, first.run.reused) == (12, 0)
+    change, affected = CHANGES[what]
+    change(root, cards)
+    again = run_batch([cards], tmp_path / "out", "mock", root=root)
+    before = {r.key for r in first.run.records}
+    rerun = {(r.tool, r.persona) for r in again.run.records if r.key not in before}
+    expected = affected if affected is not None else {(r.tool, r.persona)
+                                                      for r in first.run.records}
+    assert rerun == expected
+    assert (again.run.reviewed, again.run.reused, again.requests) == (
+        len(expected), 12 - len(expected), len(expected))
+
+
+def test_the_schema_version_is_part_of_every_key(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    root, cards = project(tmp_path)
+    ws = Workspace(tmp_path / "out", root)
+    loaded = [c.card for c in load_cards([cards])]
+    keys = {j.key for j in plan(ws, loaded, "mock")}
+    monkeypatch.setattr(jobs, "SCHEMA_VERSION", jobs.SCHEMA_VERSION + 1)
+    assert not keys & {j.key for j in plan(ws, loaded, "mock")}
+
+
+def test_a_model_revision_changes_that_models_keys_only(tmp_path: Path) -> None:
+    root, cards = project(tmp_path)
+    loaded = [c.card for c in load_cards([cards])]
+
+    def keys(model: str) -> set[str]:
+        return {j.key for j in plan(Workspace(tmp_path / "out", root), loaded, model)}
+
+    qwen, mock = keys("qwen2.5-7b"), keys("mock")
+    edit(root / "models.yaml", "hf: Qwen/Qwen2.5-7B-Instruct\n      revision: main",
+         "hf: Qwen/Qwen2.5-7B-Instruct\n      revision: 0123abc")
+    assert len(qwen) == 12 and not qwen & keys("qwen2.5-7b")
+    assert keys("mock") == mock
