@@ -245,3 +245,22 @@ def test_pages_and_app_routes_work_with_a_non_ascii_slug(tmp_path: Path) -> None
     assert "/tools/%D0%BA%D0%BE%D0%B4%D0%B5%D1%80" in index
     page = client.get("/tools/%D0%BA%D0%BE%D0%B4%D0%B5%D1%80", base_url=base)
     assert page.status_code == 200 and "Кодер" in page.get_data(as_text=True)
+
+
+def test_panel_review_of_a_card_on_a_taken_slug_names_both_files(tmp_path: Path) -> None:
+    """Interactive runs name the new card's file too, not only the stored one's."""
+    from click.testing import CliRunner
+
+    from panel.cli import main
+
+    (tmp_path / "a.yaml").write_text((EXAMPLES / "patchpilot.yaml").read_text())
+    text = (EXAMPLES / "patchpilot.yaml").read_text()
+    bang = text.replace("name: PatchPilot", "name: PatchPilot!")
+    (tmp_path / "b.yaml").write_text(bang)
+    out = str(tmp_path / "out")
+    first = CliRunner().invoke(main, ["review", str(tmp_path / "a.yaml"), "-m", "mock", "-o", out])
+    assert first.exit_code == 0, first.output
+    res = CliRunner().invoke(main, ["review", str(tmp_path / "b.yaml"), "-m", "mock", "-o", out])
+    assert res.exit_code == 2
+    assert f"{tmp_path / 'b.yaml'}: field 'name' slug 'patchpilot' is already taken by " \
+           f"'PatchPilot' from {tmp_path / 'a.yaml'}" in res.output

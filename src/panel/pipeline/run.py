@@ -21,7 +21,7 @@ from panel.config.settings import ReviewSettings
 from panel.config.workspace import Workspace
 from panel.contract.records import ReviewRecord, now
 from panel.errors import InputError
-from panel.inputs.cards import ToolCard
+from panel.inputs.cards import LoadedCard, ToolCard, load_cards
 from panel.pipeline.jobs import Job, make_job
 from panel.pipeline.retry import run_jobs
 from panel.store.files import atomic_write
@@ -104,10 +104,17 @@ def review_files(ws: Workspace, *, cards: Sequence[str], model: str | None = Non
                  progress: Progress | None = None) -> RunSummary:
     """`panel review`: load every card (all must be valid: nothing is written for a bad
     one, the first error is raised), then review them."""
-    from panel.inputs.cards import load_cards
+    loaded = load_cards(cards)
+    register_cards(ws, loaded)
+    return review_cards(ws, [c.card for c in loaded], model, personas, force,
+                        progress=progress)
 
-    loaded = [c.card for c in load_cards(cards)]
-    return review_cards(ws, loaded, model, personas, force, progress=progress)
+
+def register_cards(ws: Workspace, loaded: Sequence[LoadedCard]) -> None:
+    """Record each card with the file it came from, before any work: a card on a slug
+    another tool holds is refused with an error naming both files."""
+    for item in loaded:
+        ws.store.put_card(item.card.slug, item.card.model_dump_json(), item.source)
 
 
 POLL_S = 0.2

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from panel.backends import Backend
 from panel.config.workspace import Workspace
-from panel.inputs.cards import ToolCard
-from panel.pipeline.run import Progress, review_cards
+from panel.inputs.cards import ToolCard, load_cards
+from panel.pipeline.run import Progress, register_cards, review_cards
 from panel.store.files import atomic_write
 from panel.verdict.head_to_head import Comparison, compare
 
@@ -58,10 +58,11 @@ def compare_files(ws: Workspace, *, cards: Sequence[str], model: str | None = No
                   personas: list[str] | None = None,
                   progress: Progress | None = None) -> Compared:
     """`panel compare A B`: load both cards, compare them, add the pair to the site."""
-    from panel.inputs.cards import load_cards
     from panel.publish.site import add_pair
 
-    card_a, card_b = (c.card for c in load_cards(cards))
+    loaded = load_cards(cards)
+    register_cards(ws, loaded)
+    card_a, card_b = (c.card for c in loaded)
     comp, paths = compare_cards(ws, card_a, card_b, model, personas, progress=progress)
     added = add_pair(ws, card_a.slug, card_b.slug)
     return Compared(comp, paths, (card_a.slug, card_b.slug), added)
