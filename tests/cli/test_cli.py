@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,9 @@ def test_review_one_persona(tmp_path: Path) -> None:
     assert code == 0
     assert out.splitlines()[0].split() == ["tool", "verdict", "ship", "%", "mean"]
     assert out.splitlines()[-1].startswith("reviewed 1, reused from store 0, failed 0")
-    assert (tmp_path / "o" / "panels" / "tracelens.mock.json").is_file()
+    doc = json.loads((tmp_path / "o" / "panels" / "tracelens.mock.json").read_text())
+    assert (doc["tool"]["name"], doc["model"]) == ("TraceLens", "mock")
+    assert [r["persona"] for r in doc["reviews"]] == ["builder"]
 
 
 def test_compare_writes_json_and_markdown(tmp_path: Path) -> None:

@@ -104,4 +104,5 @@ def test_evaluate_cli_on_the_shipped_reference(tmp_path: Path) -> None:
     assert lines[6].split()[:4] == ["all", "24", "24", "0"]
     doc = json.loads((out / "evaluate" / "reference.mock.json").read_text())
     assert doc["overall"]["n"] == 24 and doc["model"] == "mock"
-    assert (out / "evaluate" / "reference.mock.csv").is_file()
+    rows = (out / "evaluate" / "reference.mock.csv").read_text().splitlines()
+    assert len(rows) == 1 + 5 and rows[-1].split(",")[0] == "all"

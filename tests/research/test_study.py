@@ -96,7 +96,8 @@ def test_samples_option_reports_self_consistency(tmp_path: Path) -> None:
     assert table[0].split() == ["persona", "groups", "k", "std", "range", "flip%"]
     assert [ln.split()[1] for ln in table[1:6]] == [*PERSONAS, "all"]
     assert table[5].split()[2:4] == ["4", "3.0"]
-    assert (tmp_path / "studies" / "k3" / "consistency.csv").is_file()
+    with (tmp_path / "studies" / "k3" / "consistency.csv").open() as fh:
+        assert [r["persona"] for r in csv.DictReader(fh)] == [*PERSONAS, "all"]
 
 
 def test_study_file(tmp_path: Path, ws: Workspace) -> None:
