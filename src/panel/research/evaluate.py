@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from panel.config.workspace import Workspace
 from panel.contract.records import ReviewRecord
-from panel.errors import InputError
+from panel.errors import InputError, validation_error
 from panel.research.stats import ALL, mean_abs_diff, spearman
 from panel.store.files import atomic_write, write_csv
 
@@ -53,9 +53,7 @@ def load_reference(path: Path) -> list[Reference]:
         except json.JSONDecodeError as exc:
             raise InputError(str(path), f"invalid JSON: {exc.msg}", line=no) from None
         except ValidationError as exc:
-            err = exc.errors()[0]
-            raise InputError(str(path), err["msg"], field=".".join(map(str, err["loc"])),
-                             line=no) from None
+            raise validation_error(exc, str(path), line=no) from None
         key = (ref.tool, ref.persona)
         if key in seen:
             raise InputError(str(path), f"{ref.tool}/{ref.persona} already given on line "

@@ -92,9 +92,7 @@ def study_from_options(models: Sequence[str], cards: Sequence[str], name: str | 
         return Study(name=name or "-vs-".join(models), models=list(models), cards=list(cards),
                      personas=personas, samples=samples)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        raise InputError("study options", err["msg"],
-                         field=".".join(map(str, err["loc"]))) from None
+        raise validation_error(exc, "study options") from None
 
 
 def manifest_path(ws: Workspace, name: str, source: str = "study") -> Path:

@@ -229,10 +229,6 @@ class Store:
         row = self._db.execute("SELECT record FROM reviews WHERE key=?", (key,)).fetchone()
         return self._with_edit(ReviewRecord.model_validate_json(row[0])) if row else None
 
-    def keys(self, keys: Iterable[str]) -> set[str]:
-        """Which of ``keys`` are stored (ok or failed), in one query per 500 keys."""
-        return {k for k, _ in self._select_keys(keys, "key, status")}
-
     def done_keys(self, keys: Iterable[str]) -> set[str]:
         """Which of ``keys`` need no new request: stored ok, or pinned by an edit (a pinned
         review is never replaced, so re-running it would pay for nothing). A stored failed
