@@ -1,20 +1,25 @@
-"""From prompts to validated reviews: batched generation, validation, bounded retry.
+"""From prompts to validated outputs: batched generation, validation, bounded retry.
 
-Every persona x card request goes to the backend in one batch. Each reply is checked in a
-fixed order (engine error, ``finish_reason == "length"``, JSON and schema, verdict against
-score); a failed request is retried in the next round with a fresh seed derived from its
-key and attempt number, so a retry is reproducible and independent of batch composition.
-After ``max_attempts`` a request is recorded as failed with the reason of each attempt.
+Every request of a batch goes to the backend together. Each reply is checked by its
+*contract* (engine error, ``finish_reason == "length"``, JSON and schema, cross-field
+rules); a failed request is retried with a fresh seed derived from its key and attempt
+number, so a retry is reproducible and independent of batch composition. After
+``max_attempts`` a job is recorded as failed with the reason of each attempt.
 A result the backend marks ``transient`` (the server, not the model, failed) is no attempt:
-it is neither recorded nor retried here, only reported, so a re-run makes that review.
+it is neither recorded nor retried here, only reported, so a re-run makes that job.
+
+The loop is the same for every kind of job (a persona's review of one card, a persona's
+head-to-head pick between two): a ``Contract`` says how to ask, how to check and what to
+record, as instructor's response model does for one call.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from panel.backends.base import Backend, GenRequest, GenResult
 from panel.config.settings import ReviewSettings
@@ -25,62 +30,117 @@ from panel.pipeline.jobs import Job, request_seed
 
 RAW_TEXT_KEEP = 2000
 
+J = TypeVar("J", bound="Keyed")
+R = TypeVar("R")
+J_contra = TypeVar("J_contra", contravariant=True)
+R_co = TypeVar("R_co", covariant=True)
 
-def check(result: GenResult, rubric: Rubric) -> tuple[ReviewOutput | None, str | None]:
-    """Validate one reply; return the output or the reason it is rejected."""
+
+class Keyed(Protocol):
+    """A job: anything with a content key (the store key of what it produces)."""
+
+    @property
+    def key(self) -> str: ...
+
+
+class Contract(Protocol[J_contra, R_co]):
+    """How to ask for one job's output, check a reply, and record the outcome."""
+
+    def request(self, job: J_contra, attempt: int) -> GenRequest:
+        """The request for this attempt (its seed from ``request_seed(job.key, attempt)``)."""
+        ...
+
+    def check(self, result: GenResult) -> tuple[Any | None, str | None]:
+        """The validated output, or None and the reason it is rejected."""
+        ...
+
+    def record(self, job: J_contra, output: Any | None, reason: str | None,
+               attempts: list[Attempt], backend: Backend) -> R_co:
+        """What is stored: the output, or the failure with every attempt."""
+        ...
+
+
+def validate_reply(result: GenResult, model: type[BaseModel],
+                   context: dict[str, Any] | None = None) -> tuple[Any | None, str | None]:
+    """Engine error, length, then the pydantic model: the output or the first reason."""
     if result.error:
         return None, f"engine error: {result.error}"
     if result.finish_reason == "length":
         return None, f"hit max_tokens ({result.output_tokens} tokens) before the JSON closed"
     try:
-        return ReviewOutput.model_validate_json(result.text, context={"rubric": rubric}), None
+        return model.model_validate_json(result.text, context=context), None
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(map(str, err["loc"])) or "reply"
         return None, f"invalid {where}: {err['msg']}"
 
 
-Unavailable = Callable[[Job, str], None]
+def check(result: GenResult, rubric: Rubric) -> tuple[ReviewOutput | None, str | None]:
+    """Validate one review reply; return the output or the reason it is rejected."""
+    return validate_reply(result, ReviewOutput, {"rubric": rubric})
+
+
+@dataclass(frozen=True)
+class ReviewContract:
+    """A persona's review of one card: the review grammar, ReviewOutput, ReviewRecord."""
+
+    settings: ReviewSettings
+
+    def request(self, job: Job, attempt: int) -> GenRequest:
+        return _request(job, self.settings, attempt)
+
+    def check(self, result: GenResult) -> tuple[ReviewOutput | None, str | None]:
+        return check(result, self.settings.rubric)
+
+    def record(self, job: Job, output: ReviewOutput | None, reason: str | None,
+               attempts: list[Attempt], backend: Backend) -> ReviewRecord:
+        return _record(job, self.settings, output, reason, attempts, backend)
+
+
+Unavailable = Callable[[Any, str], None]
 """Called with a job the server could not serve (transient failure) and the reason."""
 
 
-def run_jobs(jobs: Sequence[Job], backend: Backend, settings: ReviewSettings,
-             on_record: Callable[[ReviewRecord], None] | None = None,
-             on_unavailable: Unavailable | None = None) -> list[ReviewRecord]:
+def run_jobs(jobs: Sequence[Any], backend: Backend, settings: ReviewSettings,
+             on_record: Callable[[Any], None] | None = None,
+             on_unavailable: Unavailable | None = None,
+             contract: Contract[Any, Any] | None = None) -> list[Any]:
     """Run jobs in rounds until each is valid or out of attempts; one record per job,
     except jobs the server could not serve: those get no record and go to
-    ``on_unavailable``."""
+    ``on_unavailable``. ``contract`` defaults to a persona's review of a card."""
+    contract = contract or ReviewContract(settings)
     attempts: dict[str, list[Attempt]] = {j.key: [] for j in jobs}
-    done: dict[str, ReviewRecord] = {}
+    done: dict[str, Any] = {}
     pending = list(jobs)
     for attempt in range(settings.max_attempts):
         if not pending:
             break
-        round_ = _Round(pending, attempt, settings, backend, attempts, done, on_record,
-                        on_unavailable)
+        round_ = _Round(pending, attempt, settings.max_attempts, contract, backend, attempts,
+                        done, on_record, on_unavailable)
         pending = round_.run()
     return [done[j.key] for j in jobs if j.key in done]
 
 
 @dataclass
-class _Round:
+class _Round(Generic[J, R]):
     """One attempt over the pending jobs: settle each result as it streams in."""
 
-    pending: list[Job]
+    pending: list[J]
     attempt: int
-    settings: ReviewSettings
+    max_attempts: int
+    contract: Contract[J, R]
     backend: Backend
     attempts: dict[str, list[Attempt]]
-    done: dict[str, ReviewRecord]
-    on_record: Callable[[ReviewRecord], None] | None
+    done: dict[str, R]
+    on_record: Callable[[R], None] | None
     on_unavailable: Unavailable | None = None
 
-    def run(self) -> list[Job]:
+    def run(self) -> list[J]:
         """Generate every pending job once; return the jobs to retry."""
         self.by_key = {j.key: j for j in self.pending}
-        self.retry: list[Job] = []
+        self.retry: list[J] = []
         self.seen: set[str] = set()
-        requests = [_request(j, self.settings, self.attempt) for j in self.pending]
+        requests = [self.contract.request(j, self.attempt) for j in self.pending]
         for res in self.backend.generate(requests, self.settle):
             self.settle(res)  # a backend that does not stream still settles every request
         return self.retry
@@ -95,13 +155,12 @@ class _Round:
             if self.on_unavailable:
                 self.on_unavailable(job, res.error or "server unavailable")
             return
-        output, reason = check(res, self.settings.rubric)
+        output, reason = self.contract.check(res)
         self.attempts[job.key].append(_attempt(res, request_seed(job.key, self.attempt), reason))
-        if output is None and self.attempt < self.settings.max_attempts - 1:
+        if output is None and self.attempt < self.max_attempts - 1:
             self.retry.append(job)
             return
-        record = _record(job, self.settings, output, reason, self.attempts[job.key],
-                         self.backend)
+        record = self.contract.record(job, output, reason, self.attempts[job.key], self.backend)
         self.done[job.key] = record
         if self.on_record:
             self.on_record(record)

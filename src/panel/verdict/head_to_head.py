@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from panel.contract.output import Rubric
 from panel.contract.records import ReviewRecord
@@ -41,3 +42,66 @@ def compare(a: Sequence[ReviewRecord], b: Sequence[ReviewRecord], rubric: Rubric
     rows = [ScoreRow(persona=p, persona_name=(by_a.get(p) or by_b[p]).persona_name,
                      a=by_a.get(p), b=by_b.get(p)) for p in order]
     return Comparison(a=panel_verdict(a, rubric), b=panel_verdict(b, rubric), rows=rows)
+
+
+# Head-to-head: one prompt with both cards, judged in both orders (issue 13). A persona's
+# result is its pick when the two orders agree and "inconsistent" when they do not: a pick
+# that follows the position rather than the tool is no pick (MT-Bench's swap test).
+Choice = Literal["first", "second", "neither-ship", "both-ship"]
+Order = Literal["ab", "ba"]
+Outcome = Literal["a", "b", "neither", "both", "inconsistent", "failed"]
+_BY_CHOICE: dict[str, Outcome] = {"neither-ship": "neither", "both-ship": "both"}
+
+
+class OrderPick(BaseModel):
+    """One persona's judgment of a pair shown in one order (``ab``: A first)."""
+
+    order: Order = Field(description="ab: tool A shown first; ba: tool B shown first.")
+    key: str = Field(description="Store key of this judgment (both cards, order, persona...).")
+    choice: Choice | None = Field(None, description="The pick as the model wrote it; None "
+                                  "when every attempt failed.")
+    margin: int | None = Field(None, ge=0, le=100, description="How clear the pick is, 0-100.")
+    reason: str | None = Field(None, description="The model's one-line reason.")
+    failure: str | None = Field(None, description="Why the last attempt failed, if it did.")
+
+    @property
+    def tool(self) -> Outcome | None:
+        """The pick in terms of the tools: first/second mapped through the order."""
+        if self.choice is None:
+            return None
+        if self.choice in _BY_CHOICE:
+            return _BY_CHOICE[self.choice]
+        first = self.choice == "first"
+        return "a" if first == (self.order == "ab") else "b"
+
+
+def outcome(ab: OrderPick | None, ba: OrderPick | None) -> Outcome:
+    """Both orders agree: that pick; they disagree: inconsistent; one missing: failed."""
+    picks = [p.tool if p else None for p in (ab, ba)]
+    if None in picks:
+        return "failed"
+    return picks[0] if picks[0] == picks[1] else "inconsistent"  # type: ignore[return-value]
+
+
+class PersonaHeadToHead(BaseModel):
+    """One persona's head-to-head: its pick in each order and the result."""
+
+    persona: str = Field(description="Persona key.")
+    persona_name: str = Field(description="Persona display name.")
+    ab: OrderPick | None = Field(None, description="A shown first.")
+    ba: OrderPick | None = Field(None, description="B shown first.")
+
+    @property
+    def result(self) -> Outcome:
+        return outcome(self.ab, self.ba)
+
+
+class HeadToHead(BaseModel):
+    """Every persona's head-to-head between tools A and B, on one model."""
+
+    a: str = Field(description="Tool A's slug.")
+    b: str = Field(description="Tool B's slug.")
+    a_name: str = Field(description="Tool A's name.")
+    b_name: str = Field(description="Tool B's name.")
+    model: str = Field(description="Registry model name.")
+    rows: list[PersonaHeadToHead] = Field(default_factory=list, description="Per persona.")
