@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from panel.backends import Backend
+from panel.backends import Backend, create_backend
+from panel.backends.base import GenRequest, GenResult, OnResult
+from panel.config.registry import ModelSpec
 from panel.config.workspace import Workspace
 from panel.inputs.cards import ToolCard, load_cards
 from panel.pipeline.run import Progress, register_cards, review_cards
@@ -27,6 +29,21 @@ def compare_cards(ws: Workspace, a: ToolCard, b: ToolCard, model: str | None = N
                   ) -> tuple[Comparison, list[Path], HeadToHead | None]:
     """Review both tools (reusing stored reviews), judge them head to head if asked (reusing
     stored judgments), and write the comparison JSON + Markdown."""
+    shared = None
+    if head_to_head and backend is None:  # one engine for reviews and judgments, if any
+        backend = shared = _OnDemand(ws.settings(model).spec)
+    try:
+        return _compare(ws, a, b, model, personas, backend, progress, head_to_head,
+                        judge_progress)
+    finally:
+        if shared is not None:
+            shared.close()
+
+
+def _compare(ws: Workspace, a: ToolCard, b: ToolCard, model: str | None,
+             personas: list[str] | None, backend: Backend | None, progress: Progress | None,
+             head_to_head: bool, judge_progress: Progress | None,
+             ) -> tuple[Comparison, list[Path], HeadToHead | None]:
     from panel.config.project import child
     from panel.publish.render.markdown import comparison_markdown
     from panel.verdict.community import load_votes
@@ -56,6 +73,34 @@ def compare_cards(ws: Workspace, a: ToolCard, b: ToolCard, model: str | None = N
     atomic_write(json_path, json.dumps(doc, indent=2, ensure_ascii=False))
     atomic_write(md_path, comparison_markdown(comp, a, b, votes=votes, h2h=h2h))
     return comp, [json_path, md_path], h2h
+
+
+class _OnDemand(Backend):
+    """A backend started on its first request, so that reviews and judgments share one
+    engine (an engine start is the slowest step on a CPU) and a run with nothing to do
+    starts none."""
+
+    def __init__(self, spec: ModelSpec):
+        super().__init__(spec)
+        self._engine: Backend | None = None
+
+    def generate(self, requests: Sequence[GenRequest],
+                 on_result: OnResult | None = None) -> list[GenResult]:
+        if self._engine is None:
+            self._engine = create_backend(self.spec)
+        return self._engine.generate(requests, on_result)
+
+    def versions(self) -> dict[str, str]:
+        return self._engine.versions() if self._engine else {}
+
+    def reset_cache(self) -> None:
+        if self._engine:
+            self._engine.reset_cache()
+
+    def close(self) -> None:
+        if self._engine:
+            self._engine.close()
+            self._engine = None
 
 
 @dataclass
