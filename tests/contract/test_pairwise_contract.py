@@ -116,3 +116,16 @@ def test_schema_twin_matches_the_grammar_on_examples() -> None:
 def test_validation_rejects_what_a_server_might_send(reply: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         PairOutput.model_validate_json(json.dumps(reply))
+
+
+def test_the_grammar_read_by_bound_agrees_with_the_hand_count_and_fits_max_tokens(
+        ws: Workspace) -> None:
+    """bound.max_bytes reads the pair grammar itself: its longest reply is within the hand
+    count (max_reply_bytes), validates, and fits every backbone's max_tokens in tokens."""
+    from panel.contract import bound
+
+    grammar = pair_grammar()
+    assert bound.max_bytes(grammar) <= max_reply_bytes()
+    PairOutput.model_validate_json(bound.longest(grammar))
+    budgets = {n: ws.registry.get(n).sampling.max_tokens for n in ws.registry.names}
+    assert all(bound.max_tokens_bound(grammar) <= n for n in budgets.values()), budgets
