@@ -1,4 +1,5 @@
-"""`panel study`, `panel agreement`, `panel jury`, `panel evaluate`: backbones compared."""
+"""`panel study`, `panel agreement`, `panel jury`, `panel evaluate`: backbones compared;
+`panel audit`: their biases."""
 
 from __future__ import annotations
 
@@ -15,7 +16,12 @@ from panel.cli.options import (
     split,
     user_errors,
 )
-from panel.cli.tables import format_eval, format_table, jury_table
+from panel.cli.tables import (
+    audit_table,
+    format_eval,
+    format_table,
+    jury_table,
+)
 from panel.config.workspace import Workspace
 from panel.pipeline.run import Progress
 
@@ -107,4 +113,30 @@ def evaluate(reference: Path, model: str | None, study_name: str | None, output:
     echo_paths(paths)
 
 
-COMMANDS = [study, agreement, jury, evaluate]
+@click.command()
+@click.argument("cards", nargs=-1, required=True)
+@click.option("--models", required=True, metavar="A,B",
+              help="Backbones to audit (registry names), run one engine at a time.")
+@click.option("--name", default=None,
+              help="Audit name: files under OUTPUT/audits/NAME/ (default: the models joined "
+                   "by _).")
+@click.option("--samples", "-k", default=1, show_default=True, type=click.IntRange(1, 50),
+              help="Samples per persona x card and perturbation, each with its own seed.")
+@click.option("--biases", default=None, metavar="A,B",
+              help="Which to measure: position, verbosity, name, injection (default: all).")
+@personas_option
+@output_option
+@user_errors
+def audit(cards: tuple[str, ...], models: str, name: str | None, samples: int,
+          biases: str | None, personas: str | None, output: Path) -> None:
+    """Bias audit: position, verbosity, name and injection per persona x backbone."""
+    from panel.research.audit import audit_files
+
+    report, paths = audit_files(Workspace(output), models=split(models) or [], cards=cards,
+                                name=name, personas=split(personas), samples=samples,
+                                biases=split(biases), progress=_progress_per_model)
+    click.echo(audit_table(report))
+    echo_paths(paths)
+
+
+COMMANDS = [study, agreement, jury, evaluate, audit]

@@ -10,6 +10,7 @@ from panel.contract.records import ReviewRecord
 from panel.pipeline.batch import BatchSummary
 from panel.pipeline.run import RunSummary
 from panel.research.agreement import AgreementReport
+from panel.research.audit import AuditReport
 from panel.research.consistency import Consistency
 from panel.research.evaluate import EvalReport
 from panel.research.stats import fmt
@@ -110,6 +111,22 @@ def format_eval(report: EvalReport) -> str:
         lines.append(f"{s.persona:<10} {s.reference:>4} {s.n:>4} {s.missing:>4} "
                      f"{fmt(s.verdict_accuracy_pct, '.1f'):>6} {fmt(s.balanced_accuracy):>7} "
                      f"{fmt(s.score_mae, '.1f'):>6} {fmt(s.spearman_rho):>6}")
+    return "\n".join(lines)
+
+
+def audit_table(report: AuditReport) -> str:
+    """The bias audit: one line per backbone x persona x statistic, with n and the interval."""
+    a = report.audit
+    lines = [f"Bias audit {report.name}: {len(report.cards)} cards, {len(report.personas)} "
+             f"personas, {a.samples} sample{'s' if a.samples > 1 else ''}; "
+             f"{', '.join(a.models)}",
+             f"{'backbone':<20} {'persona':<10} {'bias':<15} {'unit':<6} {'n':>4} {'excl':>4} "
+             f"{'estimate':>8}  95% CI"]
+    for r in report.rows:
+        spec = ".1f" if r.unit == "%" else "+.1f"
+        ci = "n/a" if r.ci_low is None else f"[{fmt(r.ci_low, spec)}, {fmt(r.ci_high, spec)}]"
+        lines.append(f"{r.model[:20]:<20} {r.persona[:10]:<10} {r.bias:<15} {r.unit:<6} "
+                     f"{r.n:>4} {r.excluded:>4} {fmt(r.estimate, spec):>8}  {ci}")
     return "\n".join(lines)
 
 
