@@ -1,5 +1,5 @@
 """`panel study`, `panel agreement`, `panel jury`, `panel evaluate`: backbones compared;
-`panel audit`: their biases."""
+`panel audit`: their biases; `panel calibrate`: their verdicts against the editors'."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from panel.cli.options import (
 )
 from panel.cli.tables import (
     audit_table,
+    calibration_table,
     format_eval,
     format_table,
     jury_table,
@@ -139,4 +140,41 @@ def audit(cards: tuple[str, ...], models: str, name: str | None, samples: int,
     echo_paths(paths)
 
 
-COMMANDS = [study, agreement, jury, evaluate, audit]
+@click.command()
+@model_option
+@click.option("--apply", "apply_", is_flag=True,
+              help="Write the suggested ship threshold to panel.yaml (one backbone's).")
+@output_option
+@user_errors
+def calibrate(model: str | None, apply_: bool, output: Path) -> None:
+    """Verdict agreement and Cohen's kappa with the editors' edited or approved reviews,
+    and the ship threshold that matches them best; changes nothing unless --apply."""
+    from panel.research.calibrate import apply_suggestion, calibrate_store
+    from panel.research.stats import ALL, fmt
+
+    ws = Workspace(output)
+    rows = calibrate_store(ws, model)
+    click.echo(f"Calibration against the editors: {sum(r.labels for r in rows if r.persona == ALL)}"
+               f" labels, current ship threshold {ws.config.rubric.ship_threshold}")
+    click.echo(calibration_table(rows))
+    for r in rows:
+        if r.persona == ALL:
+            click.echo(f"{r.model}: suggested ship threshold {fmt(r.threshold, 'd')} (agreement "
+                       f"{fmt(r.threshold_agreement_pct, '.1f')}%; "
+                       f"{fmt(r.current_agreement_pct, '.1f')}% at {r.current_threshold})")
+    if not apply_:
+        click.echo("panel.yaml unchanged (--apply writes the suggestion)")
+        return
+    old, new, contradicted = apply_suggestion(ws, rows, model)
+    if new == old:
+        click.echo(f"panel.yaml unchanged: {old} already matches the editors best")
+        return
+    click.echo(f"wrote rubric.ship_threshold {new} to {ws.root / 'panel.yaml'} (was {old}); "
+               "the rubric is part of every review's store key, so the next run reviews "
+               "every card again")
+    if contradicted:
+        click.echo(f"note: {contradicted} edited review(s) ship below {new} and now contradict "
+                   "the rubric", err=True)
+
+
+COMMANDS = [study, agreement, jury, evaluate, audit, calibrate]
