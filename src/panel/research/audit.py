@@ -27,7 +27,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from itertools import combinations
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -425,7 +425,7 @@ def run_audit(ws: Workspace, audit: Audit, *, backends: Mapping[str, Backend] | 
 def _ordered(rows: Sequence[AuditRow], personas: Sequence[str]) -> list[AuditRow]:
     """Model by model (as run), then persona in panel order (all last), then statistic."""
     models = list(dict.fromkeys(r.model for r in rows))
-    stats = list(Statistic.__args__)  # type: ignore[attr-defined]
+    stats = list(get_args(Statistic))
     scope = [*personas, ALL]
     return sorted(rows, key=lambda r: (models.index(r.model), scope.index(r.persona),
                                        stats.index(r.bias)))
