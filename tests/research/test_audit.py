@@ -193,7 +193,7 @@ def test_cards_that_would_share_a_slug_are_refused_before_any_engine(
         run_audit(ws, audit)
     one = Audit(name="a", models=["mock"], cards=TWO[:1], biases=["position"])
     with pytest.raises(InputError, match="position bias needs at least two cards"):
-        run_audit(ws, one)
+        run_audit(ws, one, judge=_Judge())
 
 
 def test_an_audit_name_that_leaves_its_folder_is_refused(ws: Workspace) -> None:
