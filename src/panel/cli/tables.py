@@ -118,8 +118,8 @@ def format_eval(report: EvalReport) -> str:
 def audit_table(report: AuditReport) -> str:
     """The bias audit: one line per backbone x persona x statistic, with n and the interval."""
     a = report.audit
-    lines = [f"Bias audit {report.name}: {len(report.cards)} cards, {len(report.personas)} "
-             f"personas, {a.samples} sample{'s' if a.samples > 1 else ''}; "
+    lines = [f"Bias audit {report.name}: {_count(len(report.cards), 'card')}, "
+             f"{_count(len(report.personas), 'persona')}, {_count(a.samples, 'sample')}; "
              f"{', '.join(a.models)}",
              f"{'backbone':<20} {'persona':<10} {'bias':<15} {'unit':<6} {'n':>4} {'excl':>4} "
              f"{'estimate':>8}  95% CI"]
@@ -129,6 +129,10 @@ def audit_table(report: AuditReport) -> str:
         lines.append(f"{r.model[:20]:<20} {r.persona[:10]:<10} {r.bias:<15} {r.unit:<6} "
                      f"{r.n:>4} {r.excluded:>4} {fmt(r.estimate, spec):>8}  {ci}")
     return "\n".join(lines)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def calibration_table(rows: Sequence[Calibration]) -> str:
