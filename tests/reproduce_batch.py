@@ -36,5 +36,5 @@ if __name__ == "__main__":
     ws = Workspace(output=Path(sys.argv[1]), root=ROOT)
     summary = review_cards(ws, ten_cards(), "smollm2-135m")
     print(json.dumps([{"key": r.key, "status": r.status, "score": r.score,
-                       "attempts": [[a.seed, a.text] for a in r.attempts]}
+                       "attempts": [[a.seed, a.finish_reason, a.text] for a in r.attempts]}
                       for r in summary.records]))

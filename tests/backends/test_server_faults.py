@@ -178,7 +178,7 @@ def project(tmp_path: Path, url: str, timeout_s: float = TIMEOUT_S) -> Path:
         shutil.copy(ROOT / "panel.yaml", root / "panel.yaml")
     entry = {"backend": "openai", "base_url": url, "source": {"path": "."},
              "timeout_s": timeout_s, "max_concurrency": JOBS,
-             "sampling": {"temperature": 0.7, "max_tokens": 400, "seed": 0}}
+             "sampling": {"temperature": 0.7, "max_tokens": 2048, "seed": 0}}
     (root / "models.yaml").write_text(json.dumps({"default": NAME, "models": {NAME: entry}}))
     return root
 

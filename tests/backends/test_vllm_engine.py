@@ -1,4 +1,8 @@
-"""The real engine on the embedded model: two cards, four personas, validated structure."""
+"""The real engine on the embedded model: two cards, four personas, every review valid.
+
+The grammar bounds the reply below ``max_tokens`` and validation accepts whatever the
+grammar allows (tests/contract/test_bound.py), so every first attempt is valid: no retry,
+no length failure."""
 
 from __future__ import annotations
 
@@ -21,16 +25,11 @@ def test_four_personas_two_cards_on_the_real_engine(ws: Workspace, engine: Backe
         (c.slug, p) for c in cards for p in ("builder", "skeptic", "futurist", "founder")}
     rubric = ws.config.rubric
     for rec in summary.records:
-        assert rec.attempts, "every review records its attempts"
-        if rec.ok:
-            assert rec.output is not None
-            assert 0 <= rec.output.score <= 100
-            assert rubric.allows(rec.output.score, rec.output.verdict)
-            assert rec.output.review.startswith(rec.tool_name)
-            assert rec.attempts[-1].output_tokens > 0
-            text = rec.attempts[-1].text  # compact JSON, as the grammar allows nothing else
-            assert text == json.dumps(json.loads(text), separators=(",", ":"),
-                                      ensure_ascii=False)
-        else:
-            assert rec.failure and len(rec.attempts) == ws.config.generation.max_attempts
-    assert sum(r.ok for r in summary.records) >= 6
+        assert rec.ok and rec.output is not None, rec.failure
+        assert [a.finish_reason for a in rec.attempts] == ["stop"], rec.attempts
+        assert 0 <= rec.output.score <= 100
+        assert rubric.allows(rec.output.score, rec.output.verdict)
+        assert rec.output.review.startswith(rec.tool_name)
+        assert 0 < rec.attempts[0].output_tokens <= engine.spec.sampling.max_tokens
+        text = rec.attempts[0].text  # compact JSON, as the grammar allows nothing else
+        assert text == json.dumps(json.loads(text), separators=(",", ":"), ensure_ascii=False)

@@ -38,9 +38,9 @@ def test_gemma_reviews_are_schema_valid(ws: Workspace, engine: Backend) -> None:
         assert rec.model == GEMMA and rec.attempts
         assert rec.provenance["model"]["chat_template_sha"]
         assert rec.provenance["versions"]["transformers"]
-        if rec.ok:
-            assert rec.output is not None and rec.output.review.startswith("VectorLoom")
-            assert rubric.allows(rec.output.score, rec.output.verdict)
-    assert sum(r.ok for r in summary.records) >= 3
+        assert rec.ok and rec.output is not None, rec.failure
+        assert [a.finish_reason for a in rec.attempts] == ["stop"], rec.attempts
+        assert rec.output.review.startswith("VectorLoom")
+        assert rubric.allows(rec.output.score, rec.output.verdict)
     [after] = review_cards(ws, [card], EMBEDDED, personas=["builder"], backend=engine).records
     assert after.model == EMBEDDED and after.attempts[0].output_tokens > 0

@@ -154,3 +154,58 @@ def test_a_missing_extra_is_one_line_and_any_other_missing_module_a_traceback() 
 
     with pytest.raises(ModuleNotFoundError):
         broken()
+
+
+def test_compare_head_to_head_prints_a_line_per_persona_and_reuses_it(tmp_path: Path) -> None:
+    from panel.backends.mock import MockBackend
+
+    args = ["compare", str(EXAMPLES / "patchpilot.yaml"), str(EXAMPLES / "diffsage.yaml"),
+            "-m", "mock", "-o", str(tmp_path), "--personas", "builder,skeptic"]
+    assert run(*args)[0] == 0                      # the reviews, stored
+    plain = (tmp_path / "compare" / "patchpilot-vs-diffsage.json").read_text()
+    assert "head_to_head" not in json.loads(plain)
+    for choice in ("first", "second", "first", "first"):  # builder A/B first, skeptic A/B first
+        MockBackend.enqueue(json.dumps({"reason": "Ships today, fewer steps.", "choice": choice,
+                                        "margin": 80}))
+    calls = MockBackend.calls
+    code, out, err = run(*args, "--head-to-head")
+    assert code == 0, out
+    assert MockBackend.calls == calls + 4          # reviews reused, 2 personas x 2 orders
+    lines = out.splitlines()
+    at = lines.index("head to head (each tool shown first in turn):")
+    assert lines[at + 1:at + 3] == [
+        "  Builder: PatchPilot in both orders",
+        "  Skeptic: inconsistent (PatchPilot when shown first, DiffSage when shown first)"]
+    assert lines[at + 3] == f"wrote {tmp_path / 'compare' / 'patchpilot-vs-diffsage.json'}"
+    assert "head-to-head judgments: 4/4" in err
+    doc = json.loads((tmp_path / "compare" / "patchpilot-vs-diffsage.json").read_text())
+    rows = doc["head_to_head"]["rows"]
+    assert [(r["persona"], r["ab"]["choice"], r["ba"]["choice"], r["result"]) for r in rows] == [
+        ("builder", "first", "second", "a"), ("skeptic", "first", "first", "inconsistent")]
+    assert rows[0]["ab"]["margin"] == 80 and rows[0]["ab"]["reason"] == "Ships today, fewer steps."
+    md = (tmp_path / "compare" / "patchpilot-vs-diffsage.md").read_text()
+    assert "- **Builder: PatchPilot in both orders**\n" in md
+    assert ("- **Skeptic: inconsistent \\(PatchPilot when shown first, DiffSage when shown "
+            "first\\)**\n") in md
+    code, again, _ = run(*args, "--head-to-head")  # a second run makes 0 requests
+    assert (code, MockBackend.calls, again) == (0, calls + 4, out)
+
+
+def test_compare_head_to_head_exits_1_naming_a_failed_judgment(tmp_path: Path) -> None:
+    from panel.backends.mock import MockBackend
+
+    args = ["compare", str(EXAMPLES / "patchpilot.yaml"), str(EXAMPLES / "diffsage.yaml"),
+            "-m", "mock", "-o", str(tmp_path), "--personas", "builder"]
+    assert run(*args)[0] == 0
+    good = json.dumps({"reason": "Ships today, fewer steps.", "choice": "first", "margin": 80})
+    for reply in ("not json", good, "not json", "not json"):  # A first fails three times
+        MockBackend.enqueue(reply)
+    code, out, _ = run(*args, "--head-to-head")
+    assert code == 1
+    lines = out.splitlines()
+    at = lines.index("head to head (each tool shown first in turn):")
+    assert lines[at + 1:at + 4] == [
+        "  Builder: no result (PatchPilot shown first: failed)",
+        "failed judgments:",
+        "  builder / PatchPilot first: invalid reply: Invalid JSON: expected ident at line 1 "
+        "column 2"]

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import random
+import string
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from panel.backends.vllm.weights import resolve
 from panel.config.registry import load_registry
+from panel.config.workspace import Workspace
+from panel.contract.bound import max_tokens_bound
+from panel.contract.grammar import OPENER_MAX_BYTES, generation_grammar, review_max_tokens
+from panel.contract.output import Rubric
 from panel.errors import InputError, ModelNotAvailable, PanelError
+from panel.inputs.cards import ToolCard
+from panel.inputs.datafile import load_data
 
-from conftest import ROOT
+from conftest import EXAMPLES, ROOT
+from vocab import load
 
 
 def test_shipped_registry_has_the_required_backbones() -> None:
@@ -128,7 +139,7 @@ def test_a_mock_needs_no_source_and_keeps_its_store_key() -> None:
                                "max_model_len": 4096}
     assert (json_sha(mock.identity()), json_sha(alt.identity())) == (
         "4e0cc0eef9d7560f", "53f3ae7574702637")
-    assert json_sha(reg.get("smollm2-135m").identity()) == "63d8be49f7799eca"
+    assert json_sha(reg.get("smollm2-135m").identity()) == "0f702ed0925d47bb"  # max_model_len 8192
     with pytest.raises(PanelError, match="model 'mock' \\(backend mock\\) has no weights"):
         _ = mock.weights_source
     assert "- " in next(line for line in _models_lines() if line.startswith("  mock "))
@@ -138,3 +149,62 @@ def _models_lines() -> list[str]:
     from panel.cli.tables import models_table
 
     return models_table(load_registry(ROOT / "models.yaml")).splitlines()
+
+
+def test_max_tokens_below_the_review_bound_names_model_field_bound_and_fix(
+        tmp_path: Path) -> None:
+    bound = review_max_tokens()
+    path = _entry(tmp_path, "    backend: mock\n    sampling: {max_tokens: 400}\n")
+    with pytest.raises(InputError) as err:
+        load_registry(path)
+    assert str(err.value) == (
+        f"{path}: field 'models.x.sampling.max_tokens' is 400, below {bound}, the most tokens "
+        f"a review can take under the review grammar; set it to {bound} or more (or leave it "
+        "out)")
+    left_out = load_registry(_entry(tmp_path, "    backend: mock\n"))
+    assert left_out.get("x").sampling.max_tokens == bound
+
+
+# Every card field at its length limit, filled four ways: prose, fence tags (which the
+# prompt renders longer), random printable ASCII and spaced digits (about one token each).
+_PROSE = " ".join(" ".join(ToolCard.model_validate(load_data(p)).description.split())
+                  for p in sorted(EXAMPLES.glob("*.yaml")))
+FILLERS: dict[str, Callable[[int], str]] = {
+    "prose": lambda n: (_PROSE * (n // len(_PROSE) + 1))[:n].strip(),
+    "fence tags": lambda n: ("<tool_card>" * n)[:n],
+    "random ASCII": lambda n: "".join(random.Random(n).choice(string.printable[:94])
+                                      for _ in range(n)),
+    "spaced digits": lambda n: ("7 " * n)[:n].strip(),
+}
+
+
+def _longest_prompt(ws: Workspace, tokenizer: Any) -> int:
+    """The most prompt tokens of any persona's prompt for a card whose every field is at
+    its length limit, over the fillers."""
+    limits = {k: v["maxLength"] for k, v in ToolCard.model_json_schema()["properties"].items()
+              if "maxLength" in v}
+    most = 0
+    for fill in FILLERS.values():
+        card = ToolCard(entry="freemium", **{k: fill(n) for k, n in limits.items()})
+        for persona in ws.personas():
+            messages = ws.prompts.render(persona, card, ws.config.rubric)
+            ids = tokenizer.apply_chat_template(messages, tokenize=True,
+                                                add_generation_prompt=True)
+            most = max(most, len(ids["input_ids"] if hasattr(ids, "keys") else ids))
+    return most
+
+
+@pytest.mark.parametrize("name", load_registry(ROOT / "models.yaml").names)
+def test_every_entry_covers_the_longest_reply_and_the_longest_prompt(ws: Workspace,
+                                                                     name: str) -> None:
+    """The review grammar's longest reply in the model's own tokens fits ``max_tokens``
+    (the tokenizer-free byte bound for a mock, or a hub model not in the cache), and the
+    longest card's prompt plus ``max_tokens`` fits ``max_model_len``, so no reply can end
+    on length. Cards of other scripts tokenize longer (a 4,000-character CJK description is
+    over 13k SmolLM2 tokens) and are not covered by the context length."""
+    spec = ws.registry.get(name)
+    grammar = generation_grammar(Rubric(), "N" * OPENER_MAX_BYTES)
+    loaded = None if spec.backend == "mock" else load(spec)
+    assert max_tokens_bound(grammar, loaded[1] if loaded else None) <= spec.sampling.max_tokens
+    if loaded:
+        assert _longest_prompt(ws, loaded[0]) + spec.sampling.max_tokens <= spec.max_model_len

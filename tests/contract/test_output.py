@@ -110,6 +110,9 @@ GOOD = {"reasoning": "Real primitive, cheap first run.", "score": 70, "verdict":
     ({"reasoning": "Cheap " + "boarding," * 3 + "boarding first run."}, False),  # a 36-char word
     ({"reasoning": "Too short."}, False),
     ({"reasoning": 'Has a "quote" inside it.'}, False),
+    ({"reasoning": "Cheap first run, très good."}, False),  # every word character is 1 byte
+    ({"review": "Tool.io (beta) does one job well. The first run took me 5\u00a0minutes."},
+     False),
 ])
 def test_generation_grammar_enforces_the_contract(change: dict[str, object], ok: bool) -> None:
     assert accepts(generation_grammar(RUBRIC, "Tool.io (beta)"), {**GOOD, **change}) is ok

@@ -34,8 +34,10 @@ def test_sigkill_of_a_real_engine_batch_then_resume(tmp_path: Path, engine: Back
 
     resumed = run_batch(cards, out, EMBEDDED, backend=engine)
     assert (resumed.run.reused, resumed.run.reviewed) == (before, total - before)
-    assert resumed.requests >= total - before  # retries may add requests, never fewer
+    assert resumed.requests == total - before  # every first attempt is valid: no retry
     with Store(out) as store:
         records = store.all()
     pairs = [(r.tool, r.persona) for r in records]
     assert len(records) == total and len(set(pairs)) == total
+    assert all(r.ok for r in records), [r.failure for r in records if not r.ok]
+    assert {a.finish_reason for r in records for a in r.attempts} == {"stop"}

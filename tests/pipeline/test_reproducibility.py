@@ -42,7 +42,8 @@ def test_same_seed_same_engine_same_batch_same_reviews(tmp_path: Path) -> None:
     second = run_fresh_engine(tmp_path / "b")
     assert len(first) == 40
     assert first == second
-    assert sum(r["status"] == "ok" for r in first) >= 30
+    assert [r["status"] for r in first] == ["ok"] * 40
+    assert {reason for r in first for _, reason, _ in r["attempts"]} == {"stop"}
 
 
 def test_every_record_says_what_reproduces_it(ws: Workspace, engine: Backend) -> None:

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+
+import pytest
 
 from panel.backends.mock import MockBackend
 from panel.config.workspace import Workspace
+from panel.contract.bound import max_tokens_bound
+from panel.contract.grammar import generation_grammar, review_max_tokens
+from panel.errors import PanelError
 from panel.inputs.cards import load_cards
-from panel.pipeline.jobs import request_seed
+from panel.pipeline.jobs import make_job, request_seed
+from panel.pipeline.retry import ReviewContract
 from panel.pipeline.run import review_cards
 
 from conftest import EXAMPLES
@@ -75,3 +82,17 @@ def test_a_one_persona_rerun_keeps_the_whole_panel_file(ws: Workspace) -> None:
     assert [r["persona"] for r in panel["reviews"]] == ["builder", "skeptic", "futurist",
                                                         "founder"]
     assert [r["sample"] for r in panel["reviews"]] == [0, 1, 0, 0]
+
+
+def test_a_max_tokens_below_the_grammars_bound_is_refused_before_any_request(
+        ws: Workspace) -> None:
+    """The registry refuses such an entry; a spec built in code meets this last guard."""
+    settings = ws.settings("mock")
+    sampling = settings.spec.sampling.model_copy(update={"max_tokens": 400})
+    low = replace(settings, spec=settings.spec.model_copy(update={"sampling": sampling}))
+    job = make_job(card(), ws.personas(["builder"])[0], low)
+    bound = max_tokens_bound(generation_grammar(settings.rubric, job.card.name))
+    with pytest.raises(PanelError, match=f"'mock': max_tokens 400 is below {bound}, the "
+                                         "longest reply the review grammar allows for 'Voice"):
+        ReviewContract(low).request(job, 0)
+    assert ReviewContract(settings).request(job, 0).max_tokens >= review_max_tokens()

@@ -19,12 +19,13 @@ def test_regenerate_one_persona_on_the_real_engine(ws: Workspace, engine: Backen
     new = done.record
     assert not done.kept and new.sample == 1 and new.key != first["skeptic"].key
     assert new.attempts[0].seed != first["skeptic"].attempts[0].seed
-    if new.output is not None:
-        assert new.output.review.startswith(card.name)
+    assert all(r.ok for r in (*first.values(), new))
+    assert new.output is not None and new.output.review.startswith(card.name)
+    assert {a.finish_reason for r in (*first.values(), new) for a in r.attempts} == {"stop"}
     shown = {r.persona: r.key for r in ws.store.latest(card.slug, EMBEDDED)}
     assert shown == {"builder": first["builder"].key, "skeptic": new.key}
-    if new.ok:  # approve it, then a re-run keeps it and spends no model time
-        editor.approve(ws, card.slug, ["skeptic"], EMBEDDED)
-        count = ws.store.count()
-        [kept] = editor.regenerate(ws, card.slug, ["skeptic"], EMBEDDED, backend=engine)
-        assert kept.kept and ws.store.count() == count
+    # approve it, then a re-run keeps it and spends no model time
+    editor.approve(ws, card.slug, ["skeptic"], EMBEDDED)
+    count = ws.store.count()
+    [kept] = editor.regenerate(ws, card.slug, ["skeptic"], EMBEDDED, backend=engine)
+    assert kept.kept and ws.store.count() == count

@@ -7,25 +7,45 @@ so) and commit them with the change.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import pytest
 
+from panel.backends.mock import MockBackend
 from panel.config.workspace import Workspace
 from panel.inputs.cards import load_cards
+from panel.pipeline.pairwise import judge_pairs
 from panel.pipeline.run import review_cards
 from panel.publish.site import add_pair, build_site
 
 from conftest import EXAMPLES, ROOT
 
 GOLDEN = Path(__file__).parent / "golden"
+# Model text is untrusted too: a head-to-head reason with markup, a script and template syntax.
+HOSTILE_REASON = ('Pick <script>alert(1)</script> "><img src=x onerror=alert(1)> '
+                  '[x](javascript:alert(1)) *em* {{ 7*7 }} now.')
+
+
+def head_to_head_replies() -> None:
+    """One round of 8 judgments (persona by persona, hostile card first then second), then
+    the two retries of the skeptic's 'hostile first', which fails every attempt."""
+    def pick(choice: str, reason: str = "Plain reason here.") -> str:
+        return json.dumps({"reason": reason, "choice": choice, "margin": 64})
+
+    for reply in (pick("first", HOSTILE_REASON), pick("second"), "not json", pick("first"),
+                  pick("first"), pick("first"), pick("neither-ship"), pick("neither-ship"),
+                  "not json", "not json"):
+        MockBackend.enqueue(reply)
 
 
 def site_files(output: Path) -> dict[str, bytes]:
     ws = Workspace(output, ROOT)
     cards = [c.card for c in load_cards([GOLDEN / "hostile.yaml", EXAMPLES / "tracelens.yaml"])]
     review_cards(ws, cards, "mock")
+    head_to_head_replies()
+    judge_pairs(ws, [(cards[0], cards[1])], "mock")
     add_pair(ws, cards[0].slug, cards[1].slug)
     build_site(ws, "mock")
     site = output / "site"

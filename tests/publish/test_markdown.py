@@ -209,3 +209,37 @@ def test_md_escape_stays_one_heading(text: str) -> None:
     page = Page(MD.render(f"### {md_escape(text)}\n"))
     assert page.texts("h3") == [visible(text)]
     assert {t for t, _ in page.tags} == {"h3"}
+
+
+def hostile_head_to_head(text: str) -> str:
+    """A draft whose head-to-head carries ``text`` in both names, a persona's name, a reason
+    and a failure."""
+    from panel.verdict.head_to_head import HeadToHead, OrderPick, PersonaHeadToHead
+
+    card = ToolCard.model_construct(name=text, tagline="t", category="c", description="d",
+                                    pricing="p", entry=Entry.free, url=None, launched=None)
+    other = ToolCard(name="Other", tagline="t", category="c", description="d", pricing="p",
+                     entry=Entry.paid)
+    comp = compare([rec("m", "bad", "builder", "ship", 80)], [rec("m", "o", "builder", "skip", 30)],
+                   Rubric(), ["builder"])
+    row = PersonaHeadToHead(
+        persona="builder", persona_name=text,
+        ab=OrderPick(order="ab", key="k1", choice="first", margin=9, reason=text),
+        ba=OrderPick(order="ba", key="k2", failure=text))
+    h2h = HeadToHead(a="bad", b="o", a_name=text, b_name="Other", model="m", rows=[row])
+    return comparison_markdown(comp, card, other, h2h=h2h)
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_hostile_head_to_head_renders_as_text_under_commonmark(text: str) -> None:
+    page = Page(MD.render(hostile_head_to_head(text)))
+    names = {tag for tag, _ in page.tags}
+    assert names <= PAGE_TAGS | {"ul", "li"}, names - PAGE_TAGS
+    assert not [t for t, a in page.tags if t in ("a", "img")]
+    html = MD.render(hostile_head_to_head(text))
+    shown = visible(text)
+    items = re.findall(r"<li>(.*?)(?:<ul>|</li>)", html, re.S)
+    assert [unescape(re.sub(r"</?strong>", "", i)).strip() for i in items] == [
+        f"{shown}: no result (Other shown first: failed)",
+        f"{shown} first: first, margin 9: {shown}",
+        f"Other first: failed: {shown}"]

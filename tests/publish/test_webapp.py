@@ -352,3 +352,42 @@ def test_a_page_on_another_origin_cannot_change_or_frame_the_app(
     assert page.url == f"{app_url}/tools/patchpilot/edit"
     assert page.inner_text("body").startswith("refused: ")
     tab.shot("app-cross-origin-refused.png")
+
+
+def test_site_and_app_show_the_head_to_head_line_per_persona(ws: Workspace, site_url: str,
+                                                             app_url: str, tab: Tab) -> None:
+    """Judged pairs show a line per persona beside the scorecard, hostile names as text."""
+    from panel.backends.mock import MockBackend
+    from panel.pipeline.pairwise import judge_pairs
+
+    bad = seed(ws)
+    pp, ds = (c.card for c in load_cards([EXAMPLES / "patchpilot.yaml",
+                                          EXAMPLES / "diffsage.yaml"]))
+    for choice in ("first", "second", "first", "first", "neither-ship", "neither-ship",
+                   "second", "first"):  # persona by persona, PatchPilot first then DiffSage
+        MockBackend.enqueue(f'{{"reason": "Fewer steps on day one.", "choice": "{choice}", '
+                            '"margin": 70}')
+    _, hostile = judge_pairs(ws, [(pp, ds), (bad, pp)], "mock")
+    build_site(ws, "mock")
+    expected = [["Builder", "PatchPilot in both orders"],
+                ["Skeptic", "inconsistent (PatchPilot when shown first, DiffSage when shown "
+                            "first)"],
+                ["Futurist", "neither would ship in both orders"],
+                ["Founder", "DiffSage in both orders"]]
+    page = tab.page
+    for url in (f"{site_url}/compare/patchpilot-vs-diffsage.html",
+                f"{app_url}/compare/patchpilot/diffsage"):
+        page.goto(url)
+        table = rows(page, "#head-to-head")
+        assert [r[:2] for r in table] == expected, url
+        assert table[0][2:] == ["PatchPilot margin 70\nFewer steps on day one.",
+                                "PatchPilot margin 70\nFewer steps on day one."]
+        assert len(rows(page, "#scorecard")) == 4  # the absolute scorecard stays beside it
+    tab.shot("site-head-to-head.png")
+    page.goto(f"{site_url}/compare/{bad.slug}-vs-patchpilot.html")
+    assert [r[:2] for r in rows(page, "#head-to-head")] == [
+        [r.persona_name, hostile.line(r)] for r in hostile.rows]
+    assert any(SCRIPT in r[1] for r in rows(page, "#head-to-head"))
+    assert_no_injected_markup(page)
+    page.goto(f"{site_url}/compare/{bad.slug}-vs-diffsage.html")  # a pair never judged
+    assert page.locator("#head-to-head").count() == 0 and len(rows(page, "#scorecard")) == 4

@@ -20,7 +20,7 @@ from panel.errors import PanelError
 from panel.store.files import atomic_write
 from panel.store.sqlite import Store
 
-from factories import rec
+from factories import pair_rec, rec
 from kill import kill_when
 
 # -- unique temporary files ---------------------------------------------------------------
@@ -316,3 +316,61 @@ def test_a_shard_card_on_a_slug_another_tool_holds_here_is_refused(tmp_path: Pat
     with pytest.raises(PanelError, match="slug 'patchpilot' is 'patchpilot' in this store"):
         main.merge(tmp_path / "shard" / Store.FILENAME)
     assert dump(tmp_path / "main") == before
+
+
+# -- head-to-head judgments ---------------------------------------------------------------
+
+def test_pair_judgments_are_stored_validated_and_read_newest_ok_first(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    ok = pair_rec("a", "b", "skeptic", "first", created_at="2025-01-01T00:00:00+00:00")
+    failed = pair_rec("a", "b", "skeptic", None, created_at="2025-01-02T00:00:00+00:00")
+    failed = failed.model_copy(update={"key": "later-failed"})
+    other = pair_rec("b", "a", "skeptic", "both-ship")
+    for r in (ok, failed, other, pair_rec("a", "c", "skeptic", "first"),
+              pair_rec("a", "b", "skeptic", "first", model="other")):
+        store.put_pair(r)
+    assert store.get_pair(ok.key) == ok and store.get_pair("nope") is None
+    assert store.pair_done_keys([ok.key, failed.key, "nope"]) == {ok.key}
+    assert sorted(r.key for r in store.pair_judgments("b", "a", "m")) == sorted(
+        [ok.key, other.key])  # either side first; the older ok one over the newer failure
+    tamper(tmp_path, "UPDATE pair_judgments SET record=? WHERE key=?", '{"key": 1}', ok.key)
+    with pytest.raises(ValueError, match="validation error"):
+        store.get_pair(ok.key)
+
+
+def test_a_store_from_before_head_to_head_gets_the_table_and_keeps_its_rows(
+        tmp_path: Path) -> None:
+    make_store(tmp_path, 2).close()
+    with sqlite3.connect(tmp_path / Store.FILENAME) as db:
+        db.execute("DROP TABLE pair_judgments")
+    store = Store(tmp_path)
+    assert (store.count(), store.pair_count()) == (2, 0)
+    store.put_pair(pair_rec("t0", "t1", "skeptic", "first"))
+    assert store.pair_count() == 1
+
+
+def test_merge_brings_pair_judgments_and_refuses_a_bad_one(tmp_path: Path) -> None:
+    main = make_store(tmp_path / "main", 1, tool="main")
+    main.put_pair(pair_rec("x", "y", "skeptic", None))            # failed here, ok there
+    shard = make_store(tmp_path / "shard", 1, tool="shard")
+    shard.put_pair(pair_rec("x", "y", "skeptic", "second"))
+    shard.put_pair(pair_rec("y", "x", "skeptic", "first"))
+    shard.close()
+    main.merge(tmp_path / "shard" / Store.FILENAME)
+    assert {r.key: r.status for r in main.pair_judgments("x", "y", "m")} == {
+        "m-x-y-skeptic": "ok", "m-y-x-skeptic": "ok"}
+    old = make_store(tmp_path / "old", 1, tool="old")             # a shard from before
+    old.close()
+    with sqlite3.connect(tmp_path / "old" / Store.FILENAME) as db:
+        db.execute("DROP TABLE pair_judgments")
+    main.merge(tmp_path / "old" / Store.FILENAME)
+    assert main.count() == 3 and main.pair_count() == 2
+    bad = Store(tmp_path / "bad")
+    bad.put_pair(pair_rec("p", "q", "skeptic", "first"))
+    bad.close()
+    tamper(tmp_path / "bad", "UPDATE pair_judgments SET first='impostor'")
+    before = main.pair_count()
+    with pytest.raises(PanelError, match="table pair_judgments, row 'm-p-q-skeptic': column "
+                                         "first='impostor' does not match"):
+        main.merge(tmp_path / "bad" / Store.FILENAME)
+    assert main.pair_count() == before

@@ -1,8 +1,9 @@
 """A scripted backend for orchestration tests (store, resume, retries, CLI), never for
 proving model behaviour: that is what the engine tests on the embedded model are for.
 
-By default it answers every request with a valid review derived from the request's seed,
-so results are deterministic. ``MockBackend.script`` queues exact replies (text and
+By default it answers every request with a valid reply derived from the request's seed (a
+review, or a head-to-head pick when the request's schema is ``PairOutput``), so results
+are deterministic. ``MockBackend.script`` queues exact replies (text and
 finish_reason) to test failure paths, like simonw/llm's ``MockModel.enqueue``.
 ``PANEL_MOCK_DELAY_S`` makes each request take that long, so a test can kill a batch
 part-way through.
@@ -49,13 +50,24 @@ class MockBackend(Backend):
         for req in requests:
             MockBackend.calls += 1
             time.sleep(delay)
-            text, reason = self.script.popleft() if self.script else (_valid(req), "stop")
+            text, reason = self.script.popleft() if self.script else (_reply(req), "stop")
             res = GenResult(id=req.id, text=text, finish_reason=reason, prompt_tokens=100,
                             output_tokens=len(text.split()), seconds=0.001)
             if on_result:
                 on_result(res)
             results.append(res)
         return results
+
+
+def _reply(req: GenRequest) -> str:
+    return _pick(req) if req.json_schema.get("title") == "PairOutput" else _valid(req)
+
+
+def _pick(req: GenRequest) -> str:
+    """A schema-valid head-to-head pick whose choice and margin follow from the seed."""
+    allowed = req.json_schema["properties"]["choice"]["enum"]
+    return json.dumps({"reason": "Mock pick scripted for tests.",
+                       "choice": allowed[req.seed % len(allowed)], "margin": req.seed % 101})
 
 
 def _valid(req: GenRequest) -> str:

@@ -15,7 +15,7 @@ from panel.cli.options import (
     split,
     user_errors,
 )
-from panel.cli.tables import comparison_lines, format_summary, summary_table
+from panel.cli.tables import comparison_lines, format_summary, head_to_head_lines, summary_table
 from panel.config.workspace import Workspace
 
 
@@ -45,17 +45,27 @@ def review(cards: tuple[str, ...], model: str | None, personas: str | None, outp
 @model_option
 @personas_option
 @output_option
+@click.option("--head-to-head", "head_to_head", is_flag=True,
+              help="Also ask each persona which of the two it would ship with, in one prompt, "
+                   "with each tool shown first in turn (reuses stored judgments).")
 @user_errors
-def compare(a: str, b: str, model: str | None, personas: str | None, output: Path) -> None:
+def compare(a: str, b: str, model: str | None, personas: str | None, output: Path,
+            head_to_head: bool) -> None:
     """Compare two tools (card files), reusing stored reviews; write JSON and Markdown."""
     from panel.publish.compare import compare_files
 
     done = compare_files(Workspace(output), cards=[a, b], model=model, personas=split(personas),
-                         progress=progress_printer("reviews"))
+                         progress=progress_printer("reviews"), head_to_head=head_to_head,
+                         judge_progress=progress_printer("head-to-head judgments"))
     click.echo("\n".join(comparison_lines(done.comparison)))
+    if done.head_to_head is not None:
+        click.echo("\n".join(head_to_head_lines(done.head_to_head)))
     echo_paths(done.paths)
     if done.pair_added:
         click.echo(f"added {done.pair[0]} vs {done.pair[1]} to the site (`panel site` builds it)")
+    h2h = done.head_to_head
+    if h2h is not None and (h2h.unavailable or any(r.result == "failed" for r in h2h.rows)):
+        raise SystemExit(1)
 
 
 @click.command()

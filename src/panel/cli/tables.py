@@ -15,7 +15,7 @@ from panel.research.calibrate import Calibration
 from panel.research.consistency import Consistency
 from panel.research.evaluate import EvalReport
 from panel.research.stats import fmt
-from panel.verdict.head_to_head import Comparison
+from panel.verdict.head_to_head import Comparison, HeadToHead
 from panel.verdict.jury import ToolJury
 from panel.verdict.views import review_state
 
@@ -192,4 +192,21 @@ def comparison_lines(comp: Comparison) -> list[str]:
     for row in comp.rows:
         a, b = (scoreline(r).split(" (")[0] for r in (row.a, row.b))  # type: ignore[arg-type]
         lines.append(f"  {row.persona_name:<10} {a:<14} {b}")
+    return lines
+
+
+def head_to_head_lines(h2h: HeadToHead) -> list[str]:
+    """`panel compare --head-to-head`: a line per persona, then every judgment that failed
+    or that the server could not make."""
+    lines = ["head to head (each tool shown first in turn):"]
+    lines += [f"  {row.persona_name}: {h2h.line(row)}" for row in h2h.rows]
+    failed = [(row.persona, p) for row in h2h.rows for p in (row.ab, row.ba)
+              if p is not None and p.choice is None]
+    if failed:
+        lines.append("failed judgments:")
+        lines += [f"  {persona} / {h2h.shown_first(p.order)} first: {p.failure}"
+                  for persona, p in failed]
+    if h2h.unavailable:
+        lines.append("not judged, server unavailable (a re-run makes them):")
+        lines += [f"  {u}" for u in h2h.unavailable]
     return lines

@@ -2,8 +2,9 @@
 
 Researchers swap backbones by name, so every entry is validated up front: unknown keys are
 errors, and so is a key under ``engine:`` that vLLM's EngineArgs lacks (a misspelt
-``tensor_paralel_size`` must not be silently dropped). Where the weights are is
-``panel.backends.vllm.weights``' business.
+``tensor_paralel_size`` must not be silently dropped), and so is a ``max_tokens`` below
+the longest reply the review grammar allows (it would fail on length). Where the weights
+are is ``panel.backends.vllm.weights``' business.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from panel.contract.grammar import review_max_tokens
 from panel.errors import InputError, PanelError, validation_error
 from panel.hashing import sha
 from panel.inputs.datafile import load_data
@@ -51,7 +53,9 @@ class Sampling(BaseModel):
     top_k: int = Field(0, ge=0, description="Sample from the k likeliest tokens (0: all). "
                        "On CPU, vLLM sorts the whole vocabulary per step for top_p < 1, "
                        "but not for top_k alone.")
-    max_tokens: int = Field(512, ge=16, le=8192, description="Output token cap per review.")
+    max_tokens: int = Field(default_factory=review_max_tokens, ge=16, le=8192,
+                            description="Output token cap per review: at least the review "
+                            "grammar's bound (the default), so no reply runs out of tokens.")
     repetition_penalty: float = Field(1.0, ge=1, le=2, description="Penalty on repeated tokens.")
     seed: int = Field(0, ge=0, description="Base seed; each request derives its own from it.")
 
@@ -170,7 +174,22 @@ def load_registry(path: Path) -> Registry:
     except (AttributeError, TypeError):
         raise InputError(str(path), "expected a mapping with 'default' and 'models'") from None
     _check_engine_keys(registry, path)
+    _check_max_tokens(registry, path)
     return registry
+
+
+def _check_max_tokens(registry: Registry, path: Path) -> None:
+    """An entry whose ``max_tokens`` is below the review grammar's bound is an error: a
+    reply could run out of tokens before the JSON closes, a failure no retry fixes. The
+    bound is in bytes, which is tokens for any tokenizer whose tokens are one byte or more
+    (``contract/bound``), so no tokenizer is loaded here."""
+    bound = review_max_tokens()
+    for name, spec in registry.models.items():
+        if spec.sampling.max_tokens < bound:
+            raise InputError(str(path), f"is {spec.sampling.max_tokens}, below {bound}, the "
+                             "most tokens a review can take under the review grammar; set it "
+                             f"to {bound} or more (or leave it out)",
+                             field=f"models.{name}.sampling.max_tokens")
 
 
 def _check_engine_keys(registry: Registry, path: Path) -> None:

@@ -1,9 +1,18 @@
-"""The grammars a model decodes under, built from the review contract."""
+"""The grammars a model decodes under, built from the review contract.
+
+Every character a word may hold is one byte (printable ASCII but the quote, the backslash
+and the space), so a reply's bytes, and with them its tokens, are bounded by the counts
+alone (``contract/bound``); only the tool name the review opens with may be wider, and its
+UTF-8 bytes are capped by ``OPENER_MAX_BYTES``.
+"""
 
 from __future__ import annotations
 
+import re
+from functools import cache
 from typing import Any
 
+from panel.contract.bound import max_tokens_bound
 from panel.contract.output import (
     REASONING_WORDS,
     SENTENCE_WORDS,
@@ -12,14 +21,20 @@ from panel.contract.output import (
     WORD_CHARS,
     Rubric,
 )
+from panel.inputs.cards import NAME_MAX
+
+OPENER_MAX_BYTES = NAME_MAX
+"""The most UTF-8 bytes of a tool name the review may open with. Every name of ASCII
+characters fits; a longer (non-ASCII) one opens with any capitalised word instead, so the
+longest reply, and the ``max_tokens`` it needs, is the same for every card."""
 
 _REGEX_META = set("\\.^$*+?()[]{}|/-")
 
-
-_WORD = r'[^"\\\n ]'          # a JSON-safe, escape-free character that is not a space
-
-
-_SWORD = r'[^"\\\n .!?]'      # ... nor a sentence end
+_CHARS = r"\x21\x23-\x5b\x5d-\x7e"  # printable ASCII but quote (22), backslash (5c), space
+_SCHARS = r"\x23-\x2d\x2f-\x3e\x40-\x5b\x5d-\x7e"  # ... nor a sentence end: ! . ?
+_SENTENCE_END = re.compile(r"[.!?]+[\"')\]]*(?=\s|$)")  # as output.count_sentences ends one
+_WORD = f"[{_CHARS}]"    # in a regex (xgrammar's and Python's) and in EBNF alike
+_SWORD = f"[{_SCHARS}]"
 
 
 def _literal(text: str) -> str:
@@ -28,10 +43,12 @@ def _literal(text: str) -> str:
 
 
 def review_pattern(tool_name: str | None = None) -> str:
-    """2 to 6 sentences of 4 to 24 words, each capitalised and ended; the first opens with
-    the tool's name. The regex twin of ``generation_grammar``'s review, for JSON schemas:
+    """SENTENCES_MIN to SENTENCES_MAX sentences of SENTENCE_WORDS words, each capitalised
+    and ended; the first opens with the tool's name. The regex twin of
+    ``generation_grammar``'s review, for JSON schemas, with the same one-byte characters:
     a word's own length is left open here, since counted repetitions nested in a regex
-    multiply the states xgrammar builds (bounded words: 3.3 s per card against 0.7 s).
+    multiply the states xgrammar builds (bounded words: 3.3 s per card against 0.7 s), so
+    only the EBNF grammar bounds a reply's length (``contract/bound``).
 
     Small models asked for "2 to 6 sentences" write one run-on sentence or twenty; the
     pattern makes the shape a property of the grammar rather than a hope.
@@ -45,7 +62,7 @@ def review_pattern(tool_name: str | None = None) -> str:
 
 
 def reasoning_pattern() -> str:
-    """4 to 32 words, starting with a capital: short notes, never a run of digits."""
+    """REASONING_WORDS words, starting with a capital: short notes, never a run of digits."""
     lo, hi = REASONING_WORDS
     return f"^[A-Z]{_WORD}*( {_WORD}+){{{lo - 1},{hi - 1}}}$"
 
@@ -84,8 +101,14 @@ def generation_schema(rubric: Rubric, tool_name: str | None = None) -> dict[str,
 
 
 def _nameable(tool_name: str | None) -> bool:
-    """Whether the name can be copied into a JSON string verbatim (no escapes needed)."""
-    return bool(tool_name) and not any(c in '"\\' or ord(c) < 0x20 for c in tool_name or "")
+    """Whether the review opens with the name itself: it can be copied into a JSON string
+    verbatim (no escapes needed), fits in ``OPENER_MAX_BYTES``, and ends no sentence (in
+    "Yahoo! is fast." validation would count two), so whatever the grammar allows,
+    validation accepts."""
+    name = tool_name or ""
+    return (bool(name) and len(name.encode("utf-8")) <= OPENER_MAX_BYTES
+            and not any(c in '"\\' or ord(c) < 0x20 for c in name)
+            and not _SENTENCE_END.search(name))
 
 
 def _one_of_ints(lo: int, hi: int) -> str:
@@ -96,17 +119,17 @@ def _one_of_ints(lo: int, hi: int) -> str:
 def generation_grammar(rubric: Rubric, tool_name: str | None = None) -> str:
     """The EBNF grammar the in-process engine decodes under: compact JSON of ReviewOutput.
 
-    Words are bounded to WORD_CHARS characters as well as counted, which a JSON-schema
-    pattern can only do at a high compile cost; here each piece is one shared rule, so a
-    card's grammar compiles in 0.06 s on 2 cores (bench/grammar.py) and thousands of
-    cards, each with its own grammar (the review opens with the tool's name), stay cheap.
-    Strings need no escapes: words exclude quotes, backslashes and control characters.
+    Words are bounded to WORD_CHARS one-byte characters as well as counted, which a
+    JSON-schema pattern can only do at a high compile cost; here each piece is one shared
+    rule, so a card's grammar compiles in 0.06 s on 2 cores (bench/grammar.py) and
+    thousands of cards, each with its own grammar (the review opens with the tool's name),
+    stay cheap. Every string is bounded, so the grammar has a longest reply
+    (``contract/bound.max_bytes``), which ``max_tokens`` must cover. Strings need no
+    escapes: words are printable ASCII without quotes, backslashes or spaces.
     """
     r_lo, r_hi = REASONING_WORDS
     s_lo, s_hi = SENTENCE_WORDS
     opener = f'"{tool_name}"' if _nameable(tool_name) else "capword"  # nothing to escape
-    char = r'[^"\\\x00-\x1f '  # a word's character: no quote, backslash, control or space
-    schar = char + ".!?"          # ... nor a sentence end
     rules = {
         "root": ('"{\\"reasoning\\":\\"" reasoning "\\",\\"score\\":" verdict '
                  '",\\"review\\":\\"" review "\\"}"'),
@@ -115,12 +138,22 @@ def generation_grammar(rubric: Rubric, tool_name: str | None = None) -> str:
         "shipscore": _one_of_ints(rubric.ship_threshold, 100),
         "skipscore": _one_of_ints(0, rubric.skip_threshold),
         "reasoning": f'capword (" " word){{{r_lo - 1},{r_hi - 1}}}',
-        "word": f"{char}]{{1,{WORD_CHARS}}}",
-        "capword": f"[A-Z] {schar}]{{0,{WORD_CHARS - 1}}}",
+        "word": f"{_WORD}{{1,{WORD_CHARS}}}",
+        "capword": f"[A-Z] {_SWORD}{{0,{WORD_CHARS - 1}}}",
         "review": f'first (" " sentence){{{SENTENCES_MIN - 1},{SENTENCES_MAX - 1}}}',
         "first": f"{opener} words",
         "sentence": "capword words",
         "words": f'(" " sword){{{s_lo - 1},{s_hi - 1}}} [.!?]',
-        "sword": f"{schar}]{{1,{WORD_CHARS}}}",
+        "sword": f"{_SWORD}{{1,{WORD_CHARS}}}",
     }
     return "\n".join(f"{name} ::= {body}" for name, body in rules.items())
+
+
+@cache
+def review_max_tokens() -> int:
+    """The most tokens any review reply can take, end-of-sequence included, for every card
+    and rubric: the bound of the grammar with the widest opener (a name of
+    ``OPENER_MAX_BYTES`` one-byte characters; a wider name opens with a shorter word). The
+    rubric only picks which scores each branch allows, and 100 is always a ship score, so
+    the longest score is three digits under any rubric."""
+    return max_tokens_bound(generation_grammar(Rubric(), "N" * OPENER_MAX_BYTES))

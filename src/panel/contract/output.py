@@ -4,10 +4,11 @@ Three views of one definition. ``ReviewOutput`` validates any model's reply, inc
 server's that ignored the grammar. ``generation_grammar`` is what the in-process engine
 decodes under: an EBNF grammar whose ship and skip branches carry the rubric's score
 ranges, so a small model cannot emit a verdict that contradicts its score, and whose
-strings are bounded in sentences, words and characters, so it cannot loop until
-``max_tokens``. ``generation_schema`` is the same shape as a JSON schema, for OpenAI-style
-``response_format`` requests to a server. ``reasoning`` comes first so the model writes its
-thinking before it commits to a score.
+strings are bounded in sentences, words and one-byte characters, so its longest reply is
+a fixed number of bytes and tokens (``contract/bound``) that every registry entry's
+``max_tokens`` covers: a reply cannot run out of tokens. ``generation_schema`` is the
+same shape as a JSON schema, for OpenAI-style ``response_format`` requests to a server.
+``reasoning`` comes first so the model writes its thinking before it commits to a score.
 """
 
 from __future__ import annotations
@@ -19,17 +20,22 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validat
 
 from panel.inputs.cards import NAME_MAX
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # Lengths are bounded in words, and words in characters, so that no string can loop until
-# max_tokens: the small model's runaway outputs are all one word growing without end
-# ("boarding,boarding,...", "3,3,3,...", hyphen chains). Validation's character limits
-# follow from the same numbers, so whatever the grammar allows, validation accepts.
-WORD_CHARS = 16
-REASONING_WORDS = (4, 32)
-SENTENCE_WORDS = (4, 24)
-SENTENCES_MIN, SENTENCES_MAX = 2, 6
+# max_tokens: the small model's runaway outputs are one word growing without end
+# ("boarding,boarding,...", "3,3,3,...", hyphen chains) or one endless comma-separated
+# sentence. The numbers set the longest reply (2,026 bytes with a 120-byte tool name, so
+# 2,027 tokens: grammar.review_max_tokens), which every registry entry's max_tokens covers.
+# Validation's character limits follow from the same numbers, so whatever the grammar
+# allows, validation accepts.
+WORD_CHARS = 14
+REASONING_WORDS = (4, 24)
+SENTENCE_WORDS = (4, 20)
+SENTENCES_MIN, SENTENCES_MAX = 2, 5
+# The shortest strings the grammar allows (one-character words) are the minimums too.
+REASONING_MIN = 2 * REASONING_WORDS[0] - 1
 REASONING_MAX = (WORD_CHARS + 1) * REASONING_WORDS[1]
-REVIEW_MIN = 20
+REVIEW_MIN = SENTENCES_MIN * 2 * SENTENCE_WORDS[0] + SENTENCES_MIN - 1
 REVIEW_MAX = (SENTENCE_WORDS[1] * (WORD_CHARS + 1) + 1) * SENTENCES_MAX + NAME_MAX
 
 Verdict = Literal["ship", "skip"]
@@ -67,12 +73,13 @@ class ReviewOutput(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    reasoning: str = Field(min_length=10, max_length=REASONING_MAX,
+    reasoning: str = Field(min_length=REASONING_MIN, max_length=REASONING_MAX,
                            description="Brief private notes written before scoring.")
     score: int = Field(ge=0, le=100, description="Overall score, 0 to 100.")
     verdict: Verdict = Field(description="ship or skip, consistent with the score.")
     review: str = Field(min_length=REVIEW_MIN, max_length=REVIEW_MAX,
-                        description="The published review: 2 to 6 sentences.")
+                        description=f"The published review: {SENTENCES_MIN} to "
+                                    f"{SENTENCES_MAX} sentences.")
 
     @model_validator(mode="after")
     def _check(self, info: ValidationInfo) -> ReviewOutput:

@@ -24,6 +24,8 @@ from panel.inputs.personas import Persona
 
 SYSTEM_TEMPLATE = "system.j2"
 USER_TEMPLATE = "review.j2"
+PAIR_TEMPLATE = "head_to_head.j2"
+"""The user prompt of a head-to-head: both cards, fenced; the system prompt is the review's."""
 _FENCE = re.compile(r"</?\s*tool_card\s*>", re.IGNORECASE)
 
 Messages = list[dict[str, str]]
@@ -48,6 +50,35 @@ class PromptSet:
         try:
             system = env.get_template(SYSTEM_TEMPLATE).render(context)
             user = env.get_template(USER_TEMPLATE).render(context)
+        except TemplateError as exc:
+            raise InputError(str(self.folder), f"template error: {exc}") from None
+        return [{"role": "system", "content": system.strip()},
+                {"role": "user", "content": user.strip()}]
+
+    @property
+    def pair_hashes(self) -> dict[str, str]:
+        """Hash of each template a head-to-head renders (part of every judgment's key)."""
+        names = (SYSTEM_TEMPLATE, PAIR_TEMPLATE)
+        missing = [n for n in names if not (self.folder / n).is_file()]
+        if missing:
+            raise InputError(str(self.folder / missing[0]),
+                             "template missing: head-to-head judging needs it")
+        return {name: file_sha(self.folder / name) for name in names}
+
+    def render_pair(self, persona: Persona, first: ToolCard, second: ToolCard,
+                    rubric: Rubric) -> Messages:
+        """Chat messages for one persona choosing between two cards, in the order shown.
+
+        The system prompt is the persona's review prompt, so judgments share the reviews'
+        cached prefix; both cards are fenced like a review's card.
+        """
+        env = _environment(self.folder)
+        context = {"persona": persona, "rubric": rubric, "first": _fenced(first),
+                   "second": _fenced(second), "sentences_min": SENTENCES_MIN,
+                   "sentences_max": SENTENCES_MAX}
+        try:
+            system = env.get_template(SYSTEM_TEMPLATE).render(context)
+            user = env.get_template(PAIR_TEMPLATE).render(context)
         except TemplateError as exc:
             raise InputError(str(self.folder), f"template error: {exc}") from None
         return [{"role": "system", "content": system.strip()},

@@ -23,9 +23,11 @@ from pydantic import BaseModel, ValidationError
 
 from panel.backends.base import Backend, GenRequest, GenResult
 from panel.config.settings import ReviewSettings
+from panel.contract.bound import max_tokens_bound
 from panel.contract.grammar import generation_grammar, generation_schema
 from panel.contract.output import ReviewOutput, Rubric
 from panel.contract.records import Attempt, ReviewRecord
+from panel.errors import PanelError
 from panel.pipeline.jobs import Job, request_seed
 
 RAW_TEXT_KEEP = 2000
@@ -76,7 +78,11 @@ def validate_reply(result: GenResult, model: type[BaseModel],
 
 
 def check(result: GenResult, rubric: Rubric) -> tuple[ReviewOutput | None, str | None]:
-    """Validate one review reply; return the output or the reason it is rejected."""
+    """Validate one review reply; return the output or the reason it is rejected.
+
+    Under the in-process engine a reply cannot hit ``max_tokens``: the grammar bounds it
+    and ``_request`` makes sure ``max_tokens`` covers that bound. A server decodes under the
+    JSON schema (words of open length) or may ignore it, so the length check stays."""
     return validate_reply(result, ReviewOutput, {"rubric": rubric})
 
 
@@ -167,11 +173,19 @@ class _Round(Generic[J, R]):
 
 
 def _request(job: Job, settings: ReviewSettings, attempt: int) -> GenRequest:
+    """The review request; a PanelError if the grammar's longest reply could outrun
+    ``max_tokens`` (the registry refuses such entries, so this is a last guard)."""
     s = settings.spec.sampling
+    grammar = generation_grammar(settings.rubric, job.card.name)
+    bound = max_tokens_bound(grammar)
+    if bound > s.max_tokens:
+        raise PanelError(f"model '{settings.spec.name}': max_tokens {s.max_tokens} is below "
+                         f"{bound}, the longest reply the review grammar allows for "
+                         f"'{job.card.name}'")
     return GenRequest(id=job.key, messages=job.messages,
                       json_schema=generation_schema(settings.rubric, job.card.name),
-                      grammar=generation_grammar(settings.rubric, job.card.name),
-                      seed=request_seed(job.key, attempt), max_tokens=s.max_tokens,
+                      grammar=grammar, seed=request_seed(job.key, attempt),
+                      max_tokens=s.max_tokens,
                       temperature=s.temperature, top_p=s.top_p, top_k=s.top_k,
                       repetition_penalty=s.repetition_penalty)
 

@@ -1,4 +1,8 @@
-"""`panel compare`: review two tools and write the comparison files."""
+"""`panel compare`: review two tools and write the comparison files.
+
+With ``head_to_head``, each persona also picks between the two in one prompt, in both
+orders (``pipeline.pairwise``), and the files carry that result beside the scorecard.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +10,40 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from panel.backends import Backend
+from panel.backends import Backend, create_backend
+from panel.backends.base import GenRequest, GenResult, OnResult
+from panel.config.registry import ModelSpec
 from panel.config.workspace import Workspace
 from panel.inputs.cards import ToolCard, load_cards
 from panel.pipeline.run import Progress, register_cards, review_cards
 from panel.store.files import atomic_write
-from panel.verdict.head_to_head import Comparison, compare
+from panel.verdict.head_to_head import Comparison, HeadToHead, compare
 
 
 def compare_cards(ws: Workspace, a: ToolCard, b: ToolCard, model: str | None = None,
                   personas: list[str] | None = None, backend: Backend | None = None,
-                  progress: Progress | None = None) -> tuple[Comparison, list[Path]]:
-    """Review both tools (reusing stored reviews) and write the comparison JSON + Markdown."""
+                  progress: Progress | None = None, head_to_head: bool = False,
+                  judge_progress: Progress | None = None,
+                  ) -> tuple[Comparison, list[Path], HeadToHead | None]:
+    """Review both tools (reusing stored reviews), judge them head to head if asked (reusing
+    stored judgments), and write the comparison JSON + Markdown."""
+    shared = None
+    if head_to_head and backend is None:  # one engine for reviews and judgments, if any
+        backend = shared = _OnDemand(ws.settings(model).spec)
+    try:
+        return _compare(ws, a, b, model, personas, backend, progress, head_to_head,
+                        judge_progress)
+    finally:
+        if shared is not None:
+            shared.close()
+
+
+def _compare(ws: Workspace, a: ToolCard, b: ToolCard, model: str | None,
+             personas: list[str] | None, backend: Backend | None, progress: Progress | None,
+             head_to_head: bool, judge_progress: Progress | None,
+             ) -> tuple[Comparison, list[Path], HeadToHead | None]:
     from panel.config.project import child
     from panel.publish.render.markdown import comparison_markdown
     from panel.verdict.community import load_votes
@@ -30,17 +55,52 @@ def compare_cards(ws: Workspace, a: ToolCard, b: ToolCard, model: str | None = N
     recs_a = [r for r in ws.store.latest(a.slug, name) if r.persona in asked]
     recs_b = [r for r in ws.store.latest(b.slug, name) if r.persona in asked]
     comp = compare(recs_a, recs_b, ws.config.rubric, ws.persona_order())
+    h2h = None
+    if head_to_head:
+        from panel.pipeline.pairwise import judge_pairs
+
+        [h2h] = judge_pairs(ws, [(a, b)], model, personas, backend, judge_progress)
     votes = (load_votes(ws.output / "votes", a.slug), load_votes(ws.output / "votes", b.slug))
     folder = ws.output / "compare"
     folder.mkdir(parents=True, exist_ok=True)
     json_path, md_path = (child(folder, f"{a.slug}-vs-{b.slug}", s, field="compare")
                           for s in (".json", ".md"))
-    doc = {"title": comp.title, "cards": {"a": a.model_dump(mode="json"),
-                                          "b": b.model_dump(mode="json")},
-           **comp.model_dump(mode="json")}
+    doc: dict[str, Any] = {"title": comp.title, "cards": {"a": a.model_dump(mode="json"),
+                                                          "b": b.model_dump(mode="json")},
+                           **comp.model_dump(mode="json")}
+    if h2h is not None:
+        doc["head_to_head"] = h2h.model_dump(mode="json")
     atomic_write(json_path, json.dumps(doc, indent=2, ensure_ascii=False))
-    atomic_write(md_path, comparison_markdown(comp, a, b, votes=votes))
-    return comp, [json_path, md_path]
+    atomic_write(md_path, comparison_markdown(comp, a, b, votes=votes, h2h=h2h))
+    return comp, [json_path, md_path], h2h
+
+
+class _OnDemand(Backend):
+    """A backend started on its first request, so that reviews and judgments share one
+    engine (an engine start is the slowest step on a CPU) and a run with nothing to do
+    starts none."""
+
+    def __init__(self, spec: ModelSpec):
+        super().__init__(spec)
+        self._engine: Backend | None = None
+
+    def generate(self, requests: Sequence[GenRequest],
+                 on_result: OnResult | None = None) -> list[GenResult]:
+        if self._engine is None:
+            self._engine = create_backend(self.spec)
+        return self._engine.generate(requests, on_result)
+
+    def versions(self) -> dict[str, str]:
+        return self._engine.versions() if self._engine else {}
+
+    def reset_cache(self) -> None:
+        if self._engine:
+            self._engine.reset_cache()
+
+    def close(self) -> None:
+        if self._engine:
+            self._engine.close()
+            self._engine = None
 
 
 @dataclass
@@ -52,17 +112,21 @@ class Compared:
     paths: list[Path]
     pair: tuple[str, str]
     pair_added: bool
+    head_to_head: HeadToHead | None = None
 
 
 def compare_files(ws: Workspace, *, cards: Sequence[str], model: str | None = None,
-                  personas: list[str] | None = None,
-                  progress: Progress | None = None) -> Compared:
-    """`panel compare A B`: load both cards, compare them, add the pair to the site."""
+                  personas: list[str] | None = None, progress: Progress | None = None,
+                  head_to_head: bool = False,
+                  judge_progress: Progress | None = None) -> Compared:
+    """`panel compare A B`: load both cards, compare them (and judge them head to head if
+    asked), add the pair to the site."""
     from panel.publish.site import add_pair
 
     loaded = load_cards(cards)
     register_cards(ws, loaded)
     card_a, card_b = (c.card for c in loaded)
-    comp, paths = compare_cards(ws, card_a, card_b, model, personas, progress=progress)
+    comp, paths, h2h = compare_cards(ws, card_a, card_b, model, personas, progress=progress,
+                                     head_to_head=head_to_head, judge_progress=judge_progress)
     added = add_pair(ws, card_a.slug, card_b.slug)
-    return Compared(comp, paths, (card_a.slug, card_b.slug), added)
+    return Compared(comp, paths, (card_a.slug, card_b.slug), added, h2h)

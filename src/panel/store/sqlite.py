@@ -21,6 +21,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from panel.contract.pairwise import PairRecord
 from panel.contract.records import Edit, ReviewRecord
 from panel.errors import PanelError
 from panel.inputs.cards import ToolCard, slug_taken
@@ -56,8 +57,22 @@ CREATE TABLE IF NOT EXISTS leases (
     pid        INTEGER NOT NULL,
     expires_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS pair_judgments (
+    key        TEXT PRIMARY KEY,
+    first      TEXT NOT NULL,
+    second     TEXT NOT NULL,
+    persona    TEXT NOT NULL,
+    model      TEXT NOT NULL,
+    sample     INTEGER NOT NULL,
+    status     TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    record     TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS pair_judgments_tools ON pair_judgments (first, second, model);
 """
 REVIEW_COLUMNS = ("key", "tool", "persona", "model", "sample", "status", "created_at", "record")
+PAIR_COLUMNS = ("key", "first", "second", "persona", "model", "sample", "status", "created_at",
+                "record")
 LEASE_S = 600.0
 """How long a claim on a review key holds without renewal (a live run renews it)."""
 
@@ -384,6 +399,7 @@ class Store:
             with self._tx() as db:
                 try:
                     reviews, edits, cards = read_shard(db, other)
+                    pairs = read_shard_pairs(db, other)
                 except StoreError as exc:
                     raise PanelError(f"shard {other}: {exc.cause}; not a readable panel store, "
                                      "nothing merged (the main store is unchanged)") from None
@@ -392,6 +408,11 @@ class Store:
                                "created_at=excluded.created_at, record=excluded.record "
                                "WHERE reviews.status != 'ok' AND excluded.status = 'ok'",
                                reviews)
+                db.executemany(f"INSERT INTO pair_judgments VALUES ({_marks(PAIR_COLUMNS)}) "
+                               "ON CONFLICT(key) DO UPDATE SET status=excluded.status, "
+                               "created_at=excluded.created_at, record=excluded.record "
+                               "WHERE pair_judgments.status != 'ok' AND excluded.status = 'ok'",
+                               pairs)
                 for tool, card in cards:
                     self._merge_card(db, other, tool, card)
                 db.executemany("INSERT OR IGNORE INTO edits VALUES (?,?,?,?)", edits)
@@ -414,6 +435,47 @@ class Store:
     def _with_edit(self, record: ReviewRecord) -> ReviewRecord:
         edit = self.get_edit(record.tool, record.persona, record.model)
         return record.model_copy(update={"edit": edit}) if edit else record
+
+    # Head-to-head judgments (issue 13): one row per persona, pair of cards and shown order,
+    # keyed like reviews by the hash of every input; read back through PairRecord.
+
+    def put_pair(self, record: PairRecord) -> None:
+        """Store a judgment, replacing an earlier one with the same key (a retried failure)."""
+        with self._tx() as db:
+            db.execute(f"INSERT OR REPLACE INTO pair_judgments VALUES ({_marks(PAIR_COLUMNS)})",
+                       _pair_row(record))
+
+    def get_pair(self, key: str) -> PairRecord | None:
+        row = self._db.execute("SELECT record FROM pair_judgments WHERE key=?",
+                               (key,)).fetchone()
+        return PairRecord.model_validate_json(row[0]) if row else None
+
+    def pair_done_keys(self, keys: Iterable[str]) -> set[str]:
+        """Which of ``keys`` are stored ok (a stored failed judgment is retried)."""
+        keys = list(keys)
+        done: set[str] = set()
+        for i in range(0, len(keys), 500):
+            chunk = keys[i:i + 500]
+            done.update(k for (k,) in self._db.execute(
+                f"SELECT key FROM pair_judgments WHERE status='ok' AND key IN "
+                f"({','.join('?' * len(chunk))})", chunk))
+        return done
+
+    def pair_judgments(self, a: str, b: str, model: str) -> list[PairRecord]:
+        """The newest judgment per persona and shown order of tools ``a`` and ``b`` (either
+        first), an ok one over a newer failed one, oldest first."""
+        rows = self._db.execute(
+            "SELECT record FROM pair_judgments WHERE model=? AND ((first=? AND second=?) OR "
+            "(first=? AND second=?)) ORDER BY status='ok', created_at, rowid",
+            (model, a, b, b, a))
+        newest: dict[tuple[str, str], PairRecord] = {}
+        for (raw,) in rows:
+            rec = PairRecord.model_validate_json(raw)
+            newest[(rec.persona, rec.first)] = rec
+        return list(newest.values())
+
+    def pair_count(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM pair_judgments").fetchone()[0])
 
 
 def lapsed(host: str, pid: int, expires_at: float, now: float) -> bool:
@@ -459,6 +521,44 @@ def read_shard(db: _Connection, path: Path) -> tuple[list[Row], list[Row],
         _refuse(path, "cards", tool, card_problem(tool, raw))
         cards.append((tool, ToolCard.model_validate_json(raw)))
     return reviews, edits, cards
+
+
+def read_shard_pairs(db: _Connection, path: Path) -> list[Row]:
+    """Every head-to-head row of the attached shard, validated; none from a shard made
+    before head-to-head judging existed (it has no such table)."""
+    tables = {r[0] for r in db.execute("SELECT name FROM other.sqlite_master "
+                                       "WHERE type='table'")}
+    if "pair_judgments" not in tables:
+        return []
+    rows = db.execute(f"SELECT {', '.join(PAIR_COLUMNS)} FROM other.pair_judgments").fetchall()
+    for row in rows:
+        _refuse(path, "pair_judgments", row[0], pair_problem(row))
+    return rows
+
+
+def _marks(columns: Sequence[str]) -> str:
+    return ",".join("?" * len(columns))
+
+
+def _pair_row(record: PairRecord) -> Row:
+    return (record.key, record.first, record.second, record.persona, record.model,
+            record.sample, record.status, record.created_at, record.model_dump_json())
+
+
+def pair_problem(row: Row) -> str | None:
+    """Why a pair_judgments row is not a valid judgment, or None."""
+    if not isinstance(row[-1], str):
+        return f"record is {type(row[-1]).__name__}, not JSON text"
+    try:
+        rec = PairRecord.model_validate_json(row[-1])
+    except ValidationError as exc:
+        return f"invalid record: {_first(exc)}"
+    for name, value in zip(PAIR_COLUMNS[:-1], row[:-1], strict=True):
+        if getattr(rec, name) != value:
+            return f"column {name}={value!r} does not match the record's {getattr(rec, name)!r}"
+    if rec.ok != (rec.output is not None):
+        return f"status '{rec.status}' with{'out' if rec.ok else ''} an output"
+    return None
 
 
 def _refuse(path: Path, table: str, key: object, problem: str | None) -> None:

@@ -1,13 +1,14 @@
-"""Tool A vs Tool B: both panels and the per-persona scorecard."""
+"""Tool A vs Tool B: both panels, the per-persona scorecard, and the head-to-head."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 from panel.contract.output import Rubric
+from panel.contract.pairwise import Choice, PairRecord
 from panel.contract.records import ReviewRecord
 from panel.verdict.majority import PanelVerdict, panel_verdict
 
@@ -47,7 +48,6 @@ def compare(a: Sequence[ReviewRecord], b: Sequence[ReviewRecord], rubric: Rubric
 # Head-to-head: one prompt with both cards, judged in both orders (issue 13). A persona's
 # result is its pick when the two orders agree and "inconsistent" when they do not: a pick
 # that follows the position rather than the tool is no pick (MT-Bench's swap test).
-Choice = Literal["first", "second", "neither-ship", "both-ship"]
 Order = Literal["ab", "ba"]
 Outcome = Literal["a", "b", "neither", "both", "inconsistent", "failed"]
 _BY_CHOICE: dict[str, Outcome] = {"neither-ship": "neither", "both-ship": "both"}
@@ -64,6 +64,7 @@ class OrderPick(BaseModel):
     reason: str | None = Field(None, description="The model's one-line reason.")
     failure: str | None = Field(None, description="Why the last attempt failed, if it did.")
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def tool(self) -> Outcome | None:
         """The pick in terms of the tools: first/second mapped through the order."""
@@ -91,6 +92,7 @@ class PersonaHeadToHead(BaseModel):
     ab: OrderPick | None = Field(None, description="A shown first.")
     ba: OrderPick | None = Field(None, description="B shown first.")
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def result(self) -> Outcome:
         return outcome(self.ab, self.ba)
@@ -105,3 +107,64 @@ class HeadToHead(BaseModel):
     b_name: str = Field(description="Tool B's name.")
     model: str = Field(description="Registry model name.")
     rows: list[PersonaHeadToHead] = Field(default_factory=list, description="Per persona.")
+    unavailable: list[str] = Field(default_factory=list, description="'persona / order: "
+                                   "reason' of each judgment the server could not make (none "
+                                   "stored; a re-run makes it).")
+
+    def tool_name(self, tool: Outcome | None) -> str:
+        """A tool's display name for 'a' or 'b'; the word itself for anything else."""
+        return {"a": self.a_name, "b": self.b_name}.get(tool or "", tool or "")
+
+    def line(self, row: PersonaHeadToHead) -> str:
+        """What a reader sees for one persona: 'PatchPilot in both orders', 'inconsistent
+        (PatchPilot when shown first, DiffSage when shown first)', ..."""
+        result = row.result
+        if result in ("a", "b"):
+            return f"{self.tool_name(result)} in both orders"
+        if result in ("neither", "both"):
+            return f"{result} would ship in both orders"
+        if result == "inconsistent":
+            return f"inconsistent ({self.pick_phrase(row.ab)}, {self.pick_phrase(row.ba)})"
+        picks: list[tuple[Order, OrderPick | None]] = [("ab", row.ab), ("ba", row.ba)]
+        missing = [f"{self.shown_first(o)} shown first: {'not judged' if p is None else 'failed'}"
+                   for o, p in picks if p is None or p.choice is None]
+        return f"no result ({'; '.join(missing)})"
+
+    def shown_first(self, order: Order) -> str:
+        return self.a_name if order == "ab" else self.b_name
+
+    def pick_phrase(self, pick: OrderPick | None) -> str:
+        """One order's pick in words: 'DiffSage when shown first', 'neither with PatchPilot
+        shown first'."""
+        if pick is None or pick.choice is None:
+            return "no pick"
+        if pick.choice in ("first", "second"):
+            return f"{self.tool_name(pick.tool)} when shown {pick.choice}"
+        return f"{pick.tool} with {self.shown_first(pick.order)} shown first"
+
+
+def order_pick(record: PairRecord, order: Order) -> OrderPick:
+    """A stored judgment as one order's pick (``order``: which tool the record shows first)."""
+    out = record.output
+    return OrderPick(order=order, key=record.key, choice=out.choice if out else None,
+                     margin=out.margin if out else None, reason=out.reason if out else None,
+                     failure=record.failure)
+
+
+def stored_head_to_head(a: str, b: str, a_name: str, b_name: str, model: str,
+                        records: Iterable[PairRecord], persona_order: Sequence[str],
+                        ) -> HeadToHead:
+    """Tools ``a`` vs ``b`` from stored judgments (either tool shown first), one row per
+    persona with any judgment, in the panel's order (personas no longer on file last)."""
+    picks: dict[tuple[str, Order], OrderPick] = {}
+    names: dict[str, str] = {}
+    for rec in records:
+        if {rec.first, rec.second} == {a, b} and a != b:
+            order: Order = "ab" if rec.first == a else "ba"
+            picks[(rec.persona, order)] = order_pick(rec, order)
+            names[rec.persona] = rec.persona_name
+    rank = {p: i for i, p in enumerate(persona_order)}
+    people = sorted(names, key=lambda p: (rank.get(p, len(rank)), p))
+    rows = [PersonaHeadToHead(persona=p, persona_name=names[p], ab=picks.get((p, "ab")),
+                              ba=picks.get((p, "ba"))) for p in people]
+    return HeadToHead(a=a, b=b, a_name=a_name, b_name=b_name, model=model, rows=rows)

@@ -16,7 +16,7 @@ from panel.contract.records import ReviewRecord
 from panel.errors import PanelError
 from panel.inputs.cards import ToolCard, slugify
 from panel.verdict.community import Votes, load_votes, votes_label
-from panel.verdict.head_to_head import Comparison, compare
+from panel.verdict.head_to_head import Comparison, HeadToHead, compare, stored_head_to_head
 from panel.verdict.majority import PanelVerdict, panel_verdict
 
 ReviewState = Literal["draft", "edited", "approved"]
@@ -98,6 +98,8 @@ class ComparisonPage:
     a: ToolPage
     b: ToolPage
     comp: Comparison
+    h2h: HeadToHead | None = None
+    """The stored head-to-head of the pair (either tool shown first), if it was judged."""
 
     @property
     def title(self) -> str:
@@ -110,7 +112,16 @@ class ComparisonPage:
 
 
 def comparison_page(ws: Workspace, a: str, b: str, model: str | None = None) -> ComparisonPage:
-    """Gather an A-vs-B page from the store."""
+    """Gather an A-vs-B page from the store, with its head-to-head when one was judged."""
     page_a, page_b = tool_page(ws, a, model), tool_page(ws, b, model)
     comp = compare(page_a.reviews, page_b.reviews, ws.config.rubric, ws.persona_order())
-    return ComparisonPage(a=page_a, b=page_b, comp=comp)
+    return ComparisonPage(a=page_a, b=page_b, comp=comp, h2h=head_to_head_of(ws, page_a, page_b))
+
+
+def head_to_head_of(ws: Workspace, a: ToolPage, b: ToolPage) -> HeadToHead | None:
+    """The newest stored judgments of A vs B by the pages' model; None if never judged."""
+    records = ws.store.pair_judgments(a.slug, b.slug, a.model)
+    if not records:
+        return None
+    return stored_head_to_head(a.slug, b.slug, a.card.name, b.card.name, a.model, records,
+                               ws.persona_order())

@@ -12,7 +12,7 @@ from panel.contract.records import ReviewRecord
 from panel.inputs.cards import ToolCard
 from panel.publish.render.urls import http_url, link_destination
 from panel.verdict.community import Votes, votes_label
-from panel.verdict.head_to_head import Comparison
+from panel.verdict.head_to_head import Comparison, HeadToHead, Order, OrderPick
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -25,6 +25,7 @@ def _env() -> Environment:
     env.filters["md_url"] = md_url
     env.filters["md_dest"] = link_destination
     env.globals["scoreline"] = scoreline
+    env.globals["pickline"] = pickline
     return env
 
 
@@ -69,10 +70,21 @@ def scoreline(record: ReviewRecord | None) -> str:
     return f"{record.score}/100 · {record.verdict} ({state})"
 
 
+def pickline(h2h: HeadToHead, order: Order, pick: OrderPick | None) -> str:
+    """One order's judgment: "PatchPilot first: second, margin 70: <reason>", or why none."""
+    shown = f"{h2h.shown_first(order)} first"
+    if pick is None:
+        return f"{shown}: not judged"
+    if pick.choice is None:
+        return f"{shown}: failed: {pick.failure}"
+    return f"{shown}: {pick.choice}, margin {pick.margin}: {pick.reason}"
+
+
 def comparison_markdown(comp: Comparison, a: ToolCard, b: ToolCard,
                         votes: tuple[Votes | None, Votes | None] = (None, None),
-                        chart: str | None = None) -> str:
-    """The A-vs-B draft: decision table, the chart (if its SVG file is given), then the
-    reviewer scorecard with each review marked draft, edited or approved."""
+                        chart: str | None = None, h2h: HeadToHead | None = None) -> str:
+    """The A-vs-B draft: decision table, the chart (if its SVG file is given), the
+    head-to-head (if judged), then the reviewer scorecard with each review marked draft,
+    edited or approved."""
     return _env().get_template("comparison.md.j2").render(
-        comp=comp, a=a, b=b, community=[votes_label(v) for v in votes], chart=chart)
+        comp=comp, a=a, b=b, community=[votes_label(v) for v in votes], chart=chart, h2h=h2h)

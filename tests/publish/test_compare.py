@@ -1,0 +1,41 @@
+"""`panel compare --head-to-head` as a library call: one engine for reviews and judgments,
+none when everything is stored, and the files carry the head-to-head."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from panel.backends import create_backend
+from panel.backends.base import Backend
+from panel.config.registry import ModelSpec
+from panel.config.workspace import Workspace
+from panel.inputs.cards import load_cards
+from panel.publish import compare as compare_module
+from panel.publish.compare import compare_cards
+
+from conftest import EXAMPLES
+
+
+def test_reviews_and_judgments_share_one_engine_and_a_rerun_starts_none(
+        ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    started: list[Backend] = []
+
+    def counting(spec: ModelSpec) -> Backend:
+        started.append(create_backend(spec))
+        return started[-1]
+
+    monkeypatch.setattr(compare_module, "create_backend", counting)
+    a, b = (c.card for c in load_cards([EXAMPLES / "patchpilot.yaml",
+                                        EXAMPLES / "diffsage.yaml"]))
+    comp, paths, h2h = compare_cards(ws, a, b, "mock", ["builder"], head_to_head=True)
+    assert len(started) == 1 and h2h is not None and len(h2h.rows) == 1
+    doc = json.loads(paths[0].read_text())
+    assert doc["head_to_head"] == h2h.model_dump(mode="json")
+    assert doc["head_to_head"]["rows"][0]["result"] == h2h.rows[0].result
+    compare_cards(ws, a, b, "mock", ["builder"], head_to_head=True)
+    assert len(started) == 1                                  # all stored: no engine at all
+    _, _, none = compare_cards(ws, a, b, "mock", ["builder"])  # the flag off: as before
+    assert none is None and "head_to_head" not in json.loads(paths[0].read_text())
+    assert "## Head to head" not in paths[1].read_text()
