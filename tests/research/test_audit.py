@@ -323,3 +323,43 @@ def test_the_audit_on_the_engine_reviews_each_perturbation(ws: Workspace,
     card = ToolCard.model_validate_json(store.card_json("audit-injection-tracelens") or "")
     assert card.description.endswith(INJECTION)
     assert ws.store.count() == 0
+
+
+THREE = [*TWO, str(EXAMPLES / "slidesmith.yaml")]
+POSITION = """\
+Bias audit pos: 3 cards, 1 persona, 1 sample; mock
+backbone             persona    bias            unit      n excl estimate  95% CI
+mock                 builder    position        %         2    1     50.0  [9.5, 90.5]
+mock                 builder    consistency     %         2    1     50.0  [9.5, 90.5]
+mock                 all        position        %         2    1     50.0  [9.5, 90.5]
+mock                 all        consistency     %         2    1     50.0  [9.5, 90.5]"""
+
+
+def test_position_bias_end_to_end_through_pairwise_judging_on_the_mock(tmp_path: Path) -> None:
+    """3 cards: 3 pairs x 2 orders, judged by pipeline.pairwise on scripted mock picks."""
+    from panel.backends.mock import MockBackend
+
+    # In the judge's order, pair by pair, A first then B first: (tracelens, diffsage) first
+    # in both orders (follows the position); (tracelens, slidesmith) first then second
+    # (tracelens both times: consistent); (diffsage, slidesmith) fails every attempt.
+    for choice in ["first", "first", "first", "second", "bad", "bad", "bad", "bad",
+                   "bad", "bad"]:
+        MockBackend.enqueue("not json" if choice == "bad" else json.dumps(
+            {"reason": "Scripted pick for the test.", "choice": choice, "margin": 50}))
+    out = tmp_path / "o"
+    args = ["audit", *THREE, "--models", "mock", "--biases", "position", "-p", "builder",
+            "--name", "pos", "-o", str(out)]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0, res.output
+    assert res.stdout.split("\nwrote ")[0] == POSITION
+    doc = json.loads((out / "audits" / "pos" / "bias.json").read_text())
+    assert [(p["a"], p["b"], p["ab"], p["ba"], p["result"]) for p in doc["pairs"]] == [
+        ("tracelens", "diffsage", "first", "first", "inconsistent"),
+        ("tracelens", "slidesmith", "first", "second", "a"),
+        ("diffsage", "slidesmith", None, None, "failed")]
+    assert Workspace(output=out).store.count() == 0  # nothing reaches the site's store
+    calls = MockBackend.calls
+    for _ in range(6):  # a re-run asks only the failed judgments again
+        MockBackend.enqueue("not json")
+    assert CliRunner().invoke(main, args).stdout == res.stdout
+    assert MockBackend.calls == calls + 6

@@ -37,8 +37,9 @@ from panel.config.project import child
 from panel.config.registry import ModelSpec
 from panel.config.workspace import Workspace
 from panel.contract.records import ReviewRecord, now
-from panel.errors import InputError, PanelError, validation_error
+from panel.errors import InputError, validation_error
 from panel.inputs.cards import LoadedCard, ToolCard, load_cards
+from panel.pipeline.pairwise import judge_pairs
 from panel.pipeline.run import Progress, register_cards, review_cards
 from panel.research.perturb import (
     INJECTION,
@@ -313,27 +314,6 @@ class OnDemand(Backend):
             self._engine = None
 
 
-def judge_pairs(ws: Workspace, pairs: Sequence[tuple[ToolCard, ToolCard]],
-                **kwargs: Any) -> list[HeadToHead]:
-    """``pipeline.pairwise.judge_pairs``, imported when the audit needs it."""
-    from panel.pipeline.pairwise import judge_pairs as judge  # type: ignore[import-not-found]
-
-    heads: list[HeadToHead] = judge(ws, pairs, **kwargs)
-    return heads
-
-
-def _can_judge() -> None:
-    """Fail before any engine starts when this build has no pairwise judging."""
-    import importlib.util
-
-    if importlib.util.find_spec("panel.pipeline.pairwise") is None:
-        raise PanelError("position bias needs head-to-head judging (panel.pipeline.pairwise), "
-                         "which this build lacks; pass --biases verbosity,name,injection")
-
-
-_JUDGE_PAIRS = judge_pairs
-
-
 def _check_cards(loaded: Sequence[LoadedCard], made: Sequence[Variant], audit: Audit) -> None:
     """Distinct tools, and no perturbed card on a slug an input card holds."""
     seen: dict[str, str] = {}
@@ -392,8 +372,6 @@ def run_audit(ws: Workspace, audit: Audit, *, backends: Mapping[str, Backend] | 
     """
     specs = {m: ws.registry.get(m) for m in audit.models}  # a typo fails before any engine
     judge = judge or judge_pairs  # looked up now, so a test may stand in for it
-    if "position" in audit.biases and judge is _JUDGE_PAIRS:
-        _can_judge()
     loaded = load_cards(audit.cards)
     cards = [c.card for c in loaded]
     made = variants(cards, audit.perturbations)
