@@ -1,4 +1,5 @@
-"""`panel study`, `panel agreement`, `panel jury`, `panel evaluate`: backbones compared."""
+"""`panel study`, `panel agreement`, `panel jury`, `panel evaluate`: backbones compared;
+`panel audit`: their biases; `panel calibrate`: their verdicts against the editors'."""
 
 from __future__ import annotations
 
@@ -15,7 +16,13 @@ from panel.cli.options import (
     split,
     user_errors,
 )
-from panel.cli.tables import format_eval, format_table, jury_table
+from panel.cli.tables import (
+    audit_table,
+    calibration_table,
+    format_eval,
+    format_table,
+    jury_table,
+)
 from panel.config.workspace import Workspace
 from panel.pipeline.run import Progress
 
@@ -107,4 +114,67 @@ def evaluate(reference: Path, model: str | None, study_name: str | None, output:
     echo_paths(paths)
 
 
-COMMANDS = [study, agreement, jury, evaluate]
+@click.command()
+@click.argument("cards", nargs=-1, required=True)
+@click.option("--models", required=True, metavar="A,B",
+              help="Backbones to audit (registry names), run one engine at a time.")
+@click.option("--name", default=None,
+              help="Audit name: files under OUTPUT/audits/NAME/ (default: the models joined "
+                   "by _).")
+@click.option("--samples", "-k", default=1, show_default=True, type=click.IntRange(1, 50),
+              help="Samples per persona x card and perturbation, each with its own seed.")
+@click.option("--biases", default=None, metavar="A,B",
+              help="Which to measure: position, verbosity, name, injection (default: all).")
+@personas_option
+@output_option
+@user_errors
+def audit(cards: tuple[str, ...], models: str, name: str | None, samples: int,
+          biases: str | None, personas: str | None, output: Path) -> None:
+    """Bias audit: position, verbosity, name and injection per persona x backbone."""
+    from panel.research.audit import audit_files
+
+    report, paths = audit_files(Workspace(output), models=split(models) or [], cards=cards,
+                                name=name, personas=split(personas), samples=samples,
+                                biases=split(biases), progress=_progress_per_model)
+    click.echo(audit_table(report))
+    echo_paths(paths)
+
+
+@click.command()
+@model_option
+@click.option("--apply", "apply_", is_flag=True,
+              help="Write the suggested ship threshold to panel.yaml (one backbone's).")
+@output_option
+@user_errors
+def calibrate(model: str | None, apply_: bool, output: Path) -> None:
+    """Verdict agreement and Cohen's kappa with the editors' edited or approved reviews,
+    and the ship threshold that matches them best; changes nothing unless --apply."""
+    from panel.research.calibrate import apply_suggestion, calibrate_store
+    from panel.research.stats import ALL, fmt
+
+    ws = Workspace(output)
+    rows = calibrate_store(ws, model)
+    click.echo(f"Calibration against the editors: {sum(r.labels for r in rows if r.persona == ALL)}"
+               f" labels, current ship threshold {ws.config.rubric.ship_threshold}")
+    click.echo(calibration_table(rows))
+    for r in rows:
+        if r.persona == ALL:
+            click.echo(f"{r.model}: suggested ship threshold {fmt(r.threshold, 'd')} (agreement "
+                       f"{fmt(r.threshold_agreement_pct, '.1f')}%; "
+                       f"{fmt(r.current_agreement_pct, '.1f')}% at {r.current_threshold})")
+    if not apply_:
+        click.echo("panel.yaml unchanged (--apply writes the suggestion)")
+        return
+    old, new, contradicted = apply_suggestion(ws, rows, model)
+    if new == old:
+        click.echo(f"panel.yaml unchanged: {old} already matches the editors best")
+        return
+    click.echo(f"wrote rubric.ship_threshold {new} to {ws.root / 'panel.yaml'} (was {old}); "
+               "the rubric is part of every review's store key, so the next run reviews "
+               "every card again")
+    if contradicted:
+        click.echo(f"note: {contradicted} edited review(s) ship below {new} and now contradict "
+                   "the rubric", err=True)
+
+
+COMMANDS = [study, agreement, jury, evaluate, audit, calibrate]

@@ -10,6 +10,8 @@ from panel.contract.records import ReviewRecord
 from panel.pipeline.batch import BatchSummary
 from panel.pipeline.run import RunSummary
 from panel.research.agreement import AgreementReport
+from panel.research.audit import AuditReport
+from panel.research.calibrate import Calibration
 from panel.research.consistency import Consistency
 from panel.research.evaluate import EvalReport
 from panel.research.stats import fmt
@@ -110,6 +112,40 @@ def format_eval(report: EvalReport) -> str:
         lines.append(f"{s.persona:<10} {s.reference:>4} {s.n:>4} {s.missing:>4} "
                      f"{fmt(s.verdict_accuracy_pct, '.1f'):>6} {fmt(s.balanced_accuracy):>7} "
                      f"{fmt(s.score_mae, '.1f'):>6} {fmt(s.spearman_rho):>6}")
+    return "\n".join(lines)
+
+
+def audit_table(report: AuditReport) -> str:
+    """The bias audit: one line per backbone x persona x statistic, with n and the interval."""
+    a = report.audit
+    lines = [f"Bias audit {report.name}: {_count(len(report.cards), 'card')}, "
+             f"{_count(len(report.personas), 'persona')}, {_count(a.samples, 'sample')}; "
+             f"{', '.join(a.models)}",
+             f"{'backbone':<20} {'persona':<10} {'bias':<15} {'unit':<6} {'n':>4} {'excl':>4} "
+             f"{'estimate':>8}  95% CI"]
+    for r in report.rows:
+        spec = ".1f" if r.unit == "%" else "+.1f"
+        ci = "n/a" if r.ci_low is None else f"[{fmt(r.ci_low, spec)}, {fmt(r.ci_high, spec)}]"
+        lines.append(f"{r.model[:20]:<20} {r.persona[:10]:<10} {r.bias:<15} {r.unit:<6} "
+                     f"{r.n:>4} {r.excluded:>4} {fmt(r.estimate, spec):>8}  {ci}")
+    return "\n".join(lines)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def calibration_table(rows: Sequence[Calibration]) -> str:
+    """`panel calibrate`: per backbone x persona, agreement with the editors and the best
+    ship threshold beside the current one."""
+    current = rows[0].current_threshold if rows else 0
+    lines = [f"{'backbone':<20} {'persona':<10} {'labels':>6} {'agree%':>6} {'kappa':>6} "
+             f"{'at ' + str(current) + '%':>7} {'best t':>6} {'agree%':>6}"]
+    for r in rows:
+        lines.append(f"{r.model[:20]:<20} {r.persona[:10]:<10} {r.labels:>6} "
+                     f"{fmt(r.agreement_pct, '.1f'):>6} {fmt(r.kappa):>6} "
+                     f"{fmt(r.current_agreement_pct, '.1f'):>7} {fmt(r.threshold, 'd'):>6} "
+                     f"{fmt(r.threshold_agreement_pct, '.1f'):>6}")
     return "\n".join(lines)
 
 

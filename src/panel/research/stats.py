@@ -6,7 +6,7 @@ import math
 import warnings
 from collections.abc import Sequence
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 ALL = "all"
 """The persona label of a statistic taken over every persona."""
@@ -109,3 +109,67 @@ def distribution(values: Sequence[float]) -> Distribution:
 def fmt(value: float | None, spec: str = ".2f") -> str:
     """A number for a table, or "n/a" when the statistic is undefined."""
     return "n/a" if value is None else format(value, spec)
+
+
+CONFIDENCE = 0.95
+"""The confidence level of every interval the audit reports."""
+
+
+class Estimate(BaseModel):
+    """A statistic with its count and its 95% interval: a share (%) or a mean (points).
+
+    ``None`` marks what is undefined: no estimate without observations, no interval from a
+    single one. ``excluded`` counts what was left out (a failed review on either side), so
+    a reader sees how much of the planned data the estimate stands on.
+    """
+
+    n: int = Field(description="Observations the estimate is taken over.")
+    k: int | None = Field(None, description="Successes, for a share; None for a mean.")
+    excluded: int = Field(0, description="Observations left out (a failed review).")
+    estimate: float | None = Field(None, description="The share in % or the mean.")
+    ci_low: float | None = Field(None, description="Lower end of the 95% interval.")
+    ci_high: float | None = Field(None, description="Upper end of the 95% interval.")
+
+
+def share_interval(k: int, n: int, excluded: int = 0,
+                   confidence: float = CONFIDENCE) -> Estimate:
+    """k of n as a percentage with Wilson's score interval (scipy's ``binomtest``).
+
+    Why Wilson, not the exact Clopper-Pearson interval: with the audit's small counts (15
+    pairs per persona) the exact interval is conservative, wider than its level promises;
+    Wilson's keeps close to the nominal coverage and, unlike the normal (Wald) interval,
+    stays inside 0-100% and is not empty at k = 0 or k = n (Brown, Cai & DasGupta 2001).
+    """
+    from scipy.stats import binomtest
+
+    if n == 0:
+        return Estimate(n=0, k=0, excluded=excluded)
+    ci = binomtest(k, n).proportion_ci(confidence_level=confidence, method="wilson")
+    return Estimate(n=n, k=k, excluded=excluded, estimate=_finite(100 * k / n),
+                    ci_low=_finite(100 * ci.low), ci_high=_finite(100 * ci.high))
+
+
+def mean_interval(values: Sequence[float], excluded: int = 0,
+                  confidence: float = CONFIDENCE) -> Estimate:
+    """The mean with Student's t interval (scipy's ``t.interval`` around the standard error).
+
+    Why t, not a bootstrap: a persona x backbone cell holds a handful of shifts (6 cards x
+    k samples); a percentile bootstrap of six values is too narrow and its resampling makes
+    the numbers depend on a seed, while the t interval is deterministic and honest about
+    small n. With one value there is no interval; with identical values it has width 0.
+    """
+    import numpy as np
+    from scipy.stats import sem, t
+
+    if not values:
+        return Estimate(n=0, excluded=excluded)
+    arr = np.asarray(values, dtype=float)
+    mean = float(arr.mean())
+    if len(arr) == 1:
+        return Estimate(n=1, excluded=excluded, estimate=_finite(mean))
+    if np.all(arr == arr[0]):
+        low = high = mean
+    else:
+        low, high = t.interval(confidence, len(arr) - 1, loc=mean, scale=sem(arr))
+    return Estimate(n=len(arr), excluded=excluded, estimate=_finite(mean),
+                    ci_low=_finite(low), ci_high=_finite(high))
