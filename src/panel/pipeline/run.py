@@ -86,12 +86,12 @@ def review_cards(ws: Workspace, cards: Sequence[ToolCard], model: str | None = N
         ws.store.put_card(card.slug, card.model_dump_json())
     claims = Claims(ws.store, force, len(jobs) - len(todo), len(jobs), progress)
     claims.report()
-    engine = LocalWork(settings, backend)
+    work = LocalWork(settings, backend)
     try:
         if todo:
-            claims.run(todo, engine)
+            claims.run(todo, work)
     finally:
-        engine.close()
+        work.close()
     records = [r for r in (ws.store.get(j.key) for j in jobs) if r is not None]
     summary = RunSummary(records, reviewed=claims.ran - len(claims.unavailable),
                          reused=len(jobs) - len(todo), unavailable=claims.unavailable,
