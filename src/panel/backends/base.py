@@ -3,7 +3,9 @@
 A batch, not a single prompt, is the unit because vLLM's continuous batching is where the
 throughput comes from (lm-evaluation-harness's ``generate_until(list[Instance])`` has the
 same shape). Backends never raise for one bad request: a request that fails comes back with
-``error`` set, so the caller can retry or record it and nothing is dropped.
+``error`` set, so the caller can retry or record it and nothing is dropped. A retry need
+not wait for its batch to end: ``stream`` takes a follow-up request for each result and
+runs it beside the rest.
 """
 
 from __future__ import annotations
@@ -18,6 +20,10 @@ if TYPE_CHECKING:
 
 OnResult = Callable[["GenResult"], None]
 """Called with each result as soon as it is ready, so callers can store it at once."""
+
+Settle = Callable[["GenResult"], "GenRequest | None"]
+"""Called with each result as soon as it is ready; returns the follow-up request to run
+(a retry), or None. See ``Backend.stream``."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +79,32 @@ class Backend(ABC):
 
         ``on_result`` is called once per request as it finishes (in completion order).
         """
+
+    def stream(self, requests: Sequence[GenRequest], settle: Settle) -> None:
+        """Run every request and every follow-up ``settle`` asks for, until none is left.
+
+        ``settle`` is called once per request, in completion order, on the calling thread;
+        the request it returns, if any, is run too. A backend that can add work while it
+        runs (an engine stepping a batch, a pool of connections) overrides this so a retry
+        starts at once instead of after the slowest request of its batch. This default
+        runs rounds of ``generate``: each round's follow-ups make the next round.
+        """
+        follow: list[GenRequest] = []
+        seen: set[str] = set()
+
+        def settled(res: GenResult) -> None:
+            if res.id not in seen:
+                seen.add(res.id)
+                nxt = settle(res)
+                if nxt is not None:
+                    follow.append(nxt)
+
+        pending = list(requests)
+        while pending:
+            seen.clear()
+            for res in self.generate(pending, settled):
+                settled(res)  # a backend that does not call on_result still settles each
+            pending, follow = follow, []
 
     def versions(self) -> dict[str, str]:
         """Library versions that shape the output, recorded for reproducibility."""

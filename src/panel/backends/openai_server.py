@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from panel.backends import http_deadline
-from panel.backends.base import Backend, GenRequest, GenResult, OnResult
+from panel.backends.base import Backend, GenRequest, GenResult, OnResult, Settle
 from panel.backends.vllm.server import server_body
 from panel.errors import PanelError
 
@@ -134,6 +134,18 @@ class OpenAIServerBackend(Backend):
                  on_result: OnResult | None = None) -> list[GenResult]:
         """Send every request, ``max_concurrency`` in flight; return results in order."""
         results: dict[str, GenResult] = {}
+
+        def keep(res: GenResult) -> None:
+            results[res.id] = res
+            if on_result:
+                on_result(res)
+
+        self.stream(requests, keep)
+        return [results[r.id] for r in requests]
+
+    def stream(self, requests: Sequence[GenRequest], settle: Settle) -> None:
+        """Send every request, ``max_concurrency`` in flight; a follow-up ``settle``
+        returns goes to the pool at once. ``settle`` runs on the calling thread."""
         self._gave_up.clear()  # one call's give-up does not stop a long-lived backend's next
         pool = ThreadPoolExecutor(max_workers=self.spec.max_concurrency,
                                   thread_name_prefix="panel-openai")
@@ -142,13 +154,11 @@ class OpenAIServerBackend(Backend):
             while pending:
                 finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in finished:
-                    res = fut.result()  # ServerDown propagates: the batch stops here
-                    results[res.id] = res
-                    if on_result:
-                        on_result(res)
+                    nxt = settle(fut.result())  # ServerDown propagates: the batch stops here
+                    if nxt is not None:
+                        pending.add(pool.submit(self._one, nxt))
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
-        return [results[r.id] for r in requests]
 
     def _one(self, req: GenRequest) -> GenResult:
         """One request with retries; the server's faults come back ``transient``."""

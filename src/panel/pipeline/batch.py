@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from panel.backends import Backend, GenRequest, GenResult, create_backend
-from panel.backends.base import OnResult
+from panel.backends.base import OnResult, Settle
 from panel.config.registry import ModelSpec
 from panel.config.workspace import Workspace
 from panel.contract.records import ReviewRecord
@@ -82,10 +82,23 @@ class CountingBackend(Backend):
 
     def generate(self, requests: Sequence[GenRequest],
                  on_result: OnResult | None = None) -> list[GenResult]:
+        self.requests += len(requests)
+        return self._started().generate(requests, on_result)
+
+    def stream(self, requests: Sequence[GenRequest], settle: Settle) -> None:
+        """The inner backend's own stream (retries join its running batch), counted."""
+        def counted(res: GenResult) -> GenRequest | None:
+            nxt = settle(res)
+            self.requests += nxt is not None
+            return nxt
+
+        self.requests += len(requests)
+        self._started().stream(requests, counted)
+
+    def _started(self) -> Backend:
         if self.inner is None:
             self.inner = create_backend(self.spec)
-        self.requests += len(requests)
-        return self.inner.generate(requests, on_result)
+        return self.inner
 
     def versions(self) -> dict[str, str]:
         return self.inner.versions() if self.inner else {}

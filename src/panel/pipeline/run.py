@@ -23,7 +23,7 @@ from panel.contract.records import ReviewRecord, now
 from panel.errors import InputError
 from panel.inputs.cards import LoadedCard, ToolCard, load_cards
 from panel.pipeline.jobs import Job, make_job
-from panel.pipeline.retry import run_jobs
+from panel.pipeline.retry import Unavailable, run_jobs
 from panel.store.files import atomic_write
 from panel.store.sqlite import LEASE_S, Store, StoreError
 from panel.verdict.majority import PanelVerdict, panel_verdict
@@ -75,7 +75,7 @@ def review_cards(ws: Workspace, cards: Sequence[ToolCard], model: str | None = N
 
     A stored failed review is retried (and replaced); an edit-pinned key never is. Keys
     another live run on the same store has claimed are not sent again: this run does its
-    own share first, then waits for theirs (see ``_Claims``).
+    own share first, then waits for theirs (see ``Claims``).
     """
     started = time.perf_counter()
     settings = ws.settings(model)
@@ -84,11 +84,14 @@ def review_cards(ws: Workspace, cards: Sequence[ToolCard], model: str | None = N
     todo = [j for j in jobs if j.key not in stored]
     for card in cards:
         ws.store.put_card(card.slug, card.model_dump_json())
-    claims = _Claims(ws.store, settings, backend, force, len(jobs) - len(todo), len(jobs),
-                     progress)
+    claims = Claims(ws.store, force, len(jobs) - len(todo), len(jobs), progress)
     claims.report()
-    if todo:
-        claims.run(todo)
+    work = LocalWork(settings, backend)
+    try:
+        if todo:
+            claims.run(todo, work)
+    finally:
+        work.close()
     records = [r for r in (ws.store.get(j.key) for j in jobs) if r is not None]
     summary = RunSummary(records, reviewed=claims.ran - len(claims.unavailable),
                          reused=len(jobs) - len(todo), unavailable=claims.unavailable,
@@ -121,7 +124,33 @@ POLL_S = 0.2
 """How often a run waiting for another run's claimed keys looks at the store."""
 
 
-class _Claims:
+Work = Callable[[list[Job], Callable[[ReviewRecord], None], Unavailable], None]
+"""Makes the claimed jobs: calls the first callback with each record as it exists, the
+second with each job the server could not serve (``LocalWork``; Ray: ``RayWork``)."""
+
+
+class LocalWork:
+    """Jobs on this machine's backend, started on the first claimed job (a run whose keys
+    are all stored or claimed by others never pays the engine start)."""
+
+    def __init__(self, settings: ReviewSettings, backend: Backend | None = None):
+        self.settings, self.backend, self.owned = settings, backend, backend is None
+
+    def __call__(self, jobs: list[Job], on_record: Callable[[ReviewRecord], None],
+                 on_unavailable: Unavailable) -> None:
+        if self.backend is None:
+            self.backend = create_backend(self.settings.spec)
+        run_jobs(jobs, self.backend, self.settings, on_record=on_record,
+                 on_unavailable=on_unavailable)
+
+    def close(self) -> None:
+        """Close the backend if this started it."""
+        if self.owned and self.backend is not None:
+            self.backend.close()
+            self.backend = None
+
+
+class Claims:
     """Run jobs under leases, so that two runs on one store never pay for one key twice.
 
     Each round claims what it can of the pending keys (one IMMEDIATE transaction), runs
@@ -129,11 +158,12 @@ class _Claims:
     once no live lease holds it and its stored row changed (or, unless forced, it is now
     ok). A key whose holder died or let its lease lapse without a result is claimed and
     run in a later round. Leases are released as each review is stored, and all at the end.
+    Where the jobs run (this machine, Ray actors) is the ``Work`` given to ``run``.
     """
 
-    def __init__(self, store: Store, settings: ReviewSettings, backend: Backend | None,
-                 force: bool, done: int, total: int, progress: Progress | None):
-        self.store, self.settings, self.backend, self.force = store, settings, backend, force
+    def __init__(self, store: Store, force: bool, done: int, total: int,
+                 progress: Progress | None):
+        self.store, self.force = store, force
         self.done, self.total, self.progress = done, total, progress
         self.owner = uuid.uuid4().hex
         self.ran = self.by_other = 0
@@ -143,21 +173,17 @@ class _Claims:
         if self.progress:
             self.progress(self.done, self.total)
 
-    def run(self, todo: Sequence[Job]) -> None:
+    def run(self, todo: Sequence[Job], work: Work) -> None:
         """Produce every job of ``todo``: here, or by waiting for the run that claimed it."""
         before = self.store.review_states(j.key for j in todo)
         pending = {j.key: j for j in todo}
-        engine = self.backend
         beat = _Heartbeat(self.store, self.owner)
         try:
             while pending:
                 mine = self.store.claim(pending, self.owner, skip_done=not self.force)
                 jobs = [pending.pop(k) for k in list(pending) if k in mine]
                 if jobs:
-                    if engine is None:
-                        engine = create_backend(self.settings.spec)
-                    run_jobs(jobs, engine, self.settings, on_record=self._stored,
-                             on_unavailable=self._unavailable)
+                    work(jobs, self._stored, self._unavailable)
                     self.ran += len(jobs)
                 self._settle(pending, before)
                 if pending and not jobs:
@@ -165,8 +191,6 @@ class _Claims:
         finally:
             beat.stop()
             self.store.release(self.owner)
-            if self.backend is None and engine is not None:
-                engine.close()
 
     def _stored(self, record: ReviewRecord) -> None:
         self.store.put(record, self.owner)

@@ -146,6 +146,11 @@ def step_until_done(llm: Any) -> Iterator[Any]:
                 yield out
 
 
+def abort(llm: Any, request_ids: Sequence[str]) -> None:
+    """Drop requests from the engine (by the ids they were added under)."""
+    llm.llm_engine.abort_request(list(request_ids))
+
+
 def shutdown(llm: Any) -> None:
     """Stop the engine's worker processes now rather than at interpreter exit."""
     if llm is None:

@@ -2,7 +2,8 @@
 
 Requests go to the engine together and are stepped to completion, so continuous batching
 and the prefix cache (persona prompts are shared prefixes) do their work; each finished
-request is handed back at once so the caller can store it before the batch ends.
+request is handed back at once so the caller can store it before the batch ends, and a
+retry the caller asks for joins the running batch at once (``stream``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from panel.backends.base import Backend, GenRequest, GenResult, OnResult
+from panel.backends.base import Backend, GenRequest, GenResult, OnResult, Settle
 from panel.backends.vllm import compat
 from panel.backends.vllm.compat import _result
 
@@ -29,16 +30,42 @@ class VLLMBackend(Backend):
     def generate(self, requests: Sequence[GenRequest],
                  on_result: OnResult | None = None) -> list[GenResult]:
         """Add every request to the engine, step until all finish, return them in order."""
-        started = {r.id: time.perf_counter() for r in requests}
-        compat.add_chat_requests(self.llm, requests)
         results: dict[str, GenResult] = {}
-        for out in compat.step_until_done(self.llm):
-            res = _result(out, time.perf_counter() - started[out.request_id])
+
+        def keep(res: GenResult) -> None:
             results[res.id] = res
             if on_result:
                 on_result(res)
-        return [results.get(r.id) or GenResult(id=r.id, error="engine returned no output")
-                for r in requests]
+
+        self.stream(requests, keep)
+        return [results[r.id] for r in requests]
+
+    def stream(self, requests: Sequence[GenRequest], settle: Settle) -> None:
+        """Step the engine until every request and follow-up has finished; a follow-up is
+        added to the engine as soon as ``settle`` returns it, so it is scheduled beside the
+        requests still running. If ``settle`` raises, the requests left are aborted, so
+        the engine is clean for the next call."""
+        started: dict[str, float] = {}
+        try:
+            self._add(requests, started)
+            while started:
+                for out in compat.step_until_done(self.llm):
+                    begun = started.pop(out.request_id, None)
+                    if begun is not None:  # none: not this call's request
+                        res = _result(out, time.perf_counter() - begun)
+                        self._add(_one(settle(res)), started)
+                for rid in list(started):  # the engine dropped it: an error, not a loss
+                    del started[rid]
+                    self._add(_one(settle(GenResult(id=rid, error="engine returned no "
+                                                    "output"))), started)
+        finally:
+            if started:
+                compat.abort(self.llm, list(started))
+
+    def _add(self, requests: Sequence[GenRequest], started: dict[str, float]) -> None:
+        now = time.perf_counter()
+        started.update((r.id, now) for r in requests)
+        compat.add_chat_requests(self.llm, requests)
 
     def versions(self) -> dict[str, str]:
         return compat.versions()
@@ -51,3 +78,7 @@ class VLLMBackend(Backend):
         self.llm = None
 
 
+
+
+def _one(req: GenRequest | None) -> list[GenRequest]:
+    return [] if req is None else [req]
