@@ -175,7 +175,8 @@ def test_serve_command_line_carries_the_engine_settings() -> None:
     flags = " ".join(cmd)
     assert "--served-model-name smollm2-135m-server" in flags and "--port 8123" in flags
     assert "--enable-prefix-caching" in flags and "--enforce-eager" in flags
-    assert "--seed 0" in flags and "--max-model-len 2048" in flags
+    assert "--seed 0" in flags and f"--max-model-len {spec().max_model_len}" in flags
+    assert spec().max_model_len == 8192  # models.yaml: the longest prompt + max_tokens fit
 
 
 def test_serve_with_an_unknown_model_is_a_clear_error() -> None:

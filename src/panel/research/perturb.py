@@ -23,6 +23,7 @@ placeholder, the same for every card, does not make six perturbed cards one tool
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -78,16 +79,28 @@ def perturb(card: ToolCard, kind: Perturbation) -> ToolCard:
 
 def _renamed(card: ToolCard, data: dict[str, Any]) -> dict[str, Any]:
     """``data`` with the name replaced everywhere, or PanelError when no placeholder fits."""
-    name = card.name.casefold()
     texts = [card.name, *(data[f] for f in _TEXT_FIELDS)]
     for placeholder in PLACEHOLDERS:
         if any(placeholder.casefold() in t.casefold() for t in texts):
             continue  # on the card already: the reader could not tell the two apart
-        renamed = {f: replace_folded(data[f], name, placeholder) for f in _TEXT_FIELDS}
-        if not any(name in t.casefold() for t in [placeholder, *renamed.values()]):
+        renamed = {f: _replace_name(data[f], card.name, placeholder) for f in _TEXT_FIELDS}
+        if not any(_mentions(t, card.name) for t in [placeholder, *renamed.values()]):
             return {**data, **renamed, "name": placeholder, "url": None}
     raise PanelError(f"card '{card.name}': no neutral placeholder removes the name from "
                      f"its text (tried {', '.join(PLACEHOLDERS)})")
+
+
+def _replace_name(text: str, name: str, replacement: str) -> str:
+    """Every occurrence replaced under full case folding, then under simple case
+    matching as well (``re.IGNORECASE`` pairs ``ı`` with ``I``, which folding does not)."""
+    folded = replace_folded(text, name.casefold(), replacement)
+    return re.sub(re.escape(name), lambda _: replacement, folded, flags=re.IGNORECASE)
+
+
+def _mentions(text: str, name: str) -> bool:
+    """Whether ``text`` still names the tool, by either notion of case."""
+    return (name.casefold() in text.casefold()
+            or re.search(re.escape(name), text, re.IGNORECASE) is not None)
 
 
 def replace_folded(text: str, folded_name: str, replacement: str) -> str:
