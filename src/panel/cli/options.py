@@ -20,6 +20,13 @@ def model_option(fn: F) -> F:
                         help="Registry model name (see `panel models`; env PANEL_MODEL).")(fn)
 
 
+def dtype_option(fn: F) -> F:
+    return click.option("--dtype", default=None, metavar="DTYPE",
+                        help="Engine dtype: auto, float32, bfloat16 or float16 (default: the "
+                             "model's in models.yaml; auto is float32 on a CPU without "
+                             "native bf16, else bfloat16).")(fn)
+
+
 def output_option(fn: F) -> F:
     return click.option("--output", "-o", type=click.Path(file_okay=False, path_type=Path),
                         default=Path("outputs"), show_default=True,

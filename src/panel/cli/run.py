@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from panel.cli.options import (
+    dtype_option,
     echo_paths,
     model_option,
     output_option,
@@ -22,16 +23,17 @@ from panel.config.workspace import Workspace
 @click.command()
 @click.argument("cards", nargs=-1, required=True)
 @model_option
+@dtype_option
 @personas_option
 @output_option
 @click.option("--force", is_flag=True, help="Re-run reviews even if stored.")
 @user_errors
-def review(cards: tuple[str, ...], model: str | None, personas: str | None, output: Path,
-           force: bool) -> None:
+def review(cards: tuple[str, ...], model: str | None, dtype: str | None, personas: str | None,
+           output: Path, force: bool) -> None:
     """Review tool cards (YAML/JSON files, JSONL, or folders) with the panel."""
     from panel.pipeline.run import review_files
 
-    ws = Workspace(output)
+    ws = Workspace(output, dtype=dtype)
     summary = review_files(ws, cards=cards, model=model, personas=split(personas), force=force,
                            progress=progress_printer("reviews"))
     click.echo(summary_table(ws, summary))
@@ -43,15 +45,17 @@ def review(cards: tuple[str, ...], model: str | None, personas: str | None, outp
 @click.argument("a")
 @click.argument("b")
 @model_option
+@dtype_option
 @personas_option
 @output_option
 @user_errors
-def compare(a: str, b: str, model: str | None, personas: str | None, output: Path) -> None:
+def compare(a: str, b: str, model: str | None, dtype: str | None, personas: str | None,
+            output: Path) -> None:
     """Compare two tools (card files), reusing stored reviews; write JSON and Markdown."""
     from panel.publish.compare import compare_files
 
-    done = compare_files(Workspace(output), cards=[a, b], model=model, personas=split(personas),
-                         progress=progress_printer("reviews"))
+    done = compare_files(Workspace(output, dtype=dtype), cards=[a, b], model=model,
+                         personas=split(personas), progress=progress_printer("reviews"))
     click.echo("\n".join(comparison_lines(done.comparison)))
     echo_paths(done.paths)
     if done.pair_added:
@@ -61,6 +65,7 @@ def compare(a: str, b: str, model: str | None, personas: str | None, output: Pat
 @click.command()
 @click.argument("inputs", nargs=-1, required=True)
 @model_option
+@dtype_option
 @personas_option
 @output_option
 @click.option("--force", is_flag=True, help="Re-run reviews even if stored (default: resume).")
@@ -71,8 +76,9 @@ def compare(a: str, b: str, model: str | None, personas: str | None, output: Pat
               help="Run on a Ray cluster (ADDRESS, 'auto', or 'local'); needs the ray extra.")
 @click.option("--actors", default=1, show_default=True, help="Ray actors (engines) to run.")
 @user_errors
-def batch(inputs: tuple[str, ...], model: str | None, personas: str | None, output: Path,
-          force: bool, shard: str | None, ray_address: str | None, actors: int) -> None:
+def batch(inputs: tuple[str, ...], model: str | None, dtype: str | None,
+          personas: str | None, output: Path, force: bool, shard: str | None,
+          ray_address: str | None, actors: int) -> None:
     """Review a JSONL file or folders of cards unattended: resumes, skips bad cards, exit 1
     if anything failed."""
     from panel.pipeline.batch import Shard, run_batch
@@ -83,10 +89,10 @@ def batch(inputs: tuple[str, ...], model: str | None, personas: str | None, outp
 
         summary = run_batch_ray(inputs, output=output, model=model, personas=people,
                                 force=force, shard=part, address=ray_address, actors=actors,
-                                progress=progress)
+                                progress=progress, dtype=dtype)
     else:
         summary = run_batch(inputs, output=output, model=model, personas=people, force=force,
-                            shard=part, progress=progress)
+                            shard=part, progress=progress, dtype=dtype)
     click.echo(format_summary(summary))
     if not summary.ok:
         raise SystemExit(1)

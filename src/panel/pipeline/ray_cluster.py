@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from panel.config.registry import ModelSpec
 from panel.config.workspace import Workspace
 from panel.contract.records import ReviewRecord
 from panel.errors import PanelError
@@ -36,10 +37,11 @@ BATCH_SIZE = 64
 class ReviewActor:
     """One engine per actor, started once; reviews a batch of jobs per call."""
 
-    def __init__(self, model: str, root: str):
+    def __init__(self, model: str, root: str, dtype: str | None = None):
         from panel.backends import create_backend
 
-        self.ws = Workspace(Path(os.environ.get("TMPDIR", "/tmp")) / "panel-ray", Path(root))
+        self.ws = Workspace(Path(os.environ.get("TMPDIR", "/tmp")) / "panel-ray", Path(root),
+                            dtype)
         self.settings = self.ws.settings(model)
         self.personas = {p.key: p for p in self.ws.personas()}
         self.backend = create_backend(self.settings.spec)
@@ -56,10 +58,10 @@ class ReviewActor:
 def run_batch_ray(inputs: Sequence[str | Path], output: Path, model: str | None,
                   personas: list[str] | None, force: bool, shard: Shard, address: str,
                   actors: int = 1, progress: Progress | None = None,
-                  batch_size: int = BATCH_SIZE) -> BatchSummary:
+                  batch_size: int = BATCH_SIZE, dtype: str | None = None) -> BatchSummary:
     """`panel batch --ray ADDRESS`: the same batch, its model calls spread over Ray actors."""
     started = time.perf_counter()
-    ws = Workspace(shard.output(output))
+    ws = Workspace(shard.output(output), dtype=dtype)
     tally = InputTally()
     cards, errors = load_batch(inputs, shard, ws.store, tally)
     jobs = plan(ws, [c.card for c in cards], model, personas)
@@ -87,7 +89,9 @@ def _run_on_ray(ws: Workspace, todo: list[Job], model: str | None, address: str,
     wanted = {j.key for j in todo}
     gpus = _gpus_per_actor(spec.engine) if ray.cluster_resources().get("GPU") else 0
     ds = ray.data.from_items(rows).map_batches(
-        ReviewActor, fn_constructor_kwargs={"model": spec.name, "root": str(ws.root)},
+        # The driver's resolved dtype, not each node's own auto: the keys it planned hold.
+        ReviewActor, fn_constructor_kwargs={"model": spec.name, "root": str(ws.root),
+                                            "dtype": _actor_dtype(spec)},
         batch_size=batch_size, concurrency=actors, num_gpus=gpus or None,
         num_cpus=None if gpus else 1)
     requests = 0
@@ -123,6 +127,11 @@ def _init(address: str) -> Any:
     else:
         ray.init(address=address, ignore_reinit_error=True)
     return ray
+
+
+def _actor_dtype(spec: ModelSpec) -> str | None:
+    """The dtype actors must run: what the driver resolved where it starts an engine."""
+    return spec.resolved_dtype if spec.backend == "vllm" else None
 
 
 def _gpus_per_actor(engine: dict[str, Any]) -> int:

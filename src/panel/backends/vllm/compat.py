@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from panel.backends.base import GenRequest, GenResult
+from panel.backends.vllm.dtype import choose
 from panel.backends.vllm.weights import resolve
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ def engine_kwargs(spec: ModelSpec) -> dict[str, Any]:
     """Keyword arguments for ``vllm.LLM`` from a registry entry."""
     kwargs: dict[str, Any] = {
         "model": str(resolve(spec)),
-        "dtype": spec.dtype,
+        "dtype": choose(spec.dtype).dtype,  # auto resolved by the CPU, as in the store key
         "max_model_len": spec.max_model_len,
         "seed": spec.sampling.seed,
         "enable_prefix_caching": True,
