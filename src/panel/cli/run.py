@@ -12,7 +12,6 @@ from panel.cli.options import (
     model_option,
     output_option,
     personas_option,
-    progress_printer,
     split,
     user_errors,
 )
@@ -31,11 +30,13 @@ from panel.config.workspace import Workspace
 def review(cards: tuple[str, ...], model: str | None, dtype: str | None, personas: str | None,
            output: Path, force: bool) -> None:
     """Review tool cards (YAML/JSON files, JSONL, or folders) with the panel."""
+    from panel.cli.display import show_progress
     from panel.pipeline.run import review_files
 
     ws = Workspace(output, dtype=dtype)
-    summary = review_files(ws, cards=cards, model=model, personas=split(personas), force=force,
-                           progress=progress_printer("reviews"))
+    with show_progress("reviews") as progress:
+        summary = review_files(ws, cards=cards, model=model, personas=split(personas),
+                               force=force, progress=progress)
     click.echo(summary_table(ws, summary))
     if summary.failed or summary.unavailable:
         raise SystemExit(1)
@@ -52,10 +53,12 @@ def review(cards: tuple[str, ...], model: str | None, dtype: str | None, persona
 def compare(a: str, b: str, model: str | None, dtype: str | None, personas: str | None,
             output: Path) -> None:
     """Compare two tools (card files), reusing stored reviews; write JSON and Markdown."""
+    from panel.cli.display import show_progress
     from panel.publish.compare import compare_files
 
-    done = compare_files(Workspace(output, dtype=dtype), cards=[a, b], model=model,
-                         personas=split(personas), progress=progress_printer("reviews"))
+    with show_progress("reviews") as progress:
+        done = compare_files(Workspace(output, dtype=dtype), cards=[a, b], model=model,
+                             personas=split(personas), progress=progress)
     click.echo("\n".join(comparison_lines(done.comparison)))
     echo_paths(done.paths)
     if done.pair_added:
@@ -81,18 +84,20 @@ def batch(inputs: tuple[str, ...], model: str | None, dtype: str | None,
           ray_address: str | None, actors: int) -> None:
     """Review a JSONL file or folders of cards unattended: resumes, skips bad cards, exit 1
     if anything failed."""
+    from panel.cli.display import show_progress
     from panel.pipeline.batch import Shard, run_batch
 
-    part, people, progress = Shard.parse(shard), split(personas), progress_printer("reviews")
-    if ray_address:  # the caller picks local or Ray; neither module knows the other's CLI
-        from panel.pipeline.ray_cluster import run_batch_ray
+    part, people = Shard.parse(shard), split(personas)
+    with show_progress("reviews") as progress:
+        if ray_address:  # the caller picks local or Ray; neither module knows the other's CLI
+            from panel.pipeline.ray_cluster import run_batch_ray
 
-        summary = run_batch_ray(inputs, output=output, model=model, personas=people,
-                                force=force, shard=part, address=ray_address, actors=actors,
-                                progress=progress, dtype=dtype)
-    else:
-        summary = run_batch(inputs, output=output, model=model, personas=people, force=force,
-                            shard=part, progress=progress, dtype=dtype)
+            summary = run_batch_ray(inputs, output=output, model=model, personas=people,
+                                    force=force, shard=part, address=ray_address,
+                                    actors=actors, progress=progress, dtype=dtype)
+        else:
+            summary = run_batch(inputs, output=output, model=model, personas=people,
+                                force=force, shard=part, progress=progress, dtype=dtype)
     click.echo(format_summary(summary))
     if not summary.ok:
         raise SystemExit(1)
