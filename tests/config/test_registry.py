@@ -128,9 +128,11 @@ def test_each_backend_takes_only_the_fields_it_uses(tmp_path: Path, entry: str,
     assert str(err.value) == f"{path}: field 'models.x' Value error, {reason}"
 
 
-def test_a_mock_needs_no_source_and_keeps_its_store_key() -> None:
+def test_a_mock_needs_no_source_and_keeps_its_store_key(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     from panel.hashing import json_sha
 
+    on_cpu(monkeypatch, {"avx2", "avx512f", "avx512_bf16"})  # auto: bfloat16, as written before
     reg = load_registry(ROOT / "models.yaml")
     mock, alt = reg.get("mock"), reg.get("mock-alt")
     assert mock.source is None and alt.source is None
@@ -143,6 +145,63 @@ def test_a_mock_needs_no_source_and_keeps_its_store_key() -> None:
     with pytest.raises(PanelError, match="model 'mock' \\(backend mock\\) has no weights"):
         _ = mock.weights_source
     assert "- " in next(line for line in _models_lines() if line.startswith("  mock "))
+
+
+def on_cpu(monkeypatch: pytest.MonkeyPatch, flags: set[str], build: str = "cpu") -> None:
+    """Make this machine a CPU with ``flags`` under the given vLLM build."""
+    from panel.backends.vllm import dtype
+
+    monkeypatch.setattr(dtype, "cpu_flags", lambda: frozenset(flags))
+    monkeypatch.setattr(dtype, "engine_build", lambda: build)
+
+
+def test_auto_resolves_into_the_store_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A float32 review and a bfloat16 one are different computations: different keys. An
+    auto that resolves to bfloat16 is the computation an explicit bfloat16 was: same key."""
+    from panel.hashing import json_sha
+
+    spec = load_registry(ROOT / "models.yaml").get("smollm2-135m")
+    assert spec.dtype == "auto"
+    on_cpu(monkeypatch, {"avx2"})
+    avx2 = spec.identity()
+    assert (avx2["dtype"], spec.resolved_dtype) == ("float32", "float32")
+    on_cpu(monkeypatch, {"avx2", "amx_bf16"})
+    assert spec.identity()["dtype"] == "bfloat16"
+    assert spec.identity() == spec.with_dtype("bfloat16").identity() != avx2
+    on_cpu(monkeypatch, {"avx2"}, build="gpu")
+    assert json_sha(spec.identity()) == json_sha(spec.with_dtype("bfloat16").identity())
+    on_cpu(monkeypatch, {"avx2", "amx_bf16"})
+    assert spec.with_dtype("float32").identity() == avx2
+    mock = load_registry(ROOT / "models.yaml").get("mock")  # no engine: nothing to resolve
+    assert (mock.dtype_choice(), mock.identity()["dtype"]) == (None, "auto")
+
+
+def test_the_embedded_entries_ask_for_auto_and_the_gpu_ones_for_bfloat16() -> None:
+    reg = load_registry(ROOT / "models.yaml")
+    embedded = {n for n, s in reg.models.items() if s.source and s.source.embedded}
+    assert embedded == {"smollm2-135m", "smollm2-135m-server", "gemma3-270m"}
+    assert {reg.get(n).dtype for n in embedded} == {"auto"}
+    assert {s.dtype for s in reg.models.values() if s.source and s.source.hf} == {"bfloat16"}
+
+
+def test_a_registry_dtype_outside_the_four_names_file_and_field(tmp_path: Path) -> None:
+    path = _entry(tmp_path, "    source: {embedded: smollm2}\n    dtype: float64\n")
+    with pytest.raises(InputError) as err:
+        load_registry(path)
+    assert str(err.value) == (f"{path}: field 'models.x.dtype' Input should be 'auto', "
+                              "'float32', 'bfloat16' or 'float16'")
+
+
+def test_dtype_override_is_checked_and_only_for_an_engine(ws: Workspace) -> None:
+    forced = Workspace(ws.output, ws.root, dtype="float32").settings("smollm2-135m").spec
+    assert (forced.dtype, forced.resolved_dtype) == ("float32", "float32")
+    assert ws.settings("smollm2-135m").spec.dtype == "auto"
+    with pytest.raises(InputError, match=r"^--dtype: 'fp32' is not a dtype \(use one of auto, "
+                       r"float32, bfloat16, float16\)$"):
+        Workspace(ws.output, ws.root, dtype="fp32")
+    with pytest.raises(InputError, match=r"^--dtype: model 'mock' \(backend mock\) starts no "
+                       r"engine here, so its dtype cannot be chosen$"):
+        Workspace(ws.output, ws.root, dtype="float32").settings("mock")
 
 
 def _models_lines() -> list[str]:

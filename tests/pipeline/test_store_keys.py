@@ -105,3 +105,22 @@ def test_a_model_revision_changes_that_models_keys_only(tmp_path: Path) -> None:
          "hf: Qwen/Qwen2.5-7B-Instruct\n      revision: 0123abc")
     assert len(qwen) == 12 and not qwen & keys("qwen2.5-7b")
     assert keys("mock") == mock
+
+
+def test_the_resolved_dtype_is_part_of_an_engine_models_keys(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from panel.backends.vllm import dtype
+
+    root, cards = project(tmp_path)
+    loaded = [c.card for c in load_cards([cards])]
+
+    def keys(flags: set[str], model: str = "smollm2-135m", force: str | None = None) -> set[str]:
+        monkeypatch.setattr(dtype, "cpu_flags", lambda: frozenset(flags))
+        monkeypatch.setattr(dtype, "engine_build", lambda: "cpu")
+        return {j.key for j in plan(Workspace(tmp_path / "out", root, force), loaded, model)}
+
+    avx2, amx = keys({"avx2"}), keys({"avx2", "amx_bf16"})
+    assert len(avx2) == 12 and not avx2 & amx  # float32 and bfloat16: different reviews
+    assert keys({"avx2"}, force="bfloat16") == amx
+    assert keys({"avx2", "amx_bf16"}, force="float32") == avx2
+    assert keys({"avx2"}, "mock") == keys({"amx_bf16"}, "mock")  # no engine, no dtype

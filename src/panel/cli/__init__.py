@@ -6,12 +6,18 @@ from __future__ import annotations
 import click
 
 from panel.cli import editor, models, research, run
+from panel.cli.options import quiet_third_party
 
 
 @click.group()
 @click.version_option(package_name="panel")
-def main() -> None:
+@click.option("-v", "--verbose", is_flag=True,
+              help="Show the warnings, logs and progress bars of vLLM, torch and transformers "
+                   "(hidden by default).")
+def main(verbose: bool) -> None:
     """A reviewer panel: personas review tool cards on open-weight models served by vLLM."""
+    if not verbose:
+        quiet_third_party()
 
 
 for _group in (run, models, research, editor):

@@ -1,8 +1,11 @@
-"""What every command group shares: common options, the one-line error, progress."""
+"""What every command group shares: common options, the one-line error, quiet libraries."""
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
+import warnings
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -18,6 +21,13 @@ F = Callable[..., Any]
 def model_option(fn: F) -> F:
     return click.option("--model", "-m", envvar="PANEL_MODEL", default=None,
                         help="Registry model name (see `panel models`; env PANEL_MODEL).")(fn)
+
+
+def dtype_option(fn: F) -> F:
+    return click.option("--dtype", default=None, metavar="DTYPE",
+                        help="Engine dtype: auto, float32, bfloat16 or float16 (default: the "
+                             "model's in models.yaml; auto is float32 on a CPU without "
+                             "native bf16, else bfloat16).")(fn)
 
 
 def output_option(fn: F) -> F:
@@ -73,11 +83,34 @@ def split(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
 
-def progress_printer(label: str) -> Callable[[int, int], None]:
-    """A one-line progress counter on stderr (long runs show they are alive)."""
-    def show(done: int, total: int) -> None:
-        click.echo(f"\r{label}: {done}/{total}", err=True, nl=done >= total)
-    return show
+QUIET_ENV = {
+    "VLLM_LOGGING_LEVEL": "ERROR",
+    "TRANSFORMERS_VERBOSITY": "error",
+    "TQDM_DISABLE": "1",  # vLLM's checkpoint-shard bars, transformers' GGUF conversion bars
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "TORCH_CPP_LOG_LEVEL": "ERROR",  # C++ warnings, e.g. vLLM's "NUMA binding: ..." note
+    "PYTHONWARNINGS": "ignore",  # in the processes vLLM starts (engine core, server)
+}
+"""Read by the libraries when they load, here and in the processes they start; a variable
+the user has set is left as it is."""
+
+QUIET_LOGGERS = ("vllm", "torch", "transformers", "huggingface_hub", "xgrammar", "ray",
+                 "filelock", "urllib3", "httpx")
+
+
+def quiet_third_party() -> None:
+    """Hide other libraries' warnings, logs and progress bars; ``panel -v`` skips this.
+
+    They are meant for those libraries' developers (a deprecation inside vLLM, a NUMA note
+    from its C++ code, a bar per checkpoint shard) and buried a first run's output. Called
+    before any of them is imported. Warnings raised in panel's own modules still show.
+    """
+    for name, value in QUIET_ENV.items():
+        os.environ.setdefault(name, value)
+    warnings.filterwarnings("ignore")
+    warnings.filterwarnings("default", module=r"panel(\.|$)")
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def echo_paths(paths: list[Path]) -> None:

@@ -7,11 +7,11 @@ from pathlib import Path
 import click
 
 from panel.cli.options import (
+    dtype_option,
     echo_paths,
     model_option,
     output_option,
     personas_option,
-    progress_printer,
     split,
     user_errors,
 )
@@ -22,18 +22,21 @@ from panel.config.workspace import Workspace
 @click.command()
 @click.argument("cards", nargs=-1, required=True)
 @model_option
+@dtype_option
 @personas_option
 @output_option
 @click.option("--force", is_flag=True, help="Re-run reviews even if stored.")
 @user_errors
-def review(cards: tuple[str, ...], model: str | None, personas: str | None, output: Path,
-           force: bool) -> None:
+def review(cards: tuple[str, ...], model: str | None, dtype: str | None, personas: str | None,
+           output: Path, force: bool) -> None:
     """Review tool cards (YAML/JSON files, JSONL, or folders) with the panel."""
+    from panel.cli.display import show_progress
     from panel.pipeline.run import review_files
 
-    ws = Workspace(output)
-    summary = review_files(ws, cards=cards, model=model, personas=split(personas), force=force,
-                           progress=progress_printer("reviews"))
+    ws = Workspace(output, dtype=dtype)
+    with show_progress("reviews") as progress:
+        summary = review_files(ws, cards=cards, model=model, personas=split(personas),
+                               force=force, progress=progress)
     click.echo(summary_table(ws, summary))
     if summary.failed or summary.unavailable:
         raise SystemExit(1)
@@ -43,20 +46,24 @@ def review(cards: tuple[str, ...], model: str | None, personas: str | None, outp
 @click.argument("a")
 @click.argument("b")
 @model_option
+@dtype_option
 @personas_option
 @output_option
 @click.option("--head-to-head", "head_to_head", is_flag=True,
               help="Also ask each persona which of the two it would ship with, in one prompt, "
                    "with each tool shown first in turn (reuses stored judgments).")
 @user_errors
-def compare(a: str, b: str, model: str | None, personas: str | None, output: Path,
-            head_to_head: bool) -> None:
+def compare(a: str, b: str, model: str | None, dtype: str | None, personas: str | None,
+            output: Path, head_to_head: bool) -> None:
     """Compare two tools (card files), reusing stored reviews; write JSON and Markdown."""
+    from panel.cli.display import show_phases
     from panel.publish.compare import compare_files
 
-    done = compare_files(Workspace(output), cards=[a, b], model=model, personas=split(personas),
-                         progress=progress_printer("reviews"), head_to_head=head_to_head,
-                         judge_progress=progress_printer("head-to-head judgments"))
+    with show_phases() as view:
+        done = compare_files(Workspace(output, dtype=dtype), cards=[a, b], model=model,
+                             personas=split(personas), progress=view.counter("reviews"),
+                             head_to_head=head_to_head,
+                             judge_progress=view.counter("head-to-head judgments"))
     click.echo("\n".join(comparison_lines(done.comparison)))
     if done.head_to_head is not None:
         click.echo("\n".join(head_to_head_lines(done.head_to_head)))
@@ -71,6 +78,7 @@ def compare(a: str, b: str, model: str | None, personas: str | None, output: Pat
 @click.command()
 @click.argument("inputs", nargs=-1, required=True)
 @model_option
+@dtype_option
 @personas_option
 @output_option
 @click.option("--force", is_flag=True, help="Re-run reviews even if stored (default: resume).")
@@ -81,22 +89,25 @@ def compare(a: str, b: str, model: str | None, personas: str | None, output: Pat
               help="Run on a Ray cluster (ADDRESS, 'auto', or 'local'); needs the ray extra.")
 @click.option("--actors", default=1, show_default=True, help="Ray actors (engines) to run.")
 @user_errors
-def batch(inputs: tuple[str, ...], model: str | None, personas: str | None, output: Path,
-          force: bool, shard: str | None, ray_address: str | None, actors: int) -> None:
+def batch(inputs: tuple[str, ...], model: str | None, dtype: str | None,
+          personas: str | None, output: Path, force: bool, shard: str | None,
+          ray_address: str | None, actors: int) -> None:
     """Review a JSONL file or folders of cards unattended: resumes, skips bad cards, exit 1
     if anything failed."""
+    from panel.cli.display import show_progress
     from panel.pipeline.batch import Shard, run_batch
 
-    part, people, progress = Shard.parse(shard), split(personas), progress_printer("reviews")
-    if ray_address:  # the caller picks local or Ray; neither module knows the other's CLI
-        from panel.pipeline.ray_cluster import run_batch_ray
+    part, people = Shard.parse(shard), split(personas)
+    with show_progress("reviews") as progress:
+        if ray_address:  # the caller picks local or Ray; neither module knows the other's CLI
+            from panel.pipeline.ray_cluster import run_batch_ray
 
-        summary = run_batch_ray(inputs, output=output, model=model, personas=people,
-                                force=force, shard=part, address=ray_address, actors=actors,
-                                progress=progress)
-    else:
-        summary = run_batch(inputs, output=output, model=model, personas=people, force=force,
-                            shard=part, progress=progress)
+            summary = run_batch_ray(inputs, output=output, model=model, personas=people,
+                                    force=force, shard=part, address=ray_address,
+                                    actors=actors, progress=progress, dtype=dtype)
+        else:
+            summary = run_batch(inputs, output=output, model=model, personas=people,
+                                force=force, shard=part, progress=progress, dtype=dtype)
     click.echo(format_summary(summary))
     if not summary.ok:
         raise SystemExit(1)

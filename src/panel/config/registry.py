@@ -13,7 +13,7 @@ import difflib
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -21,6 +21,9 @@ from panel.contract.grammar import review_max_tokens
 from panel.errors import InputError, PanelError, validation_error
 from panel.hashing import sha
 from panel.inputs.datafile import load_data
+
+if TYPE_CHECKING:
+    from panel.backends.vllm.dtype import DtypeChoice
 
 
 class Source(BaseModel):
@@ -70,7 +73,9 @@ class ModelSpec(BaseModel):
     backend: Literal["vllm", "openai", "mock"] = Field("vllm", description="Backend kind.")
     source: Source | None = Field(None, description="Where the weights come from (backend "
                                   "vllm; openai unless base_url is given; never mock).")
-    dtype: str = Field("auto", description="Weight dtype for vLLM.")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="Weight dtype for vLLM; auto: float32 on a CPU without native "
+        "bf16, else bfloat16 (panel.backends.vllm.dtype).")
     max_model_len: int = Field(4096, ge=256, description="Context length for the engine.")
     engine: dict[str, Any] = Field(default_factory=dict, description="Extra vLLM engine args.")
     sampling: Sampling = Field(default_factory=Sampling, description="Sampling settings.")
@@ -113,14 +118,50 @@ class ModelSpec(BaseModel):
         return self.source.revision if self.source else None
 
     @property
+    def starts_engine(self) -> bool:
+        """Whether panel starts this entry's engine on this machine: in process (vllm), or
+        as the server `panel serve` runs (openai without a base_url)."""
+        return self.backend == "vllm" or (self.backend == "openai" and not self.base_url)
+
+    @property
     def served_name(self) -> str:
         """The model id a server reports: the hub id, else the registry name."""
         return (self.source.hf if self.source else None) or self.name
 
+    def dtype_choice(self) -> DtypeChoice | None:
+        """The dtype an engine started from this entry runs in, resolved on this machine;
+        None for an entry that starts no engine (a mock, a server at a given base_url)."""
+        if not self.starts_engine:
+            return None
+        from panel.backends.vllm.dtype import choose
+
+        return choose(self.dtype)
+
+    @property
+    def resolved_dtype(self) -> str:
+        """``dtype`` with ``auto`` resolved (kept as written where no engine starts)."""
+        choice = self.dtype_choice()
+        return choice.dtype if choice else self.dtype
+
+    def with_dtype(self, dtype: str) -> ModelSpec:
+        """This entry with another dtype (``--dtype``), checked like the registry's own."""
+        from panel.backends.vllm.dtype import check_dtype
+
+        check_dtype(dtype)
+        if self.backend != "vllm":
+            raise InputError("--dtype", f"model '{self.name}' (backend {self.backend}) starts "
+                             "no engine here, so its dtype cannot be chosen")
+        return self.model_copy(update={"dtype": dtype})
+
     def identity(self) -> dict[str, Any]:
-        """What about the model shapes its output: part of every store key."""
+        """What about the model shapes its output: part of every store key.
+
+        The dtype is the *resolved* one: a float32 and a bfloat16 review are different
+        computations (different numbers, different samples), while ``auto`` resolved to
+        bfloat16 is the same computation as an explicit bfloat16 and keeps its key.
+        """
         source = self.source.model_dump(exclude_none=True) if self.source else NO_SOURCE
-        ident = {"name": self.name, "source": source, "dtype": self.dtype,
+        ident = {"name": self.name, "source": source, "dtype": self.resolved_dtype,
                  "max_model_len": self.max_model_len}
         if self.source and self.source.chat_template:  # the file's text shapes every prompt
             ident["chat_template_sha"] = sha(self.chat_template() or "")

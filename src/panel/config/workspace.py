@@ -24,6 +24,8 @@ class Workspace:
 
     output: Path = Path("outputs")
     root: Path = field(default_factory=project_root)
+    dtype: str | None = None
+    """Overrides the registry entry's dtype (``--dtype``); None keeps models.yaml's."""
 
     @cached_property
     def config(self) -> Config:
@@ -41,6 +43,12 @@ class Workspace:
     def store(self) -> Store:
         return Store(self.output)
 
+    def __post_init__(self) -> None:
+        if self.dtype is not None:  # refused before any work, not when the engine starts
+            from panel.backends.vllm.dtype import check_dtype
+
+            check_dtype(self.dtype)
+
     def personas(self, only: list[str] | None = None) -> list[Persona]:
         """The panel's personas, or the named subset, in panel order."""
         return load_personas(self.root / "personas", only)
@@ -51,5 +59,7 @@ class Workspace:
     def settings(self, model: str | None = None) -> ReviewSettings:
         """Review settings for a registry model (default: $PANEL_MODEL or models.yaml's)."""
         spec: ModelSpec = self.registry.get(model)
+        if self.dtype is not None:
+            spec = spec.with_dtype(self.dtype)
         return ReviewSettings(spec=spec, prompts=self.prompts, rubric=self.config.rubric,
                               max_attempts=self.config.generation.max_attempts)

@@ -184,10 +184,12 @@ def run_batch(inputs: Sequence[str | Path], output: Path = Path("outputs"),
               model: str | None = None, personas: list[str] | None = None,
               force: bool = False, shard: Shard | None = None,
               backend: Backend | None = None, progress: Progress | None = None,
-              root: Path | None = None) -> BatchSummary:
-    """Review every valid card of the input (this shard's part), resuming from the store."""
+              root: Path | None = None, dtype: str | None = None) -> BatchSummary:
+    """Review every valid card of the input (this shard's part), resuming from the store;
+    ``dtype`` overrides the model's (``--dtype``)."""
     shard = shard or Shard()
-    ws = Workspace(shard.output(output)) if root is None else Workspace(shard.output(output), root)
+    ws = (Workspace(shard.output(output), dtype=dtype) if root is None
+          else Workspace(shard.output(output), root, dtype))
     started = time.perf_counter()
     tally, known = InputTally(), _main_store(output, shard)
     try:

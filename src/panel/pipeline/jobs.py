@@ -40,6 +40,9 @@ def make_job(card: ToolCard, persona: Persona, settings: ReviewSettings, sample:
     }
     key = json_sha(provenance)
     provenance = {**provenance, "prompt_sha": messages_hash(messages)}
+    choice = settings.spec.dtype_choice()
+    if choice is not None:  # the machine facts behind the key's dtype, not in the key
+        provenance["dtype"] = choice.record()
     return Job(card, persona, messages, key, sample, provenance)
 
 

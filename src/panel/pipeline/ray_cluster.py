@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from panel.config.registry import ModelSpec
 from panel.config.workspace import Workspace
 from panel.contract.records import ReviewRecord
 from panel.errors import PanelError
@@ -52,10 +53,11 @@ BATCH_SIZE = 64
 class ReviewActor:
     """One engine per actor, started once; reviews a batch of jobs per call."""
 
-    def __init__(self, model: str, root: str):
+    def __init__(self, model: str, root: str, dtype: str | None = None):
         from panel.backends import create_backend
 
-        self.ws = Workspace(Path(os.environ.get("TMPDIR", "/tmp")) / "panel-ray", Path(root))
+        self.ws = Workspace(Path(os.environ.get("TMPDIR", "/tmp")) / "panel-ray", Path(root),
+                            dtype)
         self.settings = self.ws.settings(model)
         self.personas = {p.key: p for p in self.ws.personas()}
         self.backend = create_backend(self.settings.spec)
@@ -78,13 +80,13 @@ class ReviewActor:
 def run_batch_ray(inputs: Sequence[str | Path], output: Path, model: str | None,
                   personas: list[str] | None, force: bool, shard: Shard, address: str,
                   actors: int = 1, progress: Progress | None = None,
-                  batch_size: int = BATCH_SIZE) -> BatchSummary:
+                  batch_size: int = BATCH_SIZE, dtype: str | None = None) -> BatchSummary:
     """`panel batch --ray ADDRESS`: the same batch, its model calls spread over Ray actors.
 
     Keys are claimed under leases as on one machine (``Claims``), so a Ray batch and any
     other run on the same store never make one review twice."""
     started = time.perf_counter()
-    ws = Workspace(shard.output(output))
+    ws = Workspace(shard.output(output), dtype=dtype)
     tally = InputTally()
     cards, errors = load_batch(inputs, shard, ws.store, tally)
     jobs = plan(ws, [c.card for c in cards], model, personas)
@@ -149,7 +151,9 @@ class RayWork:
         gpus = (_gpus_per_actor(self.spec.engine)
                 if self.ray.cluster_resources().get("GPU") else 0)
         return self.ray.data.from_items(rows).map_batches(
-            ReviewActor, fn_constructor_kwargs={"model": self.spec.name, "root": str(self.root)},
+            # The driver's resolved dtype, not each node's own auto: the keys it planned hold.
+            ReviewActor, fn_constructor_kwargs={"model": self.spec.name, "root": str(self.root),
+                                                "dtype": _actor_dtype(self.spec)},
             batch_size=self.batch_size, concurrency=self.actors, num_gpus=gpus or None,
             num_cpus=None if gpus else _cpus_per_actor(self.ray, self.spec))
 
@@ -185,6 +189,11 @@ def _cpus_per_actor(ray: Any, spec: ModelSpec) -> int:
     cpus = [n["Resources"].get("CPU", 0) for n in ray.nodes()
             if n.get("Alive") and n["Resources"].get("CPU")]
     return max(1, int(min(cpus, default=1)))
+
+
+def _actor_dtype(spec: ModelSpec) -> str | None:
+    """The dtype actors must run: what the driver resolved where it starts an engine."""
+    return spec.resolved_dtype if spec.backend == "vllm" else None
 
 
 def _gpus_per_actor(engine: dict[str, Any]) -> int:

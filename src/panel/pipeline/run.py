@@ -260,8 +260,10 @@ def write_manifest(ws: Workspace, summary: RunSummary, model: str | None) -> Pat
     """A self-describing record of the run: config, hashes, model spec, counts."""
     from panel.config.project import child
     spec = ws.settings(model).spec
+    choice = spec.dtype_choice()
     doc = {
         "created_at": now(), "model": spec.model_dump(mode="json"),
+        "dtype": choice.record() if choice else None,
         "config": ws.config.model_dump(), "templates": ws.prompts.hashes,
         "personas": {p.key: p.sha for p in ws.personas()},
         "counts": {"reviews": len(summary.records), "reviewed": summary.reviewed,

@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from panel.backends.base import GenRequest, GenResult
+from panel.backends.phases import phase
+from panel.backends.vllm.dtype import choose
 from panel.backends.vllm.weights import resolve
 
 if TYPE_CHECKING:
@@ -43,7 +45,7 @@ def engine_kwargs(spec: ModelSpec) -> dict[str, Any]:
     """Keyword arguments for ``vllm.LLM`` from a registry entry."""
     kwargs: dict[str, Any] = {
         "model": str(resolve(spec)),
-        "dtype": spec.dtype,
+        "dtype": choose(spec.dtype).dtype,  # auto resolved by the CPU, as in the store key
         "max_model_len": spec.max_model_len,
         "seed": spec.sampling.seed,
         "enable_prefix_caching": True,
@@ -56,6 +58,8 @@ def engine_kwargs(spec: ModelSpec) -> dict[str, Any]:
         kwargs["revision"] = spec.revision
     if on_cpu():
         kwargs.update(CPU_DEFAULTS)
+    if os.environ.get("TQDM_DISABLE"):  # vLLM's loading bar passes disable= itself, over it
+        kwargs["use_tqdm_on_load"] = False
     kwargs.update(spec.engine)
     return kwargs
 
@@ -72,11 +76,17 @@ _in_process: set[int] = set()
 
 def make_llm(spec: ModelSpec) -> Any:
     """Start an engine: on CPU in this very process, unless one already runs here."""
+    resolve(spec)  # converts an embedded model on first use: a phase of its own, before
+    with phase("engine", f"starting vLLM ({spec.name}, {choose(spec.dtype).dtype})"):
+        return _start(engine_kwargs(spec))  # (importing vLLM and torch is part of the wait)
+
+
+def _start(kwargs: dict[str, Any]) -> Any:
     from vllm import LLM  # loads torch
 
     if not on_cpu():
         with _proxies_resolvable():
-            return LLM(**engine_kwargs(spec))
+            return LLM(**kwargs)
     alone = not _in_process
     env = CPU_ENV if alone else {"VLLM_ENABLE_V1_MULTIPROCESSING": "1"}
     if not alone:  # the first engine froze vLLM's environment cache at "in process"
@@ -84,7 +94,7 @@ def make_llm(spec: ModelSpec) -> Any:
 
         envs.disable_envs_cache()
     with _environ(env, override=not alone), _proxies_resolvable():
-        llm = LLM(**engine_kwargs(spec))
+        llm = LLM(**kwargs)
     if alone:
         _in_process.add(id(llm))
     return llm

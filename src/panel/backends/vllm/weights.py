@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from filelock import FileLock
 
+from panel.backends.phases import phase
 from panel.config.project import cache_dir
 from panel.errors import ModelNotAvailable, PanelError
 from panel.store.files import atomic_write
@@ -132,7 +133,8 @@ def convert_gguf(gguf: Path, name: str, chat_template: str | None = None) -> Pat
             return out
         tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=out.parent))
         try:
-            _dequantize(gguf, tmp, chat_template)
+            with phase("convert", f"converting {name} for vLLM (first use only)"):
+                _dequantize(gguf, tmp, chat_template)
             (tmp / MARKER).write_text(str(gguf) + "\n")
             if out.exists():
                 shutil.rmtree(out)
@@ -162,7 +164,7 @@ def _dequantize(gguf: Path, out: Path, chat_template: str | None) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer  # heavy
 
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    # Half the disk and load time; vLLM runs bf16 anyway. (transformers' stubs type .to badly.)
+    # Half the disk and load time; a float32 engine upcasts. (transformers' stubs type .to badly.)
     model = model.to(torch.bfloat16)  # type: ignore[arg-type]
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     if getattr(model, "hf_quantizer", None) is not None:
