@@ -63,16 +63,17 @@ def test_long_slugs_are_bounded_and_distinct() -> None:
 
 
 def test_a_card_without_id_keeps_its_store_key() -> None:
-    """Keys computed on the code before ``id`` existed (commit b5767cf)."""
+    """Card keys computed on the code before ``id`` existed (commit b5767cf); review keys
+    re-pinned when the contract (schema 4, max_tokens 2048) changed every review key."""
     card = load_cards([EXAMPLES / "patchpilot.yaml"])[0].card
     assert json_sha(card.key_data()) == "fec87f1d000b1587"
     ws = Workspace(Path("out"), ROOT)
     keys = {(j.card.slug, j.persona.key): j.key for j in plan(ws, [card], "mock")}
-    assert keys[("patchpilot", "builder")] == "40ca226d4eec56f6"
+    assert keys[("patchpilot", "builder")] == "6ead6c23db536bdd"
     unicode_card = tool("Кодер Café").model_copy(update={
         "tagline": "t", "category": "c", "description": "d", "pricing": "p"})
     assert json_sha(unicode_card.key_data()) == "b361ba1bbcc55c65"
-    assert plan(ws, [unicode_card], "mock")[0].key == "942f0a38d8ebf58d"
+    assert plan(ws, [unicode_card], "mock")[0].key == "18a1691d722d7214"
     assert "id" in tool("X", id="x").key_data()
 
 
