@@ -111,6 +111,33 @@ def test_a_follow_up_is_sent_while_the_first_requests_still_run() -> None:
     assert settled[0] == "r0" and sorted(settled[1:]) == ["r0#1", "r1", "r2"]
 
 
+def test_log_probabilities_are_asked_for_and_read_when_the_server_gives_them() -> None:
+    """vLLM's chat-completions ``logprobs.content``; a malformed one costs only the
+    expected score, never the reply."""
+    content = [{"token": '{"score":', "logprob": 0.0, "top_logprobs": []},
+               {"token": "7", "logprob": -0.2,
+                "top_logprobs": [{"token": "7", "logprob": -0.2},
+                                 {"token": "6", "logprob": -1.7}, {"token": 5}]}]
+    replies = iter([{**REPLY, "choices": [{**REPLY["choices"][0],
+                                           "logprobs": {"content": content}}]},
+                    {**REPLY, "choices": [{**REPLY["choices"][0], "logprobs": {"content": 7}}]},
+                    REPLY])
+    bodies: list[dict] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        bodies.append(json.loads(request.content))
+        return httpx.Response(200, json=next(replies))
+
+    asked = GenRequest(**{**req(0).__dict__, "logprobs": 5})
+    one = backend(handler)
+    given, malformed, absent = (one.generate([r])[0] for r in (asked, req(1), req(2)))
+    assert (bodies[0]["logprobs"], bodies[0]["top_logprobs"]) == (True, 5)
+    assert "logprobs" not in bodies[1] and "top_logprobs" not in bodies[1]
+    assert given.logprobs == [('{"score":', {'{"score":': 0.0}), ("7", {"7": -0.2, "6": -1.7})]
+    assert (malformed.error, malformed.logprobs, absent.logprobs) == (None, None, None)
+    assert malformed.text == '{"ok": 1}'
+
+
 def test_5xx_is_retried_then_succeeds_and_4xx_is_a_request_error() -> None:
     calls = {"r0": 0, "r1": 0}
 
@@ -177,6 +204,7 @@ def test_serve_command_line_carries_the_engine_settings() -> None:
     assert "--enable-prefix-caching" in flags and "--enforce-eager" in flags
     assert "--seed 0" in flags and f"--max-model-len {spec().max_model_len}" in flags
     assert spec().max_model_len == 8192  # models.yaml: the longest prompt + max_tokens fit
+    assert "--logprobs-mode processed_logprobs" in flags  # as sampled, for expected scores
 
 
 def test_serve_with_an_unknown_model_is_a_clear_error() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -144,3 +145,22 @@ def test_a_failed_reply_is_retried_at_once_while_the_batch_still_runs(ws: Worksp
     assert [a.error is None for a in rec.attempts] == [False, False, True]
     assert [len(r.attempts) for r in records[1:]] == [1, 1, 1]
 
+
+def test_a_reply_with_log_probabilities_stores_its_expected_score(ws: Workspace) -> None:
+    """The mock replays the tokens of VALID with two alternatives at each score digit:
+    E = .8*70 + .2*60 at the first digit, then ".9*0 + .1*5" at the second for both."""
+    from panel.contract.expected import TokenLogprobs
+
+    head, tail = VALID.split('"score": ')
+    tokens = [TokenLogprobs(head + '"score": ', {head + '"score": ': 0.0}),
+              TokenLogprobs("7", {"7": math.log(.8), "6": math.log(.2)}),
+              TokenLogprobs("0", {"0": math.log(.9), "5": math.log(.1)}),
+              TokenLogprobs(tail, {tail: 0.0})]
+    MockBackend.enqueue(VALID, logprobs=tokens)
+    MockBackend.enqueue(VALID)  # no log-probabilities: no expected score
+    first, second = review_cards(ws, [card()], "mock", ["builder", "skeptic"]).records
+    assert first.expected_score == pytest.approx(.8 * 70.5 + .2 * 60.5)
+    # 70 and 75 ship; 60 and 65 are in the overlap with a forced verdict (1/2)
+    assert first.p_ship == pytest.approx(.8 + .2 * .5)
+    assert (second.expected_score, second.p_ship) == (None, None)
+    assert ws.store.get(first.key) == first  # kept by the store as it was made

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
 from panel.contract.output import Rubric
-from panel.contract.records import ReviewRecord
+from panel.contract.records import Edit, ReviewRecord
 from panel.inputs.cards import Entry, ToolCard
 from panel.publish.render.html import SiteLinks, tool_html
 from panel.publish.render.markdown import comparison_markdown, md_escape
@@ -171,6 +171,29 @@ def test_the_html_page_links_a_card_url_only_when_it_is_http() -> None:
     assert ('href="https://ok.example/?q=&#34;&gt;&lt;script&gt;" '
             'rel="nofollow noopener noreferrer"') in html
     assert '<p class="home">' not in _tool_page_html(None)
+
+
+def test_the_expected_score_shows_beside_the_models_score_not_an_editors() -> None:
+    """Markdown (as CommonMark renders it) and HTML: the expectation where a review has
+    one; nothing where it has none or an editor changed the score."""
+    mine = [rec("m", "t", "builder", "ship", 80).model_copy(update={"expected_score": 71.26}),
+            rec("m", "t", "skeptic", "skip", 40),
+            rec("m", "t", "founder", "ship", 70).model_copy(
+                update={"expected_score": 66.0, "edit": Edit(score=90)})]
+    theirs = [rec("m", "o", "builder", "skip", 30)]
+    card = ToolCard(name="T", tagline="t", category="c", description="d", pricing="p",
+                    entry=Entry.free)
+    other = card.model_copy(update={"name": "O"})
+    comp = compare(mine, theirs, Rubric(), ["builder", "skeptic", "founder"])
+    lines = [t for t in Page(MD.render(comparison_markdown(comp, card, other))).texts("p")
+             if t.startswith("T: ")]
+    assert lines == ["T: 80/100 · ship · expected 71.3 (draft)", "T: 40/100 · skip (draft)",
+                     "T: 90/100 · ship (edited)"]
+    page = ToolPage(card=card, model="m", panel=panel_verdict(mine, Rubric()), reviews=mine,
+                    votes=None)
+    html = tool_html(page, SiteLinks())
+    assert re.findall(r'<span class="expected muted"[^>]*>([^<]*)</span>', html) == \
+        ["expected 71.3"]
 
 
 # --- properties: md_escape in a paragraph, a table cell and a heading -----------------------

@@ -374,3 +374,19 @@ def test_merge_brings_pair_judgments_and_refuses_a_bad_one(tmp_path: Path) -> No
                                          "first='impostor' does not match"):
         main.merge(tmp_path / "bad" / Store.FILENAME)
     assert main.pair_count() == before
+
+
+def test_a_review_stored_before_expected_scores_loads_without_them(tmp_path: Path) -> None:
+    with Store(tmp_path) as store:
+        new = rec("m", "tool", "builder", "ship", 80).model_copy(
+            update={"expected_score": 71.25, "p_ship": 0.875})
+        store.put(new)
+        assert store.get(new.key) == new
+    with sqlite3.connect(tmp_path / Store.FILENAME) as db:
+        old = json.loads(db.execute("SELECT record FROM reviews").fetchone()[0])
+        del old["expected_score"], old["p_ship"]  # as an issue-12 store wrote it
+        db.execute("UPDATE reviews SET record=?", (json.dumps(old),))
+    with Store(tmp_path) as store:
+        got = store.get(new.key)
+        assert got is not None and (got.expected_score, got.p_ship) == (None, None)
+        assert got.output == new.output

@@ -15,6 +15,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from panel.contract.expected import TokenLogprobs
+
 if TYPE_CHECKING:
     from panel.config.registry import ModelSpec
 
@@ -45,6 +47,8 @@ class GenRequest:
     top_k: int = 0
     repetition_penalty: float = 1.0
     grammar: str | None = None
+    logprobs: int = 0
+    """Top alternatives to report per generated token (0: none), for the expected score."""
 
 
 @dataclass
@@ -63,6 +67,9 @@ class GenResult:
     """The server, not the model, failed (down, timing out, 5xx, garbage) after the backend's
     retries: not a review attempt, so the caller neither stores nor counts it (a re-run
     makes it)."""
+    logprobs: list[TokenLogprobs] | None = None
+    """Each generated token with its top alternatives, when the request asked for them and
+    the backend can say; None otherwise."""
     extra: dict[str, Any] = field(default_factory=dict)
 
 

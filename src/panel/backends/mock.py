@@ -3,8 +3,9 @@ proving model behaviour: that is what the engine tests on the embedded model are
 
 By default it answers every request with a valid reply derived from the request's seed (a
 review, or a head-to-head pick when the request's schema is ``PairOutput``), so results
-are deterministic. ``MockBackend.script`` queues exact replies (text and
-finish_reason) to test failure paths, like simonw/llm's ``MockModel.enqueue``.
+are deterministic, with no log-probabilities. ``MockBackend.script`` queues exact replies
+(text, finish_reason and, if given, the tokens' log-probabilities) to test failure paths
+and what is kept of a reply, like simonw/llm's ``MockModel.enqueue``.
 ``PANEL_MOCK_DELAY_S`` makes each request take that long, so a test can kill a batch
 part-way through.
 """
@@ -19,6 +20,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar
 
 from panel.backends.base import Backend, GenRequest, GenResult, OnResult
+from panel.contract.expected import TokenLogprobs
 
 if TYPE_CHECKING:
     from panel.config.registry import ModelSpec
@@ -27,16 +29,17 @@ if TYPE_CHECKING:
 class MockBackend(Backend):
     """Deterministic fake: counts calls so tests can assert "zero model calls"."""
 
-    script: ClassVar[deque[tuple[str, str]]] = deque()
+    script: ClassVar[deque[tuple[str, str, list[TokenLogprobs] | None]]] = deque()
     calls: ClassVar[int] = 0
 
     def __init__(self, spec: ModelSpec):
         super().__init__(spec)
 
     @classmethod
-    def enqueue(cls, text: str, finish_reason: str = "stop") -> None:
+    def enqueue(cls, text: str, finish_reason: str = "stop",
+                logprobs: list[TokenLogprobs] | None = None) -> None:
         """The next request gets exactly this reply."""
-        cls.script.append((text, finish_reason))
+        cls.script.append((text, finish_reason, logprobs))
 
     @classmethod
     def reset(cls) -> None:
@@ -50,9 +53,10 @@ class MockBackend(Backend):
         for req in requests:
             MockBackend.calls += 1
             time.sleep(delay)
-            text, reason = self.script.popleft() if self.script else (_reply(req), "stop")
+            text, reason, logprobs = (self.script.popleft() if self.script
+                                      else (_reply(req), "stop", None))
             res = GenResult(id=req.id, text=text, finish_reason=reason, prompt_tokens=100,
-                            output_tokens=len(text.split()), seconds=0.001)
+                            output_tokens=len(text.split()), seconds=0.001, logprobs=logprobs)
             if on_result:
                 on_result(res)
             results.append(res)

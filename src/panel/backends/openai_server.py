@@ -32,6 +32,7 @@ import httpx
 from panel.backends import http_deadline
 from panel.backends.base import Backend, GenRequest, GenResult, OnResult, Settle
 from panel.backends.vllm.server import server_body
+from panel.contract.expected import TokenLogprobs
 from panel.errors import PanelError
 
 if TYPE_CHECKING:
@@ -233,9 +234,29 @@ def _parse(req_id: str, text: str, seconds: float) -> GenResult:
                            prompt_tokens=int(usage.get("prompt_tokens") or 0),
                            output_tokens=int(usage.get("completion_tokens") or 0),
                            cached_tokens=int(details.get("cached_tokens") or 0),
-                           seconds=seconds)
+                           seconds=seconds, logprobs=_logprobs(choice.get("logprobs")))
     except (ValueError, KeyError, IndexError, TypeError, AttributeError):
         raise _Garbage from None
     if not isinstance(content, str) or not isinstance(result.finish_reason, str | None):
         raise _Garbage
     return result
+
+
+def _logprobs(data: Any) -> list[TokenLogprobs] | None:
+    """The chat-completions ``logprobs.content`` list as (token, {alternative: logprob})
+    per token; None when absent or malformed (the review stands, without its expected
+    score: a server's log-probabilities are extra, not the reply)."""
+    content = data.get("content") if isinstance(data, dict) else None
+    if not isinstance(content, list):
+        return None
+    out = []
+    for item in content:
+        if not isinstance(item, dict) or not isinstance(item.get("token"), str):
+            return None
+        alts = item.get("top_logprobs")
+        pairs = [item, *alts] if isinstance(alts, list) else [item]
+        top = {alt["token"]: float(alt["logprob"]) for alt in pairs
+               if isinstance(alt, dict) and isinstance(alt.get("token"), str)
+               and type(alt.get("logprob")) in (int, float)}
+        out.append(TokenLogprobs(item["token"], top))
+    return out

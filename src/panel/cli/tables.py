@@ -189,9 +189,10 @@ def comparison_lines(comp: Comparison) -> list[str]:
     for side in (comp.a, comp.b):
         pct = "–" if side.ship_pct is None else f"{side.ship_pct:g}%"
         lines.append(f"  {side.tool_name}: {side.label} ({pct} panel ship)")
-    for row in comp.rows:
-        a, b = (scoreline(r).split(" (")[0] for r in (row.a, row.b))  # type: ignore[arg-type]
-        lines.append(f"  {row.persona_name:<10} {a:<14} {b}")
+    cells = [[scoreline(r).split(" (")[0] for r in (row.a, row.b)] for row in comp.rows]
+    width = max([14, *(len(a) for a, _ in cells)])  # "· expected 71.3" widens a column
+    for row, (a, b) in zip(comp.rows, cells, strict=True):
+        lines.append(f"  {row.persona_name:<10} {a:<{width}} {b}")
     return lines
 
 

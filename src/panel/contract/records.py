@@ -59,6 +59,13 @@ class ReviewRecord(BaseModel):
     sample: int = Field(0, description="Sample index: 0 first, higher for re-draws.")
     status: Literal["ok", "failed"] = Field(description="ok: validated output; failed: none.")
     output: ReviewOutput | None = Field(None, description="The validated review, if ok.")
+    expected_score: float | None = Field(
+        None, ge=0, le=100, description="The score's expectation under the engine's "
+        "log-probabilities at the score position (contract/expected), beside the sampled "
+        "one; None when the backend gave none, or for reviews stored before it existed.")
+    p_ship: float | None = Field(
+        None, ge=0, le=1, description="Probability of a ship verdict under the same "
+        "log-probabilities, the verdict position's for scores either verdict allows.")
     failure: str | None = Field(None, description="Why the last attempt failed, if failed.")
     attempts: list[Attempt] = Field(default_factory=list, description="Every try, in order.")
     provenance: dict[str, Any] = Field(default_factory=dict,

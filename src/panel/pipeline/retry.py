@@ -25,6 +25,7 @@ from pydantic import BaseModel, ValidationError
 from panel.backends.base import Backend, GenRequest, GenResult
 from panel.config.settings import ReviewSettings
 from panel.contract.bound import max_tokens_bound
+from panel.contract.expected import TOP_LOGPROBS, Expected, expected
 from panel.contract.grammar import generation_grammar, generation_schema
 from panel.contract.output import ReviewOutput, Rubric
 from panel.contract.records import Attempt, ReviewRecord
@@ -96,12 +97,25 @@ class ReviewContract:
     def request(self, job: Job, attempt: int) -> GenRequest:
         return _request(job, self.settings, attempt)
 
-    def check(self, result: GenResult) -> tuple[ReviewOutput | None, str | None]:
-        return check(result, self.settings.rubric)
+    def check(self, result: GenResult) -> tuple[Scored | None, str | None]:
+        output, reason = check(result, self.settings.rubric)
+        if output is None:
+            return None, reason
+        tokens = result.logprobs
+        return Scored(output, expected(tokens, self.settings.rubric) if tokens else None), None
 
-    def record(self, job: Job, output: ReviewOutput | None, reason: str | None,
+    def record(self, job: Job, output: Scored | None, reason: str | None,
                attempts: list[Attempt], backend: Backend) -> ReviewRecord:
         return _record(job, self.settings, output, reason, attempts, backend)
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A valid review and, when the backend gave log-probabilities, its expectations: they
+    come from the reply's tokens, which only the check sees."""
+
+    output: ReviewOutput
+    expected: Expected | None
 
 
 Unavailable = Callable[[Any, str], None]
@@ -195,7 +209,7 @@ def _request(job: Job, settings: ReviewSettings, attempt: int) -> GenRequest:
                       grammar=grammar, seed=request_seed(job.key, attempt),
                       max_tokens=s.max_tokens,
                       temperature=s.temperature, top_p=s.top_p, top_k=s.top_k,
-                      repetition_penalty=s.repetition_penalty)
+                      repetition_penalty=s.repetition_penalty, logprobs=TOP_LOGPROBS)
 
 
 def _attempt(res: GenResult, seed: int, reason: str | None) -> Attempt:
@@ -205,12 +219,16 @@ def _attempt(res: GenResult, seed: int, reason: str | None) -> Attempt:
                    text=res.text[:RAW_TEXT_KEEP])
 
 
-def _record(job: Job, settings: ReviewSettings, output: ReviewOutput | None, reason: str | None,
+def _record(job: Job, settings: ReviewSettings, scored: Scored | None, reason: str | None,
             attempts: list[Attempt], backend: Backend) -> ReviewRecord:
+    exp = scored.expected if scored else None
     return ReviewRecord(
         key=job.key, tool=job.card.slug, tool_name=job.card.name, persona=job.persona.key,
         persona_name=job.persona.name, model=settings.spec.name, revision=settings.spec.revision,
-        sample=job.sample, status="ok" if output else "failed", output=output,
-        failure=None if output else reason, attempts=list(attempts),
+        sample=job.sample, status="ok" if scored else "failed",
+        output=scored.output if scored else None,
+        expected_score=round(exp.score, 3) if exp else None,
+        p_ship=round(exp.p_ship, 4) if exp else None,
+        failure=None if scored else reason, attempts=list(attempts),
         provenance={**job.provenance, "versions": backend.versions()},
     )

@@ -29,6 +29,20 @@ def review_state(record: ReviewRecord) -> ReviewState:
     return "edited" if record.edit else "draft"
 
 
+def expected_label(record: ReviewRecord | None) -> str | None:
+    """"expected 68.4" beside the model's own score when its log-probabilities gave one.
+
+    None where there is none (a backend without log-probabilities, an older review) and
+    once an editor changed the score: the expectation describes the model's score, not the
+    editor's.
+    """
+    if record is None or not record.ok or record.expected_score is None:
+        return None
+    if record.edit and record.edit.score is not None:
+        return None
+    return f"expected {record.expected_score:.1f}"
+
+
 def model_name(ws: Workspace, model: str | None) -> str:
     """The registry name reviews are stored under ($PANEL_MODEL / default when None)."""
     return ws.registry.get(model).name

@@ -7,6 +7,7 @@ these few functions and a vLLM upgrade is a change to this file only.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -17,6 +18,7 @@ from panel.backends.base import GenRequest, GenResult
 from panel.backends.phases import phase
 from panel.backends.vllm.dtype import choose
 from panel.backends.vllm.weights import resolve
+from panel.contract.expected import TokenLogprobs
 
 if TYPE_CHECKING:
     from panel.config.registry import ModelSpec
@@ -53,6 +55,11 @@ def engine_kwargs(spec: ModelSpec) -> dict[str, Any]:
         # engine-wide in vLLM 0.32 (xgrammar ignores the per-request flag): small models
         # loop on whitespace where a JSON-schema request allows it.
         "structured_outputs_config": {"backend": "xgrammar", "disable_any_whitespace": True},
+        # Log-probabilities as the token was drawn: after the grammar's mask (applied to
+        # the logits before the sampler), penalties, temperature and top-k. The default,
+        # raw_logprobs, is the masked distribution at temperature 1, which the expected
+        # score would then weigh differently from the draws it stands for.
+        "logprobs_mode": "processed_logprobs",
     }
     if spec.revision and spec.weights_source.hf:
         kwargs["revision"] = spec.revision
@@ -182,6 +189,8 @@ def sampling_params(req: GenRequest) -> Any:
         temperature=req.temperature, top_p=req.top_p, top_k=req.top_k or -1,
         max_tokens=req.max_tokens, repetition_penalty=req.repetition_penalty, seed=req.seed,
         structured_outputs=StructuredOutputsParams(**grammar),
+        # flat: a few lists per request rather than a dict and objects per token
+        logprobs=req.logprobs or None, flat_logprobs=True,
     )
 
 
@@ -216,4 +225,33 @@ def _result(out: Any, seconds: float) -> GenResult:
     return GenResult(id=out.request_id, text=comp.text, finish_reason=comp.finish_reason,
                      prompt_tokens=len(out.prompt_token_ids or []),
                      output_tokens=len(comp.token_ids), cached_tokens=out.num_cached_tokens or 0,
-                     seconds=seconds)
+                     seconds=seconds, logprobs=_logprobs(comp.logprobs))
+
+
+def _logprobs(flat: Any) -> list[TokenLogprobs] | None:
+    """vLLM's FlatLogprobs as (text, {alternative text: logprob}) per generated token.
+
+    At each position the sampler puts the sampled token first; it may appear again among
+    the top ones, so ids are counted once. Distinct ids that decode alike (byte pieces) are
+    summed, since the estimator reads tokens by their text.
+    """
+    if not flat:
+        return None
+    out = []
+    for begin, end in zip(flat.start_indices, flat.end_indices, strict=True):
+        top: dict[str, float] = {}
+        seen: set[int] = set()
+        for k in range(begin, end):
+            if flat.token_ids[k] not in seen:
+                seen.add(flat.token_ids[k])
+                text = flat.decoded_tokens[k] or ""
+                top[text] = _logaddexp(top.get(text, -math.inf), flat.logprobs[k])
+        sampled = flat.decoded_tokens[begin] or "" if end > begin else ""
+        out.append(TokenLogprobs(sampled, top))
+    return out
+
+
+def _logaddexp(a: float, b: float) -> float:
+    """log(exp(a) + exp(b)), for two ids that decode to the same text."""
+    hi, lo = max(a, b), min(a, b)
+    return hi if lo == -math.inf else hi + math.log1p(math.exp(lo - hi))

@@ -140,11 +140,15 @@ def server_body(req: GenRequest, model: str) -> dict[str, Any]:
     ``sampling_params``, the JSON schema through ``response_format`` (the OpenAI way, which
     any compatible server takes); ``seed``, ``top_k`` and ``repetition_penalty`` are vLLM
     extras (see ChatCompletionRequest in vLLM 0.32). The server forbids whitespace between
-    JSON tokens when ``panel serve`` started it (``structured_outputs_config``)."""
-    return {
+    JSON tokens when ``panel serve`` started it (``structured_outputs_config``), and
+    reports log-probabilities as sampled (``logprobs_mode``) when asked for them."""
+    body = {
         "model": model, "messages": req.messages, "max_tokens": req.max_tokens,
         "temperature": req.temperature, "top_p": req.top_p, "top_k": req.top_k or -1,
         "seed": req.seed, "repetition_penalty": req.repetition_penalty,
         "response_format": {"type": "json_schema",
                             "json_schema": {"name": "review", "schema": req.json_schema}},
     }
+    if req.logprobs:
+        body.update(logprobs=True, top_logprobs=req.logprobs)
+    return body

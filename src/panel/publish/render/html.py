@@ -26,7 +26,7 @@ from markupsafe import Markup
 
 from panel.publish.render.chart import score_chart
 from panel.publish.render.urls import http_url
-from panel.verdict.views import ComparisonPage, ToolPage, review_state
+from panel.verdict.views import ComparisonPage, ToolPage, expected_label, review_state
 
 TEMPLATES = Path(__file__).parent / "templates"
 INDEX_SCRIPT = TEMPLATES / "index.js"
@@ -72,6 +72,7 @@ def environment() -> Environment:
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True,
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.globals["review_state"] = review_state
+    env.globals["expected_label"] = expected_label
     env.filters["http_url"] = http_url
     return env
 

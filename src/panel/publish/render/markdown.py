@@ -13,6 +13,7 @@ from panel.inputs.cards import ToolCard
 from panel.publish.render.urls import http_url, link_destination
 from panel.verdict.community import Votes, votes_label
 from panel.verdict.head_to_head import Comparison, HeadToHead, Order, OrderPick
+from panel.verdict.views import expected_label
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -60,14 +61,16 @@ def md_url(url: str | None) -> str:
 
 
 def scoreline(record: ReviewRecord | None) -> str:
-    """"84/100 · ship", or why there is no score."""
+    """"84/100 · ship (draft)", "84/100 · ship · expected 78.2 (draft)" where the model's
+    expected score is known, or why there is no score."""
     if record is None:
         return "not reviewed"
     if not record.ok:
         return "failed"
     state = "approved" if record.edit and record.edit.approved else (
         "edited" if record.edit else "draft")
-    return f"{record.score}/100 · {record.verdict} ({state})"
+    expected = expected_label(record)
+    return f"{record.score}/100 · {record.verdict}{f' · {expected}' if expected else ''} ({state})"
 
 
 def pickline(h2h: HeadToHead, order: Order, pick: OrderPick | None) -> str:
