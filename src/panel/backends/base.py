@@ -117,6 +117,20 @@ class Backend(ABC):
         """Library versions that shape the output, recorded for reproducibility."""
         return {}
 
+    def _generate_by_stream(self, requests: Sequence[GenRequest],
+                            on_result: OnResult | None) -> list[GenResult]:
+        """``generate`` for a backend whose own path is ``stream`` (an engine, a pool):
+        every request once, no follow-ups, results in request order."""
+        results: dict[str, GenResult] = {}
+
+        def keep(res: GenResult) -> None:
+            results[res.id] = res
+            if on_result:
+                on_result(res)
+
+        self.stream(requests, keep)
+        return [results[r.id] for r in requests]
+
     def reset_cache(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Empty any prompt cache, so the next batch runs as it would on a fresh engine.
 

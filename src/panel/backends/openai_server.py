@@ -134,15 +134,7 @@ class OpenAIServerBackend(Backend):
     def generate(self, requests: Sequence[GenRequest],
                  on_result: OnResult | None = None) -> list[GenResult]:
         """Send every request, ``max_concurrency`` in flight; return results in order."""
-        results: dict[str, GenResult] = {}
-
-        def keep(res: GenResult) -> None:
-            results[res.id] = res
-            if on_result:
-                on_result(res)
-
-        self.stream(requests, keep)
-        return [results[r.id] for r in requests]
+        return self._generate_by_stream(requests, on_result)
 
     def stream(self, requests: Sequence[GenRequest], settle: Settle) -> None:
         """Send every request, ``max_concurrency`` in flight; a follow-up ``settle``

@@ -23,13 +23,12 @@ a re-run reuses every stored review and judgment.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Mapping, Sequence
 from itertools import combinations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from panel.backends import Backend, GenRequest, GenResult, create_backend
 from panel.backends.base import OnResult
@@ -51,6 +50,7 @@ from panel.research.perturb import (
     variants,
 )
 from panel.research.stats import ALL, Estimate, mean_interval, share_interval
+from panel.research.study import RunPlan
 from panel.store.files import atomic_write, write_csv
 from panel.verdict.head_to_head import Choice, HeadToHead, Outcome
 
@@ -63,35 +63,21 @@ Statistic = Literal["position", "consistency", "verbosity", "name", "injection",
 Judge = Callable[..., list[HeadToHead]]
 """``pipeline.pairwise.judge_pairs``'s shape: (ws, pairs, model=, personas=, backend=,
 progress=) -> one HeadToHead per pair."""
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 
 
-class Audit(BaseModel):
+class Audit(RunPlan):
     """What an audit runs: which backbones, cards, personas, samples and biases."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
     name: str = Field(description="Audit name; its files are under OUTPUT/audits/NAME/.")
-    models: list[str] = Field(min_length=1, description="Registry model names, run in order.")
-    cards: list[str] = Field(min_length=1, description="Card files or folders.")
-    personas: list[str] | None = Field(None, description="Persona subset; None means all.")
     samples: int = Field(1, ge=1, le=50, description="Samples per card x persona (each "
                                                      "perturbation too); pairs are judged once.")
     biases: list[Bias] = Field(default_factory=lambda: list(BIASES), min_length=1,
                                description="Which biases to measure.")
 
-    @field_validator("name")
+    @field_validator("biases")
     @classmethod
-    def _file_safe(cls, value: str) -> str:
-        """The name becomes a folder name, so it must be one (``child`` checks it again)."""
-        if not _NAME.match(value):
-            raise ValueError("use letters, digits, '.', '_' or '-' (at most 80)")
-        return value
-
-    @field_validator("models", "biases")
-    @classmethod
-    def _distinct(cls, value: list[str]) -> list[str]:
-        """A model or bias listed twice would count its observations twice."""
+    def _distinct_biases(cls, value: list[str]) -> list[str]:
+        """A bias listed twice would count its observations twice."""
         dupes = sorted({m for m in value if value.count(m) > 1})
         if dupes:
             raise ValueError(f"listed twice: {', '.join(dupes)}")

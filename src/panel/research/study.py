@@ -39,8 +39,9 @@ if TYPE_CHECKING:
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 
 
-class Study(BaseModel):
-    """Which backbones review which cards with which personas, and how many samples each."""
+class RunPlan(BaseModel):
+    """Which backbones review which cards with which personas, and how many samples each:
+    what a study and an audit both name, validated once."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -67,6 +68,10 @@ class Study(BaseModel):
         if dupes:
             raise ValueError(f"model listed twice: {', '.join(dupes)}")
         return value
+
+
+class Study(RunPlan):
+    """A backbone study: the plan as it is (outputs/studies/NAME.json)."""
 
 
 def load_study(path: Path) -> Study:

@@ -30,15 +30,7 @@ class VLLMBackend(Backend):
     def generate(self, requests: Sequence[GenRequest],
                  on_result: OnResult | None = None) -> list[GenResult]:
         """Add every request to the engine, step until all finish, return them in order."""
-        results: dict[str, GenResult] = {}
-
-        def keep(res: GenResult) -> None:
-            results[res.id] = res
-            if on_result:
-                on_result(res)
-
-        self.stream(requests, keep)
-        return [results[r.id] for r in requests]
+        return self._generate_by_stream(requests, on_result)
 
     def stream(self, requests: Sequence[GenRequest], settle: Settle) -> None:
         """Step the engine until every request and follow-up has finished; a follow-up is
