@@ -39,15 +39,20 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default="smollm2-135m")
     ap.add_argument("--batches", type=int, nargs="+", default=[16, 64])
+    ap.add_argument("--max-tokens", type=int, default=0,
+                    help="cap each request's output (0: the registry's max_tokens); a "
+                         "shorter run on a busy machine, same dtypes, same requests")
     ap.add_argument("--out", type=Path, default=Path("outputs/bench"))
     ap.add_argument("--child", choices=DTYPES, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        print(json.dumps(measure(args.model, args.child, args.batches, args.out)))
+        print(json.dumps(measure(args.model, args.child, args.batches, args.out,
+                                 args.max_tokens)))
         return
     args.out.mkdir(parents=True, exist_ok=True)
     runs = {d: run_child(d, args) for d in DTYPES}
-    report = {"model": args.model, "cpu": cpu_facts(),
+    report = {"model": args.model, "max_tokens": args.max_tokens or "registry",
+              "cpu": cpu_facts(),
               "auto_resolves_to": choose("auto").record(), "runs": runs,
               "ratio_float32_over_bfloat16": {
                   str(b): round(runs["float32"]["batches"][str(b)]["output_tokens_per_s"]
@@ -67,7 +72,8 @@ def main() -> None:
 def run_child(dtype: str, args: argparse.Namespace) -> dict[str, Any]:
     """One dtype in a fresh process: its own engine, gone when it exits."""
     cmd = [sys.executable, __file__, "--child", dtype, "--model", args.model,
-           "--out", str(args.out), "--batches", *map(str, args.batches)]
+           "--out", str(args.out), "--max-tokens", str(args.max_tokens),
+           "--batches", *map(str, args.batches)]
     print(f"{dtype}: starting", flush=True)
     done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=True)
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
@@ -75,7 +81,8 @@ def run_child(dtype: str, args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
-def measure(model: str, dtype: str, batches: list[int], out: Path) -> dict[str, Any]:
+def measure(model: str, dtype: str, batches: list[int], out: Path,
+            max_tokens: int = 0) -> dict[str, Any]:
     """In the child: start the engine in ``dtype`` and time each batch."""
     from panel.backends import create_backend
     from panel.backends.vllm import compat
@@ -87,6 +94,8 @@ def measure(model: str, dtype: str, batches: list[int], out: Path) -> dict[str, 
     settings = plain.settings(model)
     cards = [c.card for c in load_cards([cards_path])]
     requests = [_request(j, settings, 0) for j in plan(plain, cards, model)][:n]
+    if max_tokens:
+        requests = [replace(r, max_tokens=max_tokens) for r in requests]
     spec = Workspace(plain.output, root, dtype).settings(model).spec
     load_before = os.getloadavg()
     t0 = time.perf_counter()
