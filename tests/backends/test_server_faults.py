@@ -202,17 +202,19 @@ def timed(fn: Callable[[], object]) -> tuple[object, float]:
 
 
 FAULTS = {
-    # name: (behaviour, bound in seconds for the whole batch)
-    "hang": (hang, 6.0),
-    "trickle": (trickle(body_only=False), 6.0),  # status line and headers a byte at a time
-    "trickle-body": (trickle(body_only=True), 6.0),
-    "503": (status_503, 4.0),
-    "html": (garbage(200, b"<html><body>Bad gateway</body></html>"), 4.0),
+    # name: (behaviour, bound in seconds for the whole batch). The bounds leave room for a
+    # loaded 2-core machine and a fresh venv's first imports (CI): the failures they catch
+    # take 30 s or more (a trickling server held a batch 92 s before the deadline existed).
+    "hang": (hang, 15.0),
+    "trickle": (trickle(body_only=False), 15.0),  # status line and headers a byte at a time
+    "trickle-body": (trickle(body_only=True), 15.0),
+    "503": (status_503, 10.0),
+    "html": (garbage(200, b"<html><body>Bad gateway</body></html>"), 10.0),
     "truncated-json": (garbage(200, b'{"choices": [{"message": {"cont', "application/json"),
-                       4.0),
+                       10.0),
     "no-choices": (garbage(200, b'{"object": "chat.completion", "choices": []}',
-                           "application/json"), 4.0),
-    "500-html": (garbage(500, b"<html>500</html>"), 4.0),
+                           "application/json"), 10.0),
+    "500-html": (garbage(500, b"<html>500</html>"), 10.0),
 }
 
 
@@ -284,7 +286,7 @@ def test_a_server_that_accepts_and_never_answers_fails_the_health_check_in_time(
             run_batch([cards(tmp_path)], out, root=project(tmp_path, url))
     finally:
         listener.close()
-    assert time.monotonic() - started < 3.0
+    assert time.monotonic() - started < 6.0
     assert stored(out) == []
 
 
