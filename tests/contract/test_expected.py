@@ -13,6 +13,7 @@ from panel.contract.expected import (
     TokenLogprobs,
     expected,
     score_distribution,
+    tree_distribution,
 )
 from panel.contract.output import Rubric
 
@@ -112,6 +113,18 @@ def test_masked_and_hostile_values_count_as_zero() -> None:
                                        "x": 0.0}),
                    TokenLogprobs(END, {END: 0.0, "1": -math.inf})])
     assert score_distribution(toks, RUBRIC) == {4: 1.0}
+
+
+def test_a_tree_asked_prefix_by_prefix_and_where_the_stand_in_falls_short() -> None:
+    """After "9" the model writes 90; after "1" it writes 100 (0.9) or 10. Asked of each
+    prefix, the tree says so; the stand-in reads "1" with the digits seen after "9" (only
+    "0", then the number's end) and takes it for 10 alone."""
+    tops = {"": {"9": ln(.5), "1": ln(.5)}, "9": {"0": 0.0}, "1": {"0": 0.0},
+            "10": {"0": ln(.9), END: ln(.1)}, "90": {END: 0.0}, "100": {END: 0.0}}
+    exact = tree_distribution(lambda _, digits: tops.get(digits), RUBRIC)
+    assert exact == pytest.approx({90: .5, 100: .45, 10: .05})
+    toks = review([TokenLogprobs("9", tops[""]), TokenLogprobs("0", tops["9"]), fixed(END)])
+    assert score_distribution(toks, RUBRIC) == pytest.approx({90: .5, 10: .5})
 
 
 @pytest.mark.parametrize("toks", [

@@ -41,7 +41,7 @@ log-probabilities (another server) give the same kind of estimate.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -100,8 +100,19 @@ def score_distribution(tokens: Sequence[TokenLogprobs], rubric: Rubric) -> dict[
     if start is None:
         return {}
     depths = [tok.top for tok in tokens[start:start + _score_span(tokens, start)]]
+    return tree_distribution(lambda depth, _: depths[min(depth, len(depths) - 1)], rubric)
+
+
+Lookup = Callable[[int, str], Mapping[str, float] | None]
+"""Log-probabilities of the token after the score's first ``depth`` tokens, ``digits``."""
+
+
+def tree_distribution(lookup: Lookup, rubric: Rubric) -> dict[int, float]:
+    """P(score = s) from any source of next-token log-probabilities. ``score_distribution``
+    answers every prefix with the sampled path's position at the same depth; an engine
+    asked for each prefix's own next token makes it exact (bench/expected.py compares)."""
     allowed = {str(s) for s in _allowed_scores(rubric)}
-    tree = _Tree(depths, allowed, {p[:i] for p in allowed for i in range(1, len(p) + 1)})
+    tree = _Tree(lookup, allowed, {p[:i] for p in allowed for i in range(1, len(p) + 1)})
     return {int(text): p for text, p in tree.node(0, "").items() if p > 0}
 
 
@@ -210,7 +221,7 @@ def probabilities(top: Mapping[str, float]) -> dict[str, float]:
 class _Tree:
     """The tree of score tokens: ``node`` gives each completed score's probability."""
 
-    depths: list[Mapping[str, float]]
+    lookup: Lookup
     allowed: set[str]
     prefixes: set[str]
     seen: dict[tuple[int, str], dict[str, float]] = field(default_factory=dict)
@@ -222,9 +233,8 @@ class _Tree:
         return self.seen[depth, prefix]
 
     def _node(self, depth: int, prefix: str) -> dict[str, float]:
-        if not self.depths:
-            return {}
-        top = probabilities(self.depths[min(depth, len(self.depths) - 1)])
+        seen = self.lookup(depth, prefix)
+        top = probabilities(seen) if seen is not None else {}
         out: dict[str, float] = {}
         mass = 0.0
         for text, p in top.items():

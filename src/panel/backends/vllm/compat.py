@@ -144,14 +144,33 @@ def _environ(values: dict[str, str], override: bool = False) -> Iterator[None]:
 
 def add_chat_requests(llm: Any, requests: Sequence[GenRequest]) -> None:
     """Apply the chat template and queue every request on the engine."""
-    tokenizer = llm.get_tokenizer()
     for req in requests:
-        ids = tokenizer.apply_chat_template(req.messages, add_generation_prompt=True,
-                                            tokenize=True)
-        if hasattr(ids, "keys"):  # transformers 5 returns a BatchEncoding
-            ids = ids["input_ids"]
-        llm.llm_engine.add_request(req.id, {"prompt_token_ids": list(ids)},
+        llm.llm_engine.add_request(req.id, {"prompt_token_ids": prompt_ids(llm, req.messages)},
                                    sampling_params(req))
+
+
+def prompt_ids(llm: Any, messages: list[dict[str, str]]) -> list[int]:
+    """The chat template applied to ``messages``, as token ids, ready for the reply."""
+    ids = llm.get_tokenizer().apply_chat_template(messages, add_generation_prompt=True,
+                                                  tokenize=True)
+    if hasattr(ids, "keys"):  # transformers 5 returns a BatchEncoding
+        ids = ids["input_ids"]
+    return list(ids)
+
+
+def next_token_logprobs(llm: Any, prompts: Sequence[list[int]], req: GenRequest,
+                        n: int) -> list[dict[str, float]]:
+    """The top-``n`` next tokens (text: log-probability) after each prompt, sampled as
+    ``req`` is but under no grammar: what the model would write after a forced prefix
+    (bench/expected.py expands a score's digit tree with it)."""
+    from vllm import SamplingParams
+
+    params = SamplingParams(temperature=req.temperature, top_p=req.top_p,
+                            top_k=req.top_k or -1, repetition_penalty=req.repetition_penalty,
+                            max_tokens=1, logprobs=n, flat_logprobs=True)
+    outs = llm.generate([{"prompt_token_ids": ids} for ids in prompts], params, use_tqdm=False)
+    return [dict((_logprobs(out.outputs[0].logprobs) or [TokenLogprobs("", {})])[0].top)
+            for out in outs]
 
 
 def step_until_done(llm: Any) -> Iterator[Any]:
