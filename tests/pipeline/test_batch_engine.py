@@ -25,7 +25,7 @@ PERSONAS = 4
 
 
 def test_sigkill_of_a_real_engine_batch_then_resume(tmp_path: Path, engine: Backend) -> None:
-    cards = sorted(EXAMPLES.glob("*.yaml"))
+    cards = sorted(EXAMPLES.glob("*.yaml"))[:3]  # 12 reviews: the kill lands among them
     total = len(cards) * PERSONAS
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "panel.cli", "batch", *map(str, cards), "-m", EMBEDDED,

