@@ -189,6 +189,9 @@ def test_compare_head_to_head_prints_a_line_per_persona_and_reuses_it(tmp_path: 
             "first\\)**\n") in md
     code, again, _ = run(*args, "--head-to-head")  # a second run makes 0 requests
     assert (code, MockBackend.calls, again) == (0, calls + 4, out)
+    code, shown, _ = run(*args)  # without the flag: the stored lines, no request
+    assert (code, MockBackend.calls) == (0, calls + 4)
+    assert shown.splitlines()[at:at + 3] == lines[at:at + 3]
 
 
 def test_compare_head_to_head_exits_1_naming_a_failed_judgment(tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
 """`panel compare --head-to-head` as a library call: one engine for reviews and judgments,
-none when everything is stored, and the files carry the head-to-head."""
+none when everything is stored, and the files carry the head-to-head (also on a later run
+without the flag, from the store)."""
 
 from __future__ import annotations
 
@@ -36,6 +37,13 @@ def test_reviews_and_judgments_share_one_engine_and_a_rerun_starts_none(
     assert doc["head_to_head"]["rows"][0]["result"] == h2h.rows[0].result
     compare_cards(ws, a, b, "mock", ["builder"], head_to_head=True)
     assert len(started) == 1                                  # all stored: no engine at all
-    _, _, none = compare_cards(ws, a, b, "mock", ["builder"])  # the flag off: as before
-    assert none is None and "head_to_head" not in json.loads(paths[0].read_text())
-    assert "## Head to head" not in paths[1].read_text()
+    # The flag off: what was judged stays in the files (a plain re-run used to drop it) ...
+    _, _, kept = compare_cards(ws, a, b, "mock", ["builder"])
+    assert kept is not None and kept.model_dump() == h2h.model_dump()
+    assert json.loads(paths[0].read_text())["head_to_head"] == doc["head_to_head"]
+    assert "## Head to head" in paths[1].read_text()
+    # ... and a pair never judged has no head-to-head section.
+    c = load_cards([EXAMPLES / "voicedesk.yaml"])[0].card
+    _, other, none = compare_cards(ws, a, c, "mock", ["builder"])
+    assert none is None and "head_to_head" not in json.loads(other[0].read_text())
+    assert "## Head to head" not in other[1].read_text()

@@ -70,8 +70,9 @@ def compare(a: str, b: str, model: str | None, dtype: str | None, personas: str 
     echo_paths(done.paths)
     if done.pair_added:
         click.echo(f"added {done.pair[0]} vs {done.pair[1]} to the site (`panel site` builds it)")
-    h2h = done.head_to_head
-    if h2h is not None and (h2h.unavailable or any(r.result == "failed" for r in h2h.rows)):
+    h2h = done.head_to_head  # without the flag, stored judgments are shown, not re-judged
+    if head_to_head and h2h is not None and (
+            h2h.unavailable or any(r.result == "failed" for r in h2h.rows)):
         raise SystemExit(1)
 
 
