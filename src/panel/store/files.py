@@ -39,12 +39,26 @@ def atomic_write(path: Path, text: str) -> None:
         raise
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+"""What makes a spreadsheet read a text cell as a formula (OWASP's CSV injection list)."""
+
+
+def csv_cell(value: object) -> object:
+    """A text cell a spreadsheet would run as a formula gets a leading apostrophe; numbers
+    (a negative shift is a number, not a formula) and other text pass unchanged. Cells
+    carry names and keys from cards, i.e. text from the web."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
 def write_csv(rows: Sequence[Mapping[str, object]], path: Path) -> Path:
-    """Rows of one kind as CSV (empty cells for undefined statistics)."""
+    """Rows of one kind as CSV (empty cells for undefined statistics), text cells defused
+    (``csv_cell``)."""
     fh = io.StringIO(newline="")
     if rows:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({k: csv_cell(v) for k, v in row.items()} for row in rows)
     atomic_write(path, fh.getvalue())
     return path
