@@ -258,14 +258,15 @@ class Store:
         return {k: hashlib.sha256(r.encode()).hexdigest()
                 for k, r in self._select_keys(keys, "key, record")}
 
-    def _select_keys(self, keys: Iterable[str], columns: str) -> Iterator[tuple[str, str]]:
-        """``columns`` (two) of the reviews among ``keys``, in one query per 500 keys."""
+    def _select_keys(self, keys: Iterable[str], columns: str,
+                     table: str = "reviews") -> Iterator[tuple[str, str]]:
+        """``columns`` (two) of the rows of ``table`` among ``keys``, in one query per 500
+        keys (SQLite's limit on bound parameters)."""
         keys = list(keys)
         for i in range(0, len(keys), 500):
             chunk = keys[i:i + 500]
-            marks = ",".join("?" * len(chunk))
             yield from self._db.execute(
-                f"SELECT {columns} FROM reviews WHERE key IN ({marks})", chunk).fetchall()
+                f"SELECT {columns} FROM {table} WHERE key IN ({_marks(chunk)})", chunk).fetchall()
 
     def latest(self, tool: str, model: str | None = None) -> list[ReviewRecord]:
         """The newest review per persona (and model) of a tool, successes first."""
@@ -403,16 +404,8 @@ class Store:
                 except StoreError as exc:
                     raise PanelError(f"shard {other}: {exc.cause}; not a readable panel store, "
                                      "nothing merged (the main store is unchanged)") from None
-                db.executemany("INSERT INTO reviews VALUES (?,?,?,?,?,?,?,?) "
-                               "ON CONFLICT(key) DO UPDATE SET status=excluded.status, "
-                               "created_at=excluded.created_at, record=excluded.record "
-                               "WHERE reviews.status != 'ok' AND excluded.status = 'ok'",
-                               reviews)
-                db.executemany(f"INSERT INTO pair_judgments VALUES ({_marks(PAIR_COLUMNS)}) "
-                               "ON CONFLICT(key) DO UPDATE SET status=excluded.status, "
-                               "created_at=excluded.created_at, record=excluded.record "
-                               "WHERE pair_judgments.status != 'ok' AND excluded.status = 'ok'",
-                               pairs)
+                db.executemany(_merge_sql("reviews", REVIEW_COLUMNS), reviews)
+                db.executemany(_merge_sql("pair_judgments", PAIR_COLUMNS), pairs)
                 for tool, card in cards:
                     self._merge_card(db, other, tool, card)
                 db.executemany("INSERT OR IGNORE INTO edits VALUES (?,?,?,?)", edits)
@@ -452,14 +445,8 @@ class Store:
 
     def pair_done_keys(self, keys: Iterable[str]) -> set[str]:
         """Which of ``keys`` are stored ok (a stored failed judgment is retried)."""
-        keys = list(keys)
-        done: set[str] = set()
-        for i in range(0, len(keys), 500):
-            chunk = keys[i:i + 500]
-            done.update(k for (k,) in self._db.execute(
-                f"SELECT key FROM pair_judgments WHERE status='ok' AND key IN "
-                f"({','.join('?' * len(chunk))})", chunk))
-        return done
+        return {k for k, s in self._select_keys(keys, "key, status", "pair_judgments")
+                if s == "ok"}
 
     def pair_judgments(self, a: str, b: str, model: str) -> list[PairRecord]:
         """The newest judgment per persona and shown order of tools ``a`` and ``b`` (either
@@ -540,6 +527,14 @@ def _marks(columns: Sequence[str]) -> str:
     return ",".join("?" * len(columns))
 
 
+def _merge_sql(table: str, columns: Sequence[str]) -> str:
+    """Insert a shard's row; on the same key keep this store's row unless it failed and
+    the shard's is ok (same key means same inputs)."""
+    return (f"INSERT INTO {table} VALUES ({_marks(columns)}) ON CONFLICT(key) DO UPDATE SET "
+            "status=excluded.status, created_at=excluded.created_at, record=excluded.record "
+            f"WHERE {table}.status != 'ok' AND excluded.status = 'ok'")
+
+
 def _pair_row(record: PairRecord) -> Row:
     return (record.key, record.first, record.second, record.persona, record.model,
             record.sample, record.status, record.created_at, record.model_dump_json())
@@ -547,18 +542,7 @@ def _pair_row(record: PairRecord) -> Row:
 
 def pair_problem(row: Row) -> str | None:
     """Why a pair_judgments row is not a valid judgment, or None."""
-    if not isinstance(row[-1], str):
-        return f"record is {type(row[-1]).__name__}, not JSON text"
-    try:
-        rec = PairRecord.model_validate_json(row[-1])
-    except ValidationError as exc:
-        return f"invalid record: {_first(exc)}"
-    for name, value in zip(PAIR_COLUMNS[:-1], row[:-1], strict=True):
-        if getattr(rec, name) != value:
-            return f"column {name}={value!r} does not match the record's {getattr(rec, name)!r}"
-    if rec.ok != (rec.output is not None):
-        return f"status '{rec.status}' with{'out' if rec.ok else ''} an output"
-    return None
+    return _row_problem(row, PairRecord, PAIR_COLUMNS)
 
 
 def _refuse(path: Path, table: str, key: object, problem: str | None) -> None:
@@ -569,13 +553,20 @@ def _refuse(path: Path, table: str, key: object, problem: str | None) -> None:
 
 def review_problem(row: Row) -> str | None:
     """Why a reviews row is not a valid review, or None."""
-    if not isinstance(row[7], str):
-        return f"record is {type(row[7]).__name__}, not JSON text"
+    return _row_problem(row, ReviewRecord, REVIEW_COLUMNS)
+
+
+def _row_problem(row: Row, kind: type[ReviewRecord] | type[PairRecord],
+                 columns: Sequence[str]) -> str | None:
+    """Why a row (``columns``, the record's JSON last) is not a valid record of ``kind``
+    whose fields match the row's indexed columns and whose status matches its output."""
+    if not isinstance(row[-1], str):
+        return f"record is {type(row[-1]).__name__}, not JSON text"
     try:
-        rec = ReviewRecord.model_validate_json(row[7])
+        rec = kind.model_validate_json(row[-1])
     except ValidationError as exc:
         return f"invalid record: {_first(exc)}"
-    for name, value in zip(REVIEW_COLUMNS[:7], row[:7], strict=True):
+    for name, value in zip(columns[:-1], row[:-1], strict=True):
         if getattr(rec, name) != value:
             return f"column {name}={value!r} does not match the record's {getattr(rec, name)!r}"
     if rec.ok != (rec.output is not None):
