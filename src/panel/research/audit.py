@@ -50,7 +50,7 @@ from panel.research.perturb import (
     variants,
 )
 from panel.research.stats import ALL, Estimate, mean_interval, share_interval
-from panel.research.study import RunPlan
+from panel.research.study import RunPlan, distinct
 from panel.store.files import atomic_write, write_csv
 from panel.verdict.head_to_head import Choice, HeadToHead, Outcome
 
@@ -78,10 +78,7 @@ class Audit(RunPlan):
     @classmethod
     def _distinct_biases(cls, value: list[str]) -> list[str]:
         """A bias listed twice would count its observations twice."""
-        dupes = sorted({m for m in value if value.count(m) > 1})
-        if dupes:
-            raise ValueError(f"listed twice: {', '.join(dupes)}")
-        return value
+        return distinct(value, "listed twice")
 
     @property
     def perturbations(self) -> list[Perturbation]:

@@ -64,10 +64,15 @@ class RunPlan(BaseModel):
     @classmethod
     def _distinct(cls, value: list[str]) -> list[str]:
         """A model listed twice would be compared with itself and double its weight."""
-        dupes = sorted({m for m in value if value.count(m) > 1})
-        if dupes:
-            raise ValueError(f"model listed twice: {', '.join(dupes)}")
-        return value
+        return distinct(value, "model listed twice")
+
+
+def distinct(value: list[str], what: str) -> list[str]:
+    """``value`` unchanged, or a ValueError ``what: a, b`` naming every repeated entry."""
+    dupes = sorted({m for m in value if value.count(m) > 1})
+    if dupes:
+        raise ValueError(f"{what}: {', '.join(dupes)}")
+    return value
 
 
 class Study(RunPlan):
