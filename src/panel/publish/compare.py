@@ -19,7 +19,8 @@ from panel.config.workspace import Workspace
 from panel.inputs.cards import ToolCard, load_cards
 from panel.pipeline.run import Progress, register_cards, review_cards
 from panel.store.files import atomic_write
-from panel.verdict.head_to_head import Comparison, HeadToHead, compare, stored_head_to_head
+from panel.verdict.head_to_head import Comparison, HeadToHead, compare
+from panel.verdict.views import judged_pair
 
 
 def compare_cards(ws: Workspace, a: ToolCard, b: ToolCard, model: str | None = None,
@@ -61,7 +62,7 @@ def _compare(ws: Workspace, a: ToolCard, b: ToolCard, model: str | None,
 
         [h2h] = judge_pairs(ws, [(a, b)], model, personas, backend, judge_progress)
     else:  # judgments an earlier --head-to-head run stored stay in the files, as on the site
-        h2h = _stored_head_to_head(ws, a, b, name)
+        h2h = judged_pair(ws, a, b, name)
     votes = (load_votes(ws.output / "votes", a.slug), load_votes(ws.output / "votes", b.slug))
     folder = ws.output / "compare"
     folder.mkdir(parents=True, exist_ok=True)
@@ -75,16 +76,6 @@ def _compare(ws: Workspace, a: ToolCard, b: ToolCard, model: str | None,
     atomic_write(json_path, json.dumps(doc, indent=2, ensure_ascii=False))
     atomic_write(md_path, comparison_markdown(comp, a, b, votes=votes, h2h=h2h))
     return comp, [json_path, md_path], h2h
-
-
-def _stored_head_to_head(ws: Workspace, a: ToolCard, b: ToolCard,
-                         model: str) -> HeadToHead | None:
-    """A vs B from the store's judgments by ``model``; None if the pair was never judged."""
-    records = ws.store.pair_judgments(a.slug, b.slug, model)
-    if not records:
-        return None
-    return stored_head_to_head(a.slug, b.slug, a.name, b.name, model, records,
-                               ws.persona_order())
 
 
 class _OnDemand(Backend):

@@ -134,8 +134,13 @@ def comparison_page(ws: Workspace, a: str, b: str, model: str | None = None) -> 
 
 def head_to_head_of(ws: Workspace, a: ToolPage, b: ToolPage) -> HeadToHead | None:
     """The newest stored judgments of A vs B by the pages' model; None if never judged."""
-    records = ws.store.pair_judgments(a.slug, b.slug, a.model)
+    return judged_pair(ws, a.card, b.card, a.model)
+
+
+def judged_pair(ws: Workspace, a: ToolCard, b: ToolCard, model: str) -> HeadToHead | None:
+    """A vs B from the store's newest judgments by ``model``; None if never judged."""
+    records = ws.store.pair_judgments(a.slug, b.slug, model)
     if not records:
         return None
-    return stored_head_to_head(a.slug, b.slug, a.card.name, b.card.name, a.model, records,
+    return stored_head_to_head(a.slug, b.slug, a.name, b.name, model, records,
                                ws.persona_order())
