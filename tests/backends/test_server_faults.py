@@ -33,7 +33,8 @@ from panel.errors import PanelError
 from panel.pipeline.batch import run_batch
 from panel.store.sqlite import Store
 
-from conftest import EXAMPLES, ROOT
+from conftest import EXAMPLES
+from factories import copy_project
 
 NAME = "fake"
 JOBS = 4  # one card, four personas
@@ -177,9 +178,7 @@ def project(tmp_path: Path, url: str, timeout_s: float = TIMEOUT_S) -> Path:
     """A copy of the project whose models.yaml has one entry: ``fake`` at ``url``."""
     root = tmp_path / "project"
     if not root.exists():
-        shutil.copytree(ROOT / "personas", root / "personas")
-        shutil.copytree(ROOT / "prompts", root / "prompts")
-        shutil.copy(ROOT / "panel.yaml", root / "panel.yaml")
+        copy_project(root, models=False)
     entry = {"backend": "openai", "base_url": url, "source": {"path": "."},
              "timeout_s": timeout_s, "max_concurrency": JOBS,
              "sampling": {"temperature": 0.7, "max_tokens": 2048, "seed": 0}}

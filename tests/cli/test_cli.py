@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from panel.cli import main
 
 from conftest import EXAMPLES
+from factories import copy_project
 
 
 def run(*args: str) -> tuple[int, str, str]:
@@ -116,16 +117,12 @@ def test_study_without_models_or_file_is_one_line(tmp_path: Path) -> None:
 
 def test_models_with_a_misspelt_engine_key_under_panel_home_fails(tmp_path: Path) -> None:
     import os
-    import shutil
     import subprocess
     import sys
 
     from conftest import ROOT
 
-    home = tmp_path / "project"
-    for name in ("personas", "prompts"):
-        shutil.copytree(ROOT / name, home / name)
-    shutil.copy(ROOT / "panel.yaml", home / "panel.yaml")
+    home = copy_project(tmp_path / "project", models=False)
     text = (ROOT / "models.yaml").read_text()
     assert "enforce_eager: true" in text
     (home / "models.yaml").write_text(text.replace("enforce_eager: true", "enforce_eagre: true"))

@@ -8,7 +8,6 @@ panels and run manifests (model names from models.yaml), server records.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -30,6 +29,7 @@ from panel.research.study import Study, load_manifest, load_study, run_study
 from panel.verdict.community import Votes, load_votes, save_votes
 
 from conftest import EXAMPLES, ROOT
+from factories import copy_project
 
 BAD_NAMES = ["", ".", "..", "../x", "../../x", "a/b", "/etc/passwd", "a\\b", "..\\x", "a\x00b",
              "a\nb", "a\rb", "a\x1bb", ".hidden", "x\u202egpj.exe", " x", "x ", "é" * 200]
@@ -155,10 +155,7 @@ def test_server_records_stay_in_the_servers_folder(tmp_path: Path, name: str,
 @pytest.fixture
 def evil_ws(tmp_path: Path) -> Workspace:
     """A project whose models.yaml names its (mock) model ``../../../../evil``."""
-    root = tmp_path / "project"
-    for item in ("personas", "prompts"):
-        shutil.copytree(ROOT / item, root / item)
-    shutil.copy(ROOT / "panel.yaml", root / "panel.yaml")
+    root = copy_project(tmp_path / "project", models=False)
     models = {"default": "../../../../evil", "models": {"../../../../evil": {
         "backend": "mock", "sampling": {"seed": 0}}}}
     (root / "models.yaml").write_text(yaml.safe_dump(models), encoding="utf-8")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ from panel.inputs.cards import load_cards
 from panel.pipeline.run import review_cards
 
 from conftest import EXAMPLES, ROOT
+from factories import copy_project
 
 CREATOR = """name: Creator
 role: A video creator who judges tools by whether they save a production day.
@@ -31,11 +31,7 @@ def test_the_four_lenses_load_in_panel_order(ws: Workspace) -> None:
 
 
 def test_a_fifth_persona_file_gives_a_five_persona_panel(tmp_path: Path) -> None:
-    root = tmp_path / "project"
-    for part in ("personas", "prompts"):
-        shutil.copytree(ROOT / part, root / part)
-    for part in ("models.yaml", "panel.yaml"):
-        shutil.copy(ROOT / part, root / part)
+    root = copy_project(tmp_path / "project")
     (root / "personas" / "creator.yaml").write_text(CREATOR)
     ws = Workspace(output=tmp_path / "out", root=root)
     summary = review_cards(ws, [load_cards([EXAMPLES / "slidesmith.yaml"])[0].card], "mock")

@@ -7,8 +7,6 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -22,11 +20,11 @@ from panel.config.workspace import Workspace
 from panel.contract.records import Edit
 from panel.errors import InputError
 from panel.pipeline.batch import Shard, load_batch, merge, run_batch
-from panel.pipeline.retry import run_jobs
 from panel.pipeline.run import plan
 from panel.store.sqlite import Store
 
-from conftest import EXAMPLES, ROOT
+from conftest import EXAMPLES
+from factories import another_run_stores, copy_project
 from kill import kill_part_way
 
 PERSONAS = 4
@@ -110,12 +108,7 @@ def test_unchanged_rerun_makes_no_model_calls_and_exits_zero(tmp_path: Path) -> 
 
 
 def test_changing_one_persona_reruns_only_that_personas_reviews(tmp_path: Path) -> None:
-    root = tmp_path / "project"
-    shutil.copytree(ROOT / "personas", root / "personas")
-    shutil.copytree(ROOT / "prompts", root / "prompts")
-    for name in ("models.yaml", "panel.yaml"):
-        if (ROOT / name).exists():
-            shutil.copy(ROOT / name, root / name)
+    root = copy_project(tmp_path / "project")
     cards = write_cards(tmp_path / "cards.jsonl", 5)
     first = run_batch([cards], Path("out"), "mock", root=root)
     skeptic = root / "personas" / "skeptic.yaml"
@@ -224,18 +217,7 @@ def test_a_run_waits_for_a_key_another_live_run_holds_and_uses_its_review(
     cards = write_cards(tmp_path / "cards.jsonl", 1)
     ws = Workspace(tmp_path / "out")
     jobs = plan(ws, [c.card for c in load_batch([cards], Shard())[0]], "mock")
-    other = jobs[0]
-    ws.store.claim([other.key], "other run")  # a live run (this very process) holds it
-
-    def finish_it() -> None:  # ... and stores its review half a second later
-        time.sleep(0.5)
-        with Store(tmp_path / "out") as store:
-            [done] = run_jobs([other], MockBackend(ws.settings("mock").spec),
-                              ws.settings("mock"))
-            store.put(done, "other run")
-
-    thread = threading.Thread(target=finish_it)
-    thread.start()
+    thread = another_run_stores(ws, jobs[0], after_s=0.5)
     summary = run_batch([cards], tmp_path / "out", "mock")
     thread.join()
     assert (summary.requests, summary.run.reviewed, summary.run.by_other) == (3, 3, 1)

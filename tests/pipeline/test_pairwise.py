@@ -4,7 +4,6 @@ orchestration only), and on the real engine both orders judged and their disagre
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 from panel.backends.base import Backend
@@ -16,7 +15,8 @@ from panel.pipeline.jobs import make_job, request_seed
 from panel.pipeline.pairwise import judge, judge_pairs, make_pair_job
 from panel.verdict.head_to_head import outcome
 
-from conftest import EMBEDDED, EXAMPLES, ROOT
+from conftest import EMBEDDED, EXAMPLES
+from factories import copy_project
 
 
 def cards(*names: str) -> list[ToolCard]:
@@ -47,11 +47,7 @@ def test_the_key_covers_the_order_the_cards_and_the_contract(ws: Workspace) -> N
 
 
 def test_a_template_edit_changes_every_key(tmp_path: Path) -> None:
-    root = tmp_path / "project"
-    for name in ("personas", "prompts"):
-        shutil.copytree(ROOT / name, root / name)
-    for name in ("models.yaml", "panel.yaml"):
-        shutil.copy(ROOT / name, root / name)
+    root = copy_project(tmp_path / "project")
     a, b = cards("patchpilot", "diffsage")
     ws = Workspace(tmp_path / "out", root)
     p = ws.personas(["builder"])[0]

@@ -4,8 +4,6 @@ actor, valid records for exactly the planned keys."""
 
 from __future__ import annotations
 
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -16,11 +14,11 @@ from panel.inputs.cards import load_cards
 from panel.pipeline.batch import Shard, run_batch
 from panel.pipeline.jobs import request_seed
 from panel.pipeline.ray_cluster import run_batch_ray
-from panel.pipeline.retry import run_jobs
 from panel.pipeline.run import plan
 from panel.store.sqlite import Store
 
 from conftest import EMBEDDED, EXAMPLES
+from factories import another_run_stores
 
 
 def test_ray_batch_matches_a_local_batch_keeps_leases_and_resumes(tmp_path: Path) -> None:
@@ -29,17 +27,7 @@ def test_ray_batch_matches_a_local_batch_keeps_leases_and_resumes(tmp_path: Path
     MockBackend.reset()
     ws = Workspace(tmp_path / "ray")
     other = plan(ws, [c.card for c in load_cards(cards)], "mock")[5]
-    ws.store.claim([other.key], "other run")  # a live run (this very process) holds it
-
-    def finish_it() -> None:  # ... and stores its review a second later
-        time.sleep(1.0)
-        with Store(tmp_path / "ray") as store:
-            [done] = run_jobs([other], MockBackend(ws.settings("mock").spec),
-                              ws.settings("mock"))
-            store.put(done, "other run")
-
-    thread = threading.Thread(target=finish_it)
-    thread.start()
+    thread = another_run_stores(ws, other, after_s=1.0)
     ray = run_batch_ray(cards, tmp_path / "ray", "mock", None, False, Shard(), "local",
                         actors=1, batch_size=4)
     thread.join()

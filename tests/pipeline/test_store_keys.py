@@ -5,7 +5,6 @@ schema version, attempts)."""
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,18 +17,15 @@ from panel.pipeline import jobs
 from panel.pipeline.batch import run_batch
 from panel.pipeline.run import plan
 
-from conftest import EXAMPLES, ROOT
+from conftest import EXAMPLES
+from factories import copy_project
 
 CARDS = ("tracelens", "patchpilot", "diffsage")  # 3 cards x 4 personas = 12 reviews
 
 
 def project(tmp_path: Path) -> tuple[Path, Path]:
     """A copy of the project data to change, and a JSONL file of three cards."""
-    root = tmp_path / "project"
-    for name in ("personas", "prompts"):
-        shutil.copytree(ROOT / name, root / name)
-    for name in ("models.yaml", "panel.yaml"):
-        shutil.copy(ROOT / name, root / name)
+    root = copy_project(tmp_path / "project")
     cards = tmp_path / "cards.jsonl"
     docs = [yaml.safe_load((EXAMPLES / f"{c}.yaml").read_text()) for c in CARDS]
     cards.write_text("".join(json.dumps(d, default=str) + "\n" for d in docs))

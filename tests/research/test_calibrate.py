@@ -22,7 +22,7 @@ from panel.research.calibrate import (
 )
 
 from conftest import ROOT
-from factories import rec
+from factories import copy_project, rec
 
 # (model, tool, persona, model verdict, model score, edit): the edit's verdict/score, or
 # "approved" (the editor keeps the model's verdict), or "text" (only the text edited).
@@ -113,11 +113,7 @@ def test_threshold_ties_go_to_the_current_then_to_the_lower() -> None:
 @pytest.fixture
 def home(tmp_path: Path) -> Iterator[Path]:
     """A copy of the project data whose panel.yaml a test may change (never the checkout's)."""
-    root = tmp_path / "project"
-    for name in ("personas", "prompts"):
-        shutil.copytree(ROOT / name, root / name)
-    for name in ("models.yaml", "panel.yaml"):
-        shutil.copy(ROOT / name, root / name)
+    root = copy_project(tmp_path / "project")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("PANEL_HOME", str(root))
         project_root.cache_clear()
