@@ -36,6 +36,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from dtype import cpu_facts
+
 from panel.backends import create_backend
 from panel.backends.base import Backend, GenRequest, GenResult
 from panel.backends.vllm import compat
@@ -57,23 +59,12 @@ from panel.pipeline.run import plan, review_cards
 
 ROOT = project_root()
 COST_NS = (0, 5, 20)
-CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_tile", "fma")
 
 
 def cpu() -> dict[str, Any]:
-    """The CPU this ran on: model, the SIMD flags vLLM's CPU kernels use, cores, load."""
-    model, flags = "", set[str]()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name" and not model:
-                model = value.strip()
-            elif key.strip() == "flags" and not flags:
-                flags = set(value.split())
-    except OSError:
-        pass
-    return {"model": model, "flags": [f for f in CPU_FLAGS if f in flags],
-            "cpu_count": os.cpu_count(), "load_average": os.getloadavg()}
+    """The CPU this ran on (bench/dtype's ``lscpu`` facts and the flags that decide the
+    dtype) and the load average now: a shared machine's load moves the timings."""
+    return {**cpu_facts(), "load_average": os.getloadavg()}
 
 
 def cost(engine: Backend, requests: list[GenRequest], rounds: int,
