@@ -5,7 +5,8 @@ The mock cannot prove this (it is deterministic by construction). Each request's
 from its review key and attempt (``review.request_seed``), the CPU engine runs with chunked
 prefill off (per-request seeds are then safe) and compiles grammars synchronously
 (``backends/_vllm_plugin.py``), so a batch's schedule depends on its inputs alone. The same
-batch is run in two fresh engine processes and must match token for token. Two runs inside
+batch is run in two fresh engine processes (at once, each on its own CPUs) and must match
+token for token. Two runs inside
 one long-lived engine are not compared: measured here, they diverge after a few dozen
 tokens, because the CPU kernels' results depend on a request's slot in vLLM's persistent
 batch, which earlier requests leave in a different order.
@@ -14,6 +15,7 @@ batch, which earlier requests leave in a different order.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -29,17 +31,33 @@ from conftest import EMBEDDED, ROOT
 from reproduce_batch import batch_cards
 
 
-def run_fresh_engine(out: Path) -> list[dict]:
-    script = ROOT / "tests" / "reproduce_batch.py"
-    done = subprocess.run([sys.executable, str(script), str(out)], capture_output=True,
-                          text=True, timeout=600, check=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])
+def fresh_engine_runs(tmp_path: Path) -> tuple[list[dict], list[dict]]:
+    """The batch in two fresh engine processes: at once, each on its own half of the CPUs
+    (equally many threads, so the same arithmetic), or one after the other on one CPU."""
+    cpus = sorted(os.sched_getaffinity(0))
+    half = len(cpus) // 2
+    if not half:
+        return finish(start(tmp_path / "a", [])), finish(start(tmp_path / "b", []))
+    runs = [start(tmp_path / "a", cpus[:half]), start(tmp_path / "b", cpus[half:2 * half])]
+    return finish(runs[0]), finish(runs[1])
+
+
+def start(out: Path, cpus: list[int]) -> subprocess.Popen[str]:
+    pinned = [",".join(map(str, cpus))] if cpus else []
+    return subprocess.Popen([sys.executable, str(ROOT / "tests" / "reproduce_batch.py"),
+                             str(out), *pinned], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def finish(proc: subprocess.Popen[str]) -> list[dict]:
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err[-3000:]
+    return json.loads(out.strip().splitlines()[-1])
 
 
 @pytest.mark.engine
 def test_same_seed_same_engine_same_batch_same_reviews(tmp_path: Path) -> None:
-    first = run_fresh_engine(tmp_path / "a")
-    second = run_fresh_engine(tmp_path / "b")
+    first, second = fresh_engine_runs(tmp_path)
     assert len(first) == 8
     assert first == second
     assert [r["status"] for r in first] == ["ok"] * 8
