@@ -18,18 +18,16 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from panel.inputs.cards import ToolCard
+from panel.config.workspace import Workspace  # panel's modules load neither torch nor vLLM
+from panel.inputs.cards import ToolCard, load_cards
+from panel.pipeline.run import review_cards
 
 ROOT = Path(__file__).resolve().parents[1]
 CARDS = ("diffsage.yaml", "voicedesk.yaml")
 
 
 def batch_cards() -> list[ToolCard]:
-    from panel.inputs.cards import load_cards
-
     return [c.card for c in load_cards([ROOT / "examples" / "tools" / n for n in CARDS])]
 
 
@@ -50,9 +48,6 @@ def pin(cpus: str) -> None:
 if __name__ == "__main__":
     if len(sys.argv) > 2:
         pin(sys.argv[2])
-    from panel.config.workspace import Workspace
-    from panel.pipeline.run import review_cards
-
     ws = Workspace(output=Path(sys.argv[1]), root=ROOT)
     summary = review_cards(ws, batch_cards(), "smollm2-135m")
     print(json.dumps([{"key": r.key, "status": r.status, "score": r.score,

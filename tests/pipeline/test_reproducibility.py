@@ -6,10 +6,10 @@ from its review key and attempt (``review.request_seed``), the CPU engine runs w
 prefill off (per-request seeds are then safe) and compiles grammars synchronously
 (``backends/_vllm_plugin.py``), so a batch's schedule depends on its inputs alone. The same
 batch is run in two fresh engine processes (at once, each on its own CPUs) and must match
-token for token. Two runs inside
-one long-lived engine are not compared: measured here, they diverge after a few dozen
-tokens, because the CPU kernels' results depend on a request's slot in vLLM's persistent
-batch, which earlier requests leave in a different order.
+token for token. Two runs inside one long-lived engine are not compared: measured here,
+they diverge after a few dozen tokens, because the CPU kernels' results depend on a
+request's slot in vLLM's persistent batch, which earlier requests leave in a different
+order.
 """
 
 from __future__ import annotations
@@ -39,7 +39,13 @@ def fresh_engine_runs(tmp_path: Path) -> tuple[list[dict], list[dict]]:
     if not half:
         return finish(start(tmp_path / "a", [])), finish(start(tmp_path / "b", []))
     runs = [start(tmp_path / "a", cpus[:half]), start(tmp_path / "b", cpus[half:2 * half])]
-    return finish(runs[0]), finish(runs[1])
+    try:
+        return finish(runs[0]), finish(runs[1])
+    finally:  # a failed first run must not leave the second's engine running on
+        for proc in runs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
 
 
 def start(out: Path, cpus: list[int]) -> subprocess.Popen[str]:
