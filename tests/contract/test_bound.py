@@ -26,7 +26,7 @@ from panel.contract.grammar import (
     review_max_tokens,
     review_pattern,
 )
-from panel.contract.output import ReviewOutput, Rubric
+from panel.contract.output import DEFAULT_LENGTHS, ReviewLengths, ReviewOutput, Rubric
 from panel.errors import PanelError
 from panel.inputs.cards import NAME_MAX
 
@@ -97,22 +97,33 @@ rubrics = st.integers(0, 100).flatmap(lambda ship: st.builds(
     Rubric, ship_threshold=st.just(ship), skip_threshold=st.integers(max(ship - 1, 0), 100)))
 
 
+def _span(lo: int, hi: int) -> st.SearchStrategy[tuple[int, int]]:
+    return st.integers(lo, hi).flatmap(lambda a: st.tuples(st.just(a), st.integers(a, hi)))
+
+
+lengths = st.builds(ReviewLengths, sentences=_span(*DEFAULT_LENGTHS.sentences),
+                    sentence_words=_span(*DEFAULT_LENGTHS.sentence_words),
+                    reasoning_words=_span(*DEFAULT_LENGTHS.reasoning_words))
+
+
 @settings(max_examples=SAMPLE_EXAMPLES, deadline=None,
           suppress_health_check=[HealthCheck.too_slow])
-@given(names, rubrics, st.randoms(use_true_random=False))
+@given(names, rubrics, st.one_of(st.just(DEFAULT_LENGTHS), lengths),
+       st.randoms(use_true_random=False))
 def test_every_reply_the_grammar_allows_is_within_the_bound_and_valid(
-        name: str, rubric: Rubric, rng: random.Random) -> None:
-    """Random replies of the review grammar: never longer than ``max_bytes``, accepted by
-    xgrammar's own parser (so the evaluator reads the grammar as the engine does), valid
-    ReviewOutput under the rubric, and the card's bound never above the registry's."""
+        name: str, rubric: Rubric, shape: ReviewLengths, rng: random.Random) -> None:
+    """Random replies of the review grammar, under the default lengths or a project's
+    tighter ones: never longer than ``max_bytes``, accepted by xgrammar's own parser (so
+    the evaluator reads the grammar as the engine does), valid ReviewOutput under the
+    rubric and those lengths, and the card's bound never above the registry's."""
     testing = need("xgrammar.testing")
     xgr = need("xgrammar")
-    grammar = generation_grammar(rubric, name)
+    grammar = generation_grammar(rubric, name, shape)
     reply = sample(grammar, rng)
     assert len(reply.encode()) <= max_bytes(grammar)
     assert max_tokens_bound(grammar) <= review_max_tokens()
     assert testing._is_grammar_accept_string(xgr.Grammar.from_ebnf(grammar), reply)
-    ReviewOutput.model_validate_json(reply, context={"rubric": rubric})
+    ReviewOutput.model_validate_json(reply, context={"rubric": rubric, "lengths": shape})
 
 
 def test_a_name_wider_than_the_opener_budget_opens_with_any_capitalised_word() -> None:

@@ -4,23 +4,28 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
+import yaml
 from pydantic import ValidationError
 
-from panel.contract.grammar import generation_grammar, generation_schema, review_pattern
-from panel.contract.output import (
-    REASONING_WORDS,
-    SENTENCE_WORDS,
-    SENTENCES_MAX,
-    WORD_CHARS,
-    ReviewOutput,
-    Rubric,
-    count_sentences,
+from panel.config.settings import load_config
+from panel.config.workspace import Workspace
+from panel.contract.bound import max_tokens_bound
+from panel.contract.grammar import (
+    generation_grammar,
+    generation_schema,
+    review_max_tokens,
+    review_pattern,
 )
-from panel.inputs.cards import NAME_MAX
+from panel.contract.output import WORD_CHARS, ReviewLengths, ReviewOutput, Rubric, count_sentences
+from panel.errors import InputError
+from panel.inputs.cards import NAME_MAX, load_cards
+from panel.pipeline.run import plan
 
-from conftest import need
+from conftest import EXAMPLES, need
+from factories import copy_project
 
 RUBRIC = Rubric(ship_threshold=55, skip_threshold=65)
 
@@ -127,16 +132,80 @@ def test_a_name_that_needs_escaping_falls_back_to_any_capitalised_opener() -> No
     assert accepts(grammar, {**GOOD, "review": "Greeter does one job well. It says hello twice."})
 
 
-def test_the_longest_strings_the_grammar_allows_pass_validation() -> None:
-    """Grammar and validation share their bounds: a reply the engine can produce is never
-    rejected for its length."""
+def longest_reply(name: str, lengths: ReviewLengths) -> dict[str, object]:
+    """The longest reply the grammar allows under ``lengths``: every count at its most."""
     word = "w" * WORD_CHARS
-    reasoning = " ".join(["W" + word[1:]] + [word] * (REASONING_WORDS[1] - 1))
+    reasoning = " ".join(["W" + word[1:]] + [word] * (lengths.reasoning_words[1] - 1))
+    words = lengths.sentence_words[1] - 1
+    sentence = " ".join(["S" + word[1:]] + [word] * words) + "."
+    review = " ".join([name + " " + " ".join([word] * words) + "."]
+                      + [sentence] * (lengths.sentences[1] - 1))
+    return {"reasoning": reasoning, "score": 100, "verdict": "ship", "review": review}
+
+
+TIGHT = ReviewLengths(sentences=(2, 3), sentence_words=(4, 12), reasoning_words=(4, 12))
+
+
+@pytest.mark.parametrize("lengths", [ReviewLengths(), TIGHT], ids=["default", "tight"])
+def test_the_longest_strings_the_grammar_allows_pass_validation(lengths: ReviewLengths,
+                                                               ) -> None:
+    """Grammar and validation share their bounds: a reply the engine can produce is never
+    rejected for its length, under the default lengths and under a project's tighter ones."""
     name = "N" * NAME_MAX
-    sentence = " ".join(["S" + word[1:]] + [word] * (SENTENCE_WORDS[1] - 1)) + "."
-    review = " ".join([name + " " + " ".join([word] * (SENTENCE_WORDS[1] - 1)) + "."]
-                      + [sentence] * (SENTENCES_MAX - 1))
-    reply = {"reasoning": reasoning, "score": 100, "verdict": "ship", "review": review}
-    assert accepts(generation_grammar(RUBRIC, name), reply)
-    out = ReviewOutput.model_validate_json(json.dumps(reply), context={"rubric": RUBRIC})
-    assert out.review == review
+    reply = longest_reply(name, lengths)
+    assert accepts(generation_grammar(RUBRIC, name, lengths), reply)
+    out = ReviewOutput.model_validate_json(json.dumps(reply),
+                                           context={"rubric": RUBRIC, "lengths": lengths})
+    assert out.review == reply["review"]
+    ReviewOutput.model_validate_json(json.dumps(reply))  # the defaults accept it too
+
+
+@pytest.mark.parametrize("longer", ["sentences", "sentence_words", "reasoning_words"])
+def test_tighter_lengths_refuse_one_more_sentence_or_word(longer: str) -> None:
+    """One count past a tighter contract: the grammar cannot produce it, and validation
+    under the project's lengths refuses it (a server may ignore the grammar), while the
+    default contract, which reads records back, still accepts it."""
+    wider = TIGHT.model_copy(update={longer: (getattr(TIGHT, longer)[0],
+                                              getattr(TIGHT, longer)[1] + 1)})
+    reply = longest_reply("Tool.io (beta)", wider)
+    assert not accepts(generation_grammar(RUBRIC, "Tool.io (beta)", TIGHT), reply)
+    assert accepts(generation_grammar(RUBRIC, "Tool.io (beta)", wider), reply)
+    if longer != "sentence_words":  # more words fit the characters another sentence frees
+        with pytest.raises(ValidationError, match="sentences|characters"):
+            ReviewOutput.model_validate_json(json.dumps(reply), context={"lengths": TIGHT})
+    ReviewOutput.model_validate_json(json.dumps(reply))
+    schema = generation_schema(RUBRIC, "Tool.io (beta)", TIGHT)["$defs"]
+    field = "reasoning" if longer == "reasoning_words" else "review"
+    assert not re.fullmatch(schema[field]["pattern"].strip("^$"), str(reply[field]))
+
+
+@pytest.mark.parametrize(("review", "message"), [
+    ({"sentences": [1, 3]}, r"sentences \[1, 3\] must be two counts within \[2, 5\]"),
+    ({"sentence_words": [4, 21]}, r"within \[4, 20\]"),
+    ({"reasoning_words": [9, 8]}, "the fewer first"),
+    ({"sentence": [2, 3]}, "review.sentence"),
+])
+def test_panel_yaml_lengths_may_only_tighten_the_contract(tmp_path: Path,
+                                                         review: dict[str, object],
+                                                         message: str) -> None:
+    """Wider than the defaults would outrun the ``max_tokens`` every registry entry was
+    checked against, and records read back without settings are checked against them."""
+    path = tmp_path / "panel.yaml"
+    path.write_text(yaml.safe_dump({"review": review}))
+    with pytest.raises(InputError, match=message) as err:
+        load_config(path)
+    assert str(path) in str(err.value)
+
+
+def test_panel_yaml_lengths_reach_grammar_prompt_and_bound(tmp_path: Path) -> None:
+    root = copy_project(tmp_path / "project")
+    panel = root / "panel.yaml"
+    panel.write_text(panel.read_text() + "review:\n  sentences: [2, 3]\n"
+                     "  sentence_words: [4, 12]\n  reasoning_words: [4, 12]\n")
+    ws = Workspace(tmp_path / "out", root)
+    settings = ws.settings("mock")
+    assert settings.lengths == TIGHT
+    job = plan(ws, [load_cards([EXAMPLES / "vectorloom.yaml"])[0].card], "mock")[0]
+    assert "2 to 3 sentences" in job.messages[0]["content"]
+    grammar = generation_grammar(settings.rubric, job.card.name, settings.lengths)
+    assert max_tokens_bound(grammar) < review_max_tokens() // 2

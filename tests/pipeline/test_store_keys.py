@@ -1,6 +1,6 @@
 """Each input of a review's store key, changed alone, re-runs exactly the reviews it shapes
 and reuses every other one (card, persona, templates, model revision, sampling, rubric,
-schema version, attempts)."""
+schema version, attempts, review lengths)."""
 
 from __future__ import annotations
 
@@ -58,6 +58,8 @@ CHANGES: dict[str, tuple[Callable[[Path, Path], None], set[tuple[str, str]] | No
                                     "ship_threshold: 56"), None),
     "attempts": (lambda root, _: edit(root / "panel.yaml", "max_attempts: 3",
                                       "max_attempts: 4"), None),
+    "lengths": (lambda root, _: edit(root / "panel.yaml", "generation:",
+                                     "review:\n  sentences: [2, 4]\ngeneration:"), None),
 }
 
 
@@ -120,3 +122,15 @@ def test_the_resolved_dtype_is_part_of_an_engine_models_keys(
     assert keys({"avx2"}, force="bfloat16") == amx
     assert keys({"avx2", "amx_bf16"}, force="float32") == avx2
     assert keys({"avx2"}, "mock") == keys({"amx_bf16"}, "mock")  # no engine, no dtype
+
+
+def test_the_default_lengths_spelt_out_keep_every_key(tmp_path: Path) -> None:
+    """Keys made before review lengths were settable stay valid: the defaults written out
+    in panel.yaml change no key, so a store made then is reused, not reviewed again."""
+    root, cards = project(tmp_path)
+    ws = Workspace(tmp_path / "out", root)
+    loaded = [c.card for c in load_cards([cards])]
+    keys = [j.key for j in plan(ws, loaded, "mock")]
+    edit(root / "panel.yaml", "generation:", "review:\n  sentences: [2, 5]\n"
+         "  sentence_words: [4, 20]\n  reasoning_words: [4, 24]\ngeneration:")
+    assert [j.key for j in plan(Workspace(tmp_path / "out", root), loaded, "mock")] == keys

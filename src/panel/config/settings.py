@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from panel.config.registry import ModelSpec
-from panel.contract.output import Rubric
+from panel.contract.output import ReviewLengths, Rubric
 from panel.errors import validation_error
 from panel.inputs.datafile import load_yaml, read_text
 from panel.inputs.prompts import PromptSet
@@ -28,6 +28,8 @@ class Config(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     rubric: Rubric = Field(default_factory=Rubric, description="Verdict thresholds.")
+    review: ReviewLengths = Field(default_factory=ReviewLengths,
+                                  description="Sentences and words a review may have.")
     generation: Generation = Field(default_factory=Generation, description="Retry policy.")
 
 
@@ -49,3 +51,11 @@ class ReviewSettings:
     prompts: PromptSet
     rubric: Rubric
     max_attempts: int = 3
+    lengths: ReviewLengths = ReviewLengths()
+
+    def contract_data(self) -> dict[str, object]:
+        """The review lengths for a store key: nothing for the defaults, so the keys of
+        every review made before lengths were settable stay the same."""
+        if self.lengths == ReviewLengths():
+            return {}
+        return {"lengths": self.lengths.model_dump(mode="json")}

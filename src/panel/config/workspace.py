@@ -62,4 +62,5 @@ class Workspace:
         if self.dtype is not None:
             spec = spec.with_dtype(self.dtype)
         return ReviewSettings(spec=spec, prompts=self.prompts, rubric=self.config.rubric,
-                              max_attempts=self.config.generation.max_attempts)
+                              max_attempts=self.config.generation.max_attempts,
+                              lengths=self.config.review)

@@ -13,14 +13,7 @@ from functools import cache
 from typing import Any
 
 from panel.contract.bound import max_tokens_bound
-from panel.contract.output import (
-    REASONING_WORDS,
-    SENTENCE_WORDS,
-    SENTENCES_MAX,
-    SENTENCES_MIN,
-    WORD_CHARS,
-    Rubric,
-)
+from panel.contract.output import DEFAULT_LENGTHS, WORD_CHARS, ReviewLengths, Rubric
 from panel.inputs.cards import NAME_MAX
 
 OPENER_MAX_BYTES = NAME_MAX
@@ -42,8 +35,9 @@ def _literal(text: str) -> str:
     return "".join("\\" + c if c in _REGEX_META else c for c in text)
 
 
-def review_pattern(tool_name: str | None = None) -> str:
-    """SENTENCES_MIN to SENTENCES_MAX sentences of SENTENCE_WORDS words, each capitalised
+def review_pattern(tool_name: str | None = None,
+                   lengths: ReviewLengths = DEFAULT_LENGTHS) -> str:
+    """``lengths.sentences`` sentences of ``lengths.sentence_words`` words, each capitalised
     and ended; the first opens with the tool's name. The regex twin of
     ``generation_grammar``'s review, for JSON schemas, with the same one-byte characters:
     a word's own length is left open here, since counted repetitions nested in a regex
@@ -53,21 +47,24 @@ def review_pattern(tool_name: str | None = None) -> str:
     Small models asked for "2 to 6 sentences" write one run-on sentence or twenty; the
     pattern makes the shape a property of the grammar rather than a hope.
     """
-    lo, hi = SENTENCE_WORDS
+    lo, hi = lengths.sentence_words
+    s_lo, s_hi = lengths.sentences
     words = f"( {_SWORD}+){{{lo - 1},{hi - 1}}}[.!?]"
     opener = _literal(tool_name or "") if _nameable(tool_name) else f"[A-Z]{_SWORD}*"
     first = f"{opener}{words}"
-    more = f"( [A-Z]{_SWORD}*{words}){{{SENTENCES_MIN - 1},{SENTENCES_MAX - 1}}}"
+    more = f"( [A-Z]{_SWORD}*{words}){{{s_lo - 1},{s_hi - 1}}}"
     return f"^{first}{more}$"
 
 
-def reasoning_pattern() -> str:
-    """REASONING_WORDS words, starting with a capital: short notes, never a run of digits."""
-    lo, hi = REASONING_WORDS
+def reasoning_pattern(lengths: ReviewLengths = DEFAULT_LENGTHS) -> str:
+    """``lengths.reasoning_words`` words, starting with a capital: short notes, never a run
+    of digits."""
+    lo, hi = lengths.reasoning_words
     return f"^[A-Z]{_WORD}*( {_WORD}+){{{lo - 1},{hi - 1}}}$"
 
 
-def generation_schema(rubric: Rubric, tool_name: str | None = None) -> dict[str, Any]:
+def generation_schema(rubric: Rubric, tool_name: str | None = None,
+                      lengths: ReviewLengths = DEFAULT_LENGTHS) -> dict[str, Any]:
     """The generation shape as a JSON schema: ReviewOutput split into ship and skip branches.
 
     String lengths are bounded by the patterns themselves (xgrammar rejects a pattern
@@ -95,8 +92,8 @@ def generation_schema(rubric: Rubric, tool_name: str | None = None) -> dict[str,
         branch("ship", rubric.ship_threshold, 100),
         branch("skip", 0, rubric.skip_threshold),
     ], "$defs": {
-        "reasoning": {"type": "string", "pattern": reasoning_pattern()},
-        "review": {"type": "string", "pattern": review_pattern(tool_name)},
+        "reasoning": {"type": "string", "pattern": reasoning_pattern(lengths)},
+        "review": {"type": "string", "pattern": review_pattern(tool_name, lengths)},
     }}
 
 
@@ -116,7 +113,8 @@ def _one_of_ints(lo: int, hi: int) -> str:
     return " | ".join(f'"{n}"' for n in range(lo, hi + 1))
 
 
-def generation_grammar(rubric: Rubric, tool_name: str | None = None) -> str:
+def generation_grammar(rubric: Rubric, tool_name: str | None = None,
+                       lengths: ReviewLengths = DEFAULT_LENGTHS) -> str:
     """The EBNF grammar the in-process engine decodes under: compact JSON of ReviewOutput.
 
     Words are bounded to WORD_CHARS one-byte characters as well as counted, which a
@@ -127,8 +125,9 @@ def generation_grammar(rubric: Rubric, tool_name: str | None = None) -> str:
     (``contract/bound.max_bytes``), which ``max_tokens`` must cover. Strings need no
     escapes: words are printable ASCII without quotes, backslashes or spaces.
     """
-    r_lo, r_hi = REASONING_WORDS
-    s_lo, s_hi = SENTENCE_WORDS
+    r_lo, r_hi = lengths.reasoning_words
+    s_lo, s_hi = lengths.sentence_words
+    n_lo, n_hi = lengths.sentences
     opener = f'"{tool_name}"' if _nameable(tool_name) else "capword"  # nothing to escape
     rules = {
         "root": ('"{\\"reasoning\\":\\"" reasoning "\\",\\"score\\":" verdict '
@@ -140,7 +139,7 @@ def generation_grammar(rubric: Rubric, tool_name: str | None = None) -> str:
         "reasoning": f'capword (" " word){{{r_lo - 1},{r_hi - 1}}}',
         "word": f"{_WORD}{{1,{WORD_CHARS}}}",
         "capword": f"[A-Z] {_SWORD}{{0,{WORD_CHARS - 1}}}",
-        "review": f'first (" " sentence){{{SENTENCES_MIN - 1},{SENTENCES_MAX - 1}}}',
+        "review": f'first (" " sentence){{{n_lo - 1},{n_hi - 1}}}',
         "first": f"{opener} words",
         "sentence": "capword words",
         "words": f'(" " sword){{{s_lo - 1},{s_hi - 1}}} [.!?]',
@@ -151,9 +150,9 @@ def generation_grammar(rubric: Rubric, tool_name: str | None = None) -> str:
 
 @cache
 def review_max_tokens() -> int:
-    """The most tokens any review reply can take, end-of-sequence included, for every card
-    and rubric: the bound of the grammar with the widest opener (a name of
-    ``OPENER_MAX_BYTES`` one-byte characters; a wider name opens with a shorter word). The
-    rubric only picks which scores each branch allows, and 100 is always a ship score, so
-    the longest score is three digits under any rubric."""
+    """The most tokens any review reply can take, end-of-sequence included, for every card,
+    rubric and (tighter) ``ReviewLengths``: the bound of the default lengths' grammar with
+    the widest opener (a name of ``OPENER_MAX_BYTES`` one-byte characters; a wider name
+    opens with a shorter word). The rubric only picks which scores each branch allows, and
+    100 is always a ship score, so the longest score is three digits under any rubric."""
     return max_tokens_bound(generation_grammar(Rubric(), "N" * OPENER_MAX_BYTES))

@@ -32,11 +32,56 @@ WORD_CHARS = 14
 REASONING_WORDS = (4, 24)
 SENTENCE_WORDS = (4, 20)
 SENTENCES_MIN, SENTENCES_MAX = 2, 5
+
+Span = tuple[int, int]
+
+
+class ReviewLengths(BaseModel):
+    """How long a review may be: panel.yaml's ``review:`` (the defaults above, the widest).
+
+    A project may only tighten them. Shorter replies are fewer tokens to decode, which on a
+    CPU is most of a review's time (the tests' engine project runs 2 to 3 sentences), while
+    the defaults stay the bound that every registry entry's ``max_tokens`` must cover
+    (``grammar.review_max_tokens``) and that a record read back without its settings is
+    validated against: whatever a tighter contract produced, the default one accepts.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sentences: Span = Field((SENTENCES_MIN, SENTENCES_MAX),
+                            description="Fewest and most sentences of the review.")
+    sentence_words: Span = Field(SENTENCE_WORDS, description="Words per sentence.")
+    reasoning_words: Span = Field(REASONING_WORDS, description="Words of the reasoning.")
+
+    @model_validator(mode="after")
+    def _tighten_only(self) -> ReviewLengths:
+        for name in type(self).model_fields:
+            lo, hi = getattr(self, name)
+            widest = type(self).model_fields[name].default
+            if not widest[0] <= lo <= hi <= widest[1]:
+                raise ValueError(f"{name} [{lo}, {hi}] must be two counts within "
+                                 f"[{widest[0]}, {widest[1]}], the fewer first")
+        return self
+
+    @property
+    def reasoning_chars(self) -> Span:
+        """Shortest and longest reasoning the grammar allows (one-character words at
+        least, ``WORD_CHARS`` at most): validation's limits, so it accepts all of them."""
+        lo, hi = self.reasoning_words
+        return 2 * lo - 1, (WORD_CHARS + 1) * hi
+
+    @property
+    def review_chars(self) -> Span:
+        """Shortest and longest review the grammar allows (the tool name opens it)."""
+        (s_lo, s_hi), (w_lo, w_hi) = self.sentences, self.sentence_words
+        return (s_lo * 2 * w_lo + s_lo - 1,
+                (w_hi * (WORD_CHARS + 1) + 1) * s_hi + NAME_MAX)
+
+
+DEFAULT_LENGTHS = ReviewLengths()
 # The shortest strings the grammar allows (one-character words) are the minimums too.
-REASONING_MIN = 2 * REASONING_WORDS[0] - 1
-REASONING_MAX = (WORD_CHARS + 1) * REASONING_WORDS[1]
-REVIEW_MIN = SENTENCES_MIN * 2 * SENTENCE_WORDS[0] + SENTENCES_MIN - 1
-REVIEW_MAX = (SENTENCE_WORDS[1] * (WORD_CHARS + 1) + 1) * SENTENCES_MAX + NAME_MAX
+REASONING_MIN, REASONING_MAX = DEFAULT_LENGTHS.reasoning_chars
+REVIEW_MIN, REVIEW_MAX = DEFAULT_LENGTHS.review_chars
 
 Verdict = Literal["ship", "skip"]
 
@@ -83,15 +128,22 @@ class ReviewOutput(BaseModel):
 
     @model_validator(mode="after")
     def _check(self, info: ValidationInfo) -> ReviewOutput:
-        """Sentence count always; verdict against score when a rubric is in the context."""
+        """Sentence count always; verdict against score when a rubric is in the context;
+        the project's tighter lengths when they are (``lengths``), else the defaults."""
+        context = info.context or {}
+        lengths: ReviewLengths = context.get("lengths") or DEFAULT_LENGTHS
+        lo, hi = lengths.sentences
         n = count_sentences(self.review)
-        if not SENTENCES_MIN <= n <= SENTENCES_MAX:
-            raise ValueError(f"review has {n} sentences; needs {SENTENCES_MIN} to {SENTENCES_MAX}")
-        rubric = (info.context or {}).get("rubric")
+        if not lo <= n <= hi:
+            raise ValueError(f"review has {n} sentences; needs {lo} to {hi}")
+        for field, (least, most) in (("reasoning", lengths.reasoning_chars),
+                                     ("review", lengths.review_chars)):
+            size = len(getattr(self, field))
+            if not least <= size <= most:
+                raise ValueError(f"{field} has {size} characters; needs {least} to {most}")
+        rubric = context.get("rubric")
         if rubric is not None and not rubric.allows(self.score, self.verdict):
             raise ValueError(f"verdict '{self.verdict}' contradicts score {self.score} "
                              f"(ship needs >= {rubric.ship_threshold}, "
                              f"skip needs <= {rubric.skip_threshold})")
         return self
-
-

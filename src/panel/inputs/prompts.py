@@ -16,7 +16,7 @@ from pathlib import Path
 from jinja2 import FileSystemLoader, StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
-from panel.contract.output import SENTENCES_MAX, SENTENCES_MIN, Rubric
+from panel.contract.output import DEFAULT_LENGTHS, ReviewLengths, Rubric
 from panel.errors import InputError
 from panel.hashing import file_sha, json_sha
 from panel.inputs.cards import ToolCard
@@ -42,11 +42,12 @@ class PromptSet:
         """Hash of each template file, recorded in manifests and store keys."""
         return {name: file_sha(self.folder / name) for name in (SYSTEM_TEMPLATE, USER_TEMPLATE)}
 
-    def render(self, persona: Persona, card: ToolCard, rubric: Rubric) -> Messages:
+    def render(self, persona: Persona, card: ToolCard, rubric: Rubric,
+               lengths: ReviewLengths = DEFAULT_LENGTHS) -> Messages:
         """Chat messages for one persona reviewing one card."""
         env = _environment(self.folder)
         context = {"persona": persona, "rubric": rubric, "card": _fenced(card),
-                   "sentences_min": SENTENCES_MIN, "sentences_max": SENTENCES_MAX}
+                   **_length_names(lengths)}
         try:
             system = env.get_template(SYSTEM_TEMPLATE).render(context)
             user = env.get_template(USER_TEMPLATE).render(context)
@@ -66,7 +67,7 @@ class PromptSet:
         return {name: file_sha(self.folder / name) for name in names}
 
     def render_pair(self, persona: Persona, first: ToolCard, second: ToolCard,
-                    rubric: Rubric) -> Messages:
+                    rubric: Rubric, lengths: ReviewLengths = DEFAULT_LENGTHS) -> Messages:
         """Chat messages for one persona choosing between two cards, in the order shown.
 
         The system prompt is the persona's review prompt, so judgments share the reviews'
@@ -74,8 +75,7 @@ class PromptSet:
         """
         env = _environment(self.folder)
         context = {"persona": persona, "rubric": rubric, "first": _fenced(first),
-                   "second": _fenced(second), "sentences_min": SENTENCES_MIN,
-                   "sentences_max": SENTENCES_MAX}
+                   "second": _fenced(second), **_length_names(lengths)}
         try:
             system = env.get_template(SYSTEM_TEMPLATE).render(context)
             user = env.get_template(PAIR_TEMPLATE).render(context)
@@ -90,6 +90,14 @@ def _environment(folder: Path) -> SandboxedEnvironment:
     """One sandboxed environment per folder; StrictUndefined turns typos into errors."""
     return SandboxedEnvironment(loader=FileSystemLoader(str(folder)), undefined=StrictUndefined,
                                 autoescape=False, keep_trailing_newline=False)
+
+
+def _length_names(lengths: ReviewLengths) -> dict[str, int]:
+    """What the templates may say of the contract's lengths (the grammar enforces them)."""
+    s_lo, s_hi = lengths.sentences
+    return {"sentences_min": s_lo, "sentences_max": s_hi,
+            "sentence_words_max": lengths.sentence_words[1],
+            "reasoning_words_max": lengths.reasoning_words[1]}
 
 
 def _fenced(card: ToolCard) -> dict[str, str]:

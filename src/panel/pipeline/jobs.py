@@ -26,7 +26,7 @@ class Job:
 
 def make_job(card: ToolCard, persona: Persona, settings: ReviewSettings, sample: int = 0) -> Job:
     """Render the prompt and compute the content key of one review."""
-    messages = settings.prompts.render(persona, card, settings.rubric)
+    messages = settings.prompts.render(persona, card, settings.rubric, settings.lengths)
     provenance: dict[str, object] = {
         "card": card.key_data(),
         "persona_sha": persona.sha,
@@ -34,6 +34,7 @@ def make_job(card: ToolCard, persona: Persona, settings: ReviewSettings, sample:
         "model": settings.spec.identity(),
         "sampling": settings.spec.sampling.model_dump(),
         "rubric": settings.rubric.model_dump(),
+        **settings.contract_data(),
         "schema_version": SCHEMA_VERSION,
         "max_attempts": settings.max_attempts,
         "sample": sample,

@@ -65,7 +65,8 @@ def make_pair_job(first: ToolCard, second: ToolCard, persona: Persona,
                   settings: ReviewSettings, choices: Sequence[Choice] = CHOICES,
                   sample: int = 0) -> PairJob:
     """Render the prompt and compute the content key of one judgment."""
-    messages = settings.prompts.render_pair(persona, first, second, settings.rubric)
+    messages = settings.prompts.render_pair(persona, first, second, settings.rubric,
+                                            settings.lengths)
     provenance: dict[str, object] = {
         "kind": "head-to-head",
         "cards": [first.key_data(), second.key_data()],  # in the order shown
@@ -74,6 +75,7 @@ def make_pair_job(first: ToolCard, second: ToolCard, persona: Persona,
         "model": settings.spec.identity(),
         "sampling": settings.spec.sampling.model_dump(),
         "rubric": settings.rubric.model_dump(),  # the system prompt states it
+        **settings.contract_data(),  # and the lengths
         "contract": contract_sha(choices),
         "choices": list(choices),
         "max_attempts": settings.max_attempts,

@@ -27,7 +27,7 @@ from panel.config.settings import ReviewSettings
 from panel.contract.bound import max_tokens_bound
 from panel.contract.expected import TOP_LOGPROBS, Expected, expected
 from panel.contract.grammar import generation_grammar, generation_schema
-from panel.contract.output import ReviewOutput, Rubric
+from panel.contract.output import DEFAULT_LENGTHS, ReviewLengths, ReviewOutput, Rubric
 from panel.contract.records import Attempt, ReviewRecord
 from panel.errors import PanelError
 from panel.pipeline.jobs import Job, request_seed
@@ -79,13 +79,14 @@ def validate_reply(result: GenResult, model: type[BaseModel],
         return None, f"invalid {where}: {err['msg']}"
 
 
-def check(result: GenResult, rubric: Rubric) -> tuple[ReviewOutput | None, str | None]:
+def check(result: GenResult, rubric: Rubric, lengths: ReviewLengths = DEFAULT_LENGTHS,
+          ) -> tuple[ReviewOutput | None, str | None]:
     """Validate one review reply; return the output or the reason it is rejected.
 
     Under the in-process engine a reply cannot hit ``max_tokens``: the grammar bounds it
     and ``_request`` makes sure ``max_tokens`` covers that bound. A server decodes under the
     JSON schema (words of open length) or may ignore it, so the length check stays."""
-    return validate_reply(result, ReviewOutput, {"rubric": rubric})
+    return validate_reply(result, ReviewOutput, {"rubric": rubric, "lengths": lengths})
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,7 @@ class ReviewContract:
         return _request(job, self.settings, attempt)
 
     def check(self, result: GenResult) -> tuple[Scored | None, str | None]:
-        output, reason = check(result, self.settings.rubric)
+        output, reason = check(result, self.settings.rubric, self.settings.lengths)
         if output is None:
             return None, reason
         tokens = result.logprobs
@@ -198,14 +199,15 @@ def _request(job: Job, settings: ReviewSettings, attempt: int) -> GenRequest:
     """The review request; a PanelError if the grammar's longest reply could outrun
     ``max_tokens`` (the registry refuses such entries, so this is a last guard)."""
     s = settings.spec.sampling
-    grammar = generation_grammar(settings.rubric, job.card.name)
+    grammar = generation_grammar(settings.rubric, job.card.name, settings.lengths)
     bound = max_tokens_bound(grammar)
     if bound > s.max_tokens:
         raise PanelError(f"model '{settings.spec.name}': max_tokens {s.max_tokens} is below "
                          f"{bound}, the longest reply the review grammar allows for "
                          f"'{job.card.name}'")
     return GenRequest(id=job.key, messages=job.messages,
-                      json_schema=generation_schema(settings.rubric, job.card.name),
+                      json_schema=generation_schema(settings.rubric, job.card.name,
+                                                    settings.lengths),
                       grammar=grammar, seed=request_seed(job.key, attempt),
                       max_tokens=s.max_tokens,
                       temperature=s.temperature, top_p=s.top_p, top_k=s.top_k,
