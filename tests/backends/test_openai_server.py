@@ -15,6 +15,7 @@ import pytest
 from panel.backends import create_backend, openai_server
 from panel.backends.base import GenRequest, GenResult
 from panel.backends.openai_server import OpenAIServerBackend, ServerDown
+from panel.backends.vllm.server import server_body
 from panel.config.registry import ModelSpec
 from panel.config.workspace import Workspace
 from panel.errors import PanelError
@@ -79,10 +80,16 @@ def test_requests_carry_seed_schema_and_sampling_and_results_keep_order() -> Non
         ('{"ok": 1}', 7, 32)
     body = next(b for b in bodies if b["seed"] == 3)
     assert body["model"] == "smollm2-135m-server" and body["repetition_penalty"] == 1.0
-    assert body["response_format"]["json_schema"]["schema"] == {"type": "object"}
     assert body["top_k"] == 40
-    # One constraint only: the OpenAI-standard schema, never the engine's EBNF as well.
-    assert "structured_outputs" not in body and "grammar" not in json.dumps(body)
+    # One constraint only: the engine's bounded EBNF, never the JSON schema as well.
+    assert body["structured_outputs"] == {"grammar": 'root ::= "{}"'}
+    assert "response_format" not in body
+
+
+def test_a_request_without_a_grammar_sends_its_json_schema() -> None:
+    body = server_body(replace(req(0), grammar=None), "m")
+    assert body["response_format"]["json_schema"]["schema"] == {"type": "object"}
+    assert "structured_outputs" not in body
 
 
 def test_a_follow_up_is_sent_while_the_first_requests_still_run() -> None:

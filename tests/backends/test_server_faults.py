@@ -29,6 +29,8 @@ from panel.backends.openai_server import ServerDown
 from panel.cli import main
 from panel.cli.tables import format_summary
 from panel.config.project import project_root
+from panel.contract.grammar import generation_schema
+from panel.contract.output import Rubric
 from panel.errors import PanelError
 from panel.pipeline.batch import run_batch
 from panel.store.sqlite import Store
@@ -97,10 +99,11 @@ VLLM_ROUTES = {
 
 
 def completion(body: dict) -> bytes:
-    """A chat completion whose content is a schema-valid review (the mock backend's)."""
+    """A chat completion whose content is a schema-valid review (the mock backend's), for a
+    request under the review grammar."""
+    assert body["structured_outputs"]["grammar"].startswith("root ::=")
     req = GenRequest(id="x", messages=body["messages"], seed=body["seed"],
-                     json_schema=body["response_format"]["json_schema"]["schema"],
-                     max_tokens=body["max_tokens"])
+                     json_schema=generation_schema(Rubric()), max_tokens=body["max_tokens"])
     return json.dumps({"choices": [{"message": {"content": _valid(req)},
                                     "finish_reason": "stop"}],
                        "usage": {"prompt_tokens": 100, "completion_tokens": 40}}).encode()

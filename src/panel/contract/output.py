@@ -6,8 +6,9 @@ decodes under: an EBNF grammar whose ship and skip branches carry the rubric's s
 ranges, so a small model cannot emit a verdict that contradicts its score, and whose
 strings are bounded in sentences, words and one-byte characters, so its longest reply is
 a fixed number of bytes and tokens (``contract/bound``) that every registry entry's
-``max_tokens`` covers: a reply cannot run out of tokens. ``generation_schema`` is the
-same shape as a JSON schema, for OpenAI-style ``response_format`` requests to a server.
+``max_tokens`` covers: a reply cannot run out of tokens. Both the in-process engine
+and a vLLM server decode under it; ``generation_schema`` is the same shape as a JSON
+schema, for a request that has no grammar (OpenAI-style ``response_format``).
 ``reasoning`` comes first so the model writes its thinking before it commits to a score.
 """
 

@@ -83,9 +83,9 @@ def check(result: GenResult, rubric: Rubric, lengths: ReviewLengths = DEFAULT_LE
           ) -> tuple[ReviewOutput | None, str | None]:
     """Validate one review reply; return the output or the reason it is rejected.
 
-    Under the in-process engine a reply cannot hit ``max_tokens``: the grammar bounds it
-    and ``_request`` makes sure ``max_tokens`` covers that bound. A server decodes under the
-    JSON schema (words of open length) or may ignore it, so the length check stays."""
+    Under vLLM, in process or served, a reply cannot hit ``max_tokens``: the grammar bounds
+    it and ``_request`` makes sure ``max_tokens`` covers that bound. A backend may still
+    ignore the grammar, so the length check stays."""
     return validate_reply(result, ReviewOutput, {"rubric": rubric, "lengths": lengths})
 
 
