@@ -25,7 +25,7 @@ import httpx
 
 from panel.backends.base import GenRequest
 from panel.backends.servers import record_path
-from panel.backends.vllm.compat import engine_kwargs
+from panel.backends.vllm.compat import OWN_PROCESS_ENV, engine_kwargs, on_cpu
 from panel.contract.records import now
 from panel.errors import PanelError
 from panel.store.files import atomic_write
@@ -47,6 +47,15 @@ def command(spec: ModelSpec, host: str, port: int) -> list[str]:
     """The server's command line (engine settings as for the in-process engine)."""
 
     return server_args(spec, host, port)
+
+
+def server_env() -> dict[str, str]:
+    """The server's environment: ours, and on CPU no core held back for the HTTP front
+    end, which mostly waits (``OWN_PROCESS_ENV``); a variable the user set wins."""
+    if not on_cpu():
+        return dict(os.environ)
+    return {"VLLM_CPU_NUM_OF_RESERVED_CPU": OWN_PROCESS_ENV["VLLM_CPU_NUM_OF_RESERVED_CPU"],
+            **os.environ}
 
 
 def wait_healthy(root: str, proc: subprocess.Popen[bytes], timeout_s: float,
@@ -93,7 +102,7 @@ def running_server(spec: ModelSpec, host: str = "127.0.0.1", port: int = 8000,
     if log:
         log.parent.mkdir(parents=True, exist_ok=True)
         out = log.open("wb")
-    proc = subprocess.Popen(command(spec, host, port), stdout=out,
+    proc = subprocess.Popen(command(spec, host, port), stdout=out, env=server_env(),
                             stderr=subprocess.STDOUT if out else None, start_new_session=True)
     path = record_path(spec.name)
     try:
