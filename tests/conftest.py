@@ -17,6 +17,7 @@ from typing import Any
 # app first: the engine must start all the same (backends/_vllm_compat._proxies_resolvable).
 import flask  # noqa: F401
 import pytest
+import yaml
 
 from panel.backends.base import Backend
 from panel.backends.mock import MockBackend
@@ -40,28 +41,68 @@ def need(module: str) -> Any:
     return pytest.importorskip(module)
 
 
-@pytest.fixture(autouse=True)
-def _outputs_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test writes into the checkout's outputs/: relative 'outputs' lands in tmp_path."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("PANEL_HOME", str(ROOT))
-    monkeypatch.delenv("PANEL_MODEL", raising=False)
-    MockBackend.reset()
-
-
-@pytest.fixture
-def ws(tmp_path: Path) -> Workspace:
-    """A workspace over the real data files, writing to tmp_path/outputs."""
-    return Workspace(output=tmp_path / "outputs", root=ROOT)
+# The real-engine tests run on a copy of the project with shorter replies and a smaller KV
+# cache (``engine_project``). On 2 CPU cores decoding is most of their time, and every engine
+# start allocates and zeroes its whole KV cache: 2 GiB cost 3 s and 5.5 s of kernel time per
+# start, against 0.5 GiB (measured). What they prove holds for any lengths and cache size;
+# the default lengths are proven on the real engine by test_vllm_engine's four-persona test
+# and, token by token on the real vocabulary, by contract/test_bound.py.
+ENGINE_LENGTHS = {"sentences": [2, 3], "sentence_words": [4, 12], "reasoning_words": [4, 12]}
+ENGINE_KV_CACHE = "536870912"  # bytes: 0.5 GiB, ~23k tokens of SmolLM2 in bfloat16
 
 
 @pytest.fixture(scope="session")
-def engine() -> Iterator[Backend]:
+def engine_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The project (PANEL_HOME) of every real-engine test: see ENGINE_LENGTHS."""
+    from factories import copy_project
+
+    root = copy_project(tmp_path_factory.mktemp("engine-project"))
+    panel = root / "panel.yaml"
+    panel.write_text(panel.read_text() + yaml.safe_dump({"review": ENGINE_LENGTHS},
+                                                        default_flow_style=None))
+    models = root / "models.yaml"
+    text = models.read_text()
+    assert text.count("kv_cache_memory_bytes: 2147483648") >= 3, "models.yaml changed"
+    models.write_text(text.replace("kv_cache_memory_bytes: 2147483648",
+                                   f"kv_cache_memory_bytes: {ENGINE_KV_CACHE}"))
+    return root
+
+
+@pytest.fixture
+def home(request: pytest.FixtureRequest) -> Path:
+    """The project a test runs on: the checkout's data, or a real-engine test's project."""
+    if request.node.get_closest_marker("engine"):
+        return Path(request.getfixturevalue("engine_project"))
+    return ROOT
+
+
+@pytest.fixture(autouse=True)
+def _outputs_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                    home: Path) -> Iterator[None]:
+    """No test writes into the checkout's outputs/: relative 'outputs' lands in tmp_path.
+    PANEL_HOME is the test's project, here (``project_root`` reads it again) and in the
+    subprocesses it starts."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PANEL_HOME", str(home))
+    monkeypatch.delenv("PANEL_MODEL", raising=False)
+    MockBackend.reset()
+    project_root.cache_clear()
+    yield
+    project_root.cache_clear()
+
+
+@pytest.fixture
+def ws(tmp_path: Path, home: Path) -> Workspace:
+    """A workspace over the test's project data, writing to tmp_path/outputs."""
+    return Workspace(output=tmp_path / "outputs", root=home)
+
+
+@pytest.fixture(scope="session")
+def engine(engine_project: Path) -> Iterator[Backend]:
     """The real in-process vLLM engine on the embedded model, shared by the session."""
-    os.environ.setdefault("PANEL_HOME", str(ROOT))
     from panel.backends import create_backend
 
-    backend = create_backend(Workspace(root=ROOT).registry.get(EMBEDDED))
+    backend = create_backend(Workspace(root=engine_project).registry.get(EMBEDDED))
     yield backend
     backend.close()
 

@@ -48,7 +48,7 @@ def pin(cpus: str) -> None:
 if __name__ == "__main__":
     if len(sys.argv) > 2:
         pin(sys.argv[2])
-    ws = Workspace(output=Path(sys.argv[1]), root=ROOT)
+    ws = Workspace(output=Path(sys.argv[1]))  # the project: PANEL_HOME, the test's
     summary = review_cards(ws, batch_cards(), "smollm2-135m")
     print(json.dumps([{"key": r.key, "status": r.status, "score": r.score,
                        "attempts": [[a.seed, a.finish_reason, a.text] for a in r.attempts]}

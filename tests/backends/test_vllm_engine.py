@@ -18,20 +18,24 @@ from panel.backends.base import Backend, GenRequest, GenResult
 from panel.backends.vllm import compat
 from panel.config.workspace import Workspace
 from panel.contract.expected import SCORE_KEY, score_distribution, score_position
-from panel.contract.output import Rubric
+from panel.contract.output import Rubric, count_sentences
 from panel.contract.records import Attempt, ReviewRecord
 from panel.inputs.cards import load_cards
 from panel.pipeline.jobs import Job, make_job, request_seed
 from panel.pipeline.retry import ReviewContract, request_id, run_jobs
 from panel.pipeline.run import plan, review_cards
 
-from conftest import EMBEDDED, EXAMPLES
+from conftest import EMBEDDED, ENGINE_LENGTHS, EXAMPLES
 
 
 def test_four_personas_two_cards_on_the_real_engine(ws: Workspace, engine: Backend) -> None:
+    """On the engine tests' project, whose shorter reviews keep to its sentence range (the
+    default lengths run on the real engine in test_vllm_server's comparison)."""
     files = [EXAMPLES / "patchpilot.yaml", EXAMPLES / "vectorloom.yaml"]
     cards = [c.card for c in load_cards(files)]
     summary = review_cards(ws, cards, EMBEDDED, backend=engine)
+    lo, hi = ws.config.review.sentences
+    assert (lo, hi) == tuple(ENGINE_LENGTHS["sentences"])
     assert len(summary.records) == 8
     assert {(r.tool, r.persona) for r in summary.records} == {
         (c.slug, p) for c in cards for p in ("builder", "skeptic", "futurist", "founder")}
@@ -42,6 +46,7 @@ def test_four_personas_two_cards_on_the_real_engine(ws: Workspace, engine: Backe
         assert 0 <= rec.output.score <= 100
         assert rubric.allows(rec.output.score, rec.output.verdict)
         assert rec.output.review.startswith(rec.tool_name)
+        assert lo <= count_sentences(rec.output.review) <= hi
         assert 0 < rec.attempts[0].output_tokens <= engine.spec.sampling.max_tokens
         text = rec.attempts[0].text  # compact JSON, as the grammar allows nothing else
         assert text == json.dumps(json.loads(text), separators=(",", ":"), ensure_ascii=False)

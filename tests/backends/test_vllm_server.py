@@ -19,6 +19,7 @@ from panel.backends import create_backend
 from panel.backends.base import Backend
 from panel.backends.servers import resolve_url
 from panel.backends.vllm import server as serve
+from panel.config.settings import Config
 from panel.config.workspace import Workspace
 from panel.contract.output import ReviewOutput
 from panel.errors import PanelError
@@ -38,10 +39,11 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[serve.Server]:
+def server(tmp_path_factory: pytest.TempPathFactory,
+           engine_project: Path) -> Iterator[serve.Server]:
     """A real vLLM server for the `smollm2-135m-server` entry, recorded for discovery."""
     folder = tmp_path_factory.mktemp("servers")
-    spec = Workspace(root=ROOT).registry.get(SERVED)
+    spec = Workspace(root=engine_project).registry.get(SERVED)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("PANEL_SERVERS_DIR", str(folder))
         with serve.running_server(spec, port=free_port(), log=folder / "server.log",
@@ -50,14 +52,18 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[serve.Server]:
     assert not (folder / f"{SERVED}.json").exists(), "the record goes when the server does"
 
 
-def test_serve_records_a_healthy_server(server: serve.Server) -> None:
-    assert resolve_url(Workspace(root=ROOT).registry.get(SERVED)) == server.url
+def test_serve_records_a_healthy_server(server: serve.Server, ws: Workspace) -> None:
+    assert resolve_url(ws.registry.get(SERVED)) == server.url
     models = httpx.get(server.url + "/models", timeout=10).json()
     assert [m["id"] for m in models["data"]] == [SERVED]
 
 
 def test_server_and_in_process_engine_give_the_same_schema_valid_panel(
-        server: serve.Server, engine: Backend, ws: Workspace) -> None:
+        server: serve.Server, engine: Backend, tmp_path: Path) -> None:
+    """On the checkout's contract (default review lengths, where the other real-engine tests
+    use their project's shorter ones): both paths decode under the same bounded grammar."""
+    ws = Workspace(output=tmp_path / "outputs", root=ROOT)
+    assert ws.config.review == Config().review
     card = load_cards([EXAMPLES / "voicedesk.yaml"])[0].card
     remote = review_cards(ws, [card], SERVED)
     local = review_cards(ws, [card], EMBEDDED, backend=engine)
@@ -65,6 +71,7 @@ def test_server_and_in_process_engine_give_the_same_schema_valid_panel(
         assert len(run.records) == 4 and run.reviewed == 4
         for rec in run.records:
             assert rec.ok, f"{rec.model}/{rec.persona}: {rec.failure}"
+            assert [a.finish_reason for a in rec.attempts] == ["stop"], rec.attempts
             ReviewOutput.model_validate(rec.output.model_dump(),  # type: ignore[union-attr]
                                         context={"rubric": ws.config.rubric})
     by = {run.records[0].model: run for run in (remote, local)}
@@ -85,9 +92,9 @@ def test_server_and_in_process_engine_give_the_same_schema_valid_panel(
     assert panels == {f"voicedesk.{EMBEDDED}.json", f"voicedesk.{SERVED}.json"}
 
 
-def test_a_stale_record_of_a_dead_server_names_the_fix(tmp_path: Path,
+def test_a_stale_record_of_a_dead_server_names_the_fix(tmp_path: Path, ws: Workspace,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PANEL_SERVERS_DIR", str(tmp_path))
     (tmp_path / f"{SERVED}.json").write_text(f'{{"url": "http://127.0.0.1:{free_port()}/v1"}}')
     with pytest.raises(PanelError, match=f"start it with `panel serve --model {SERVED}`"):
-        create_backend(Workspace(root=ROOT).registry.get(SERVED))
+        create_backend(ws.registry.get(SERVED))
