@@ -243,3 +243,19 @@ def test_a_server_not_serving_the_model_or_without_version_is_refused() -> None:
     bare = {"/health": httpx.Response(200), "/v1/models": VLLM_ROUTES["/v1/models"]}
     with pytest.raises(PanelError, match="http://test/v1 is not a vLLM server"):
         OpenAIServerBackend(spec(), transport=httpx.MockTransport(vllm(handler, bare)))
+
+
+def test_panel_serve_on_cpu_holds_no_core_back_unless_told(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """vLLM's multiprocess CPU engine reserves a core for its front end by default: on 2
+    cores the model would compute on one. A value the user set wins; off CPU, no change."""
+    from panel.backends.vllm import server as serve
+
+    monkeypatch.delenv("VLLM_CPU_NUM_OF_RESERVED_CPU", raising=False)
+    monkeypatch.setattr(serve, "on_cpu", lambda: True)
+    assert serve.server_env()["VLLM_CPU_NUM_OF_RESERVED_CPU"] == "0"
+    monkeypatch.setenv("VLLM_CPU_NUM_OF_RESERVED_CPU", "1")
+    assert serve.server_env()["VLLM_CPU_NUM_OF_RESERVED_CPU"] == "1"
+    monkeypatch.delenv("VLLM_CPU_NUM_OF_RESERVED_CPU")
+    monkeypatch.setattr(serve, "on_cpu", lambda: False)
+    assert "VLLM_CPU_NUM_OF_RESERVED_CPU" not in serve.server_env()
