@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from panel.backends.base import Backend, GenRequest, GenResult
 from panel.backends.vllm import compat
+from panel.config.settings import Config
 from panel.config.workspace import Workspace
 from panel.contract.expected import SCORE_KEY, score_distribution, score_position
 from panel.contract.output import Rubric, count_sentences
@@ -25,17 +27,18 @@ from panel.pipeline.jobs import Job, make_job, request_seed
 from panel.pipeline.retry import ReviewContract, request_id, run_jobs
 from panel.pipeline.run import plan, review_cards
 
-from conftest import EMBEDDED, ENGINE_LENGTHS, EXAMPLES
+from conftest import EMBEDDED, EXAMPLES, ROOT
 
 
-def test_four_personas_two_cards_on_the_real_engine(ws: Workspace, engine: Backend) -> None:
-    """On the engine tests' project, whose shorter reviews keep to its sentence range (the
-    default lengths run on the real engine in test_vllm_server's comparison)."""
+def test_four_personas_two_cards_on_the_real_engine(tmp_path: Path, engine: Backend) -> None:
+    """On the checkout's project: the default review lengths, which every other real-engine
+    test shortens (conftest.ENGINE_LENGTHS), hold on the real engine too."""
+    ws = Workspace(output=tmp_path / "checkout", root=ROOT)
+    assert ws.config.review == Config().review
     files = [EXAMPLES / "patchpilot.yaml", EXAMPLES / "vectorloom.yaml"]
     cards = [c.card for c in load_cards(files)]
     summary = review_cards(ws, cards, EMBEDDED, backend=engine)
     lo, hi = ws.config.review.sentences
-    assert (lo, hi) == tuple(ENGINE_LENGTHS["sentences"])
     assert len(summary.records) == 8
     assert {(r.tool, r.persona) for r in summary.records} == {
         (c.slug, p) for c in cards for p in ("builder", "skeptic", "futurist", "founder")}

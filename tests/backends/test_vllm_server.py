@@ -19,14 +19,13 @@ from panel.backends import create_backend
 from panel.backends.base import Backend
 from panel.backends.servers import resolve_url
 from panel.backends.vllm import server as serve
-from panel.config.settings import Config
 from panel.config.workspace import Workspace
-from panel.contract.output import ReviewOutput
+from panel.contract.output import ReviewOutput, count_sentences
 from panel.errors import PanelError
 from panel.inputs.cards import load_cards
 from panel.pipeline.run import review_cards
 
-from conftest import EMBEDDED, EXAMPLES, ROOT
+from conftest import EMBEDDED, ENGINE_LENGTHS, EXAMPLES
 
 SERVED = "smollm2-135m-server"
 pytestmark = pytest.mark.engine
@@ -59,11 +58,11 @@ def test_serve_records_a_healthy_server(server: serve.Server, ws: Workspace) -> 
 
 
 def test_server_and_in_process_engine_give_the_same_schema_valid_panel(
-        server: serve.Server, engine: Backend, tmp_path: Path) -> None:
-    """On the checkout's contract (default review lengths, where the other real-engine tests
-    use their project's shorter ones): both paths decode under the same bounded grammar."""
-    ws = Workspace(output=tmp_path / "outputs", root=ROOT)
-    assert ws.config.review == Config().review
+        server: serve.Server, engine: Backend, ws: Workspace) -> None:
+    """Both paths decode under the same bounded grammar, so both keep to the engine tests'
+    shorter review lengths (conftest.ENGINE_LENGTHS) and stop on their own."""
+    lo, hi = ws.config.review.sentences
+    assert [lo, hi] == ENGINE_LENGTHS["sentences"]
     card = load_cards([EXAMPLES / "voicedesk.yaml"])[0].card
     remote = review_cards(ws, [card], SERVED)
     local = review_cards(ws, [card], EMBEDDED, backend=engine)
@@ -72,6 +71,7 @@ def test_server_and_in_process_engine_give_the_same_schema_valid_panel(
         for rec in run.records:
             assert rec.ok, f"{rec.model}/{rec.persona}: {rec.failure}"
             assert [a.finish_reason for a in rec.attempts] == ["stop"], rec.attempts
+            assert lo <= count_sentences(rec.output.review) <= hi  # type: ignore[union-attr]
             ReviewOutput.model_validate(rec.output.model_dump(),  # type: ignore[union-attr]
                                         context={"rubric": ws.config.rubric})
     by = {run.records[0].model: run for run in (remote, local)}
