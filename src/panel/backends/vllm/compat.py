@@ -78,8 +78,8 @@ def engine_kwargs(spec: ModelSpec) -> dict[str, Any]:
 CPU_ENV = {"VLLM_ENABLE_V1_MULTIPROCESSING": "0", "VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}
 # An engine in processes of its own (a second one here, or `panel serve`'s) reserves no core
 # either: the process that asks only waits on it. On 2 cores a server reviewed a card 1.4x
-# faster so (37.6 s against 52.5 s, the same replies).
-OWN_PROCESS_ENV = {"VLLM_ENABLE_V1_MULTIPROCESSING": "1", "VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}
+# faster so (37.6 s against 52.5 s, the same replies). A value the user set wins.
+OWN_PROCESS_ENV = {"VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}
 # An engine in this process holds vLLM's process-wide parallel state, which a second one
 # would share and, on shutdown, destroy: while one lives, others get their own processes.
 _in_process: set[int] = set()
@@ -99,12 +99,15 @@ def _start(kwargs: dict[str, Any]) -> Any:
         with _proxies_resolvable():
             return LLM(**kwargs)
     alone = not _in_process
-    env = CPU_ENV if alone else OWN_PROCESS_ENV
+    # A second engine needs processes of its own, whatever the environment says; the rest
+    # are defaults, which the user's own values override.
+    forced = {} if alone else {"VLLM_ENABLE_V1_MULTIPROCESSING": "1"}
+    defaults = CPU_ENV if alone else OWN_PROCESS_ENV
     if not alone:  # the first engine froze vLLM's environment cache at "in process"
         from vllm import envs
 
         envs.disable_envs_cache()
-    with _environ(env, override=not alone), _proxies_resolvable():
+    with _environ(forced, override=True), _environ(defaults), _proxies_resolvable():
         llm = LLM(**kwargs)
     if alone:
         _in_process.add(id(llm))

@@ -54,8 +54,7 @@ def server_env() -> dict[str, str]:
     end, which mostly waits (``OWN_PROCESS_ENV``); a variable the user set wins."""
     if not on_cpu():
         return dict(os.environ)
-    return {"VLLM_CPU_NUM_OF_RESERVED_CPU": OWN_PROCESS_ENV["VLLM_CPU_NUM_OF_RESERVED_CPU"],
-            **os.environ}
+    return {**OWN_PROCESS_ENV, **os.environ}
 
 
 def wait_healthy(root: str, proc: subprocess.Popen[bytes], timeout_s: float,

@@ -1,0 +1,54 @@
+"""The environment an engine starts under on CPU (backends/vllm/compat._start), without vLLM:
+a stand-in ``vllm`` module records what the engine would have read."""
+
+from __future__ import annotations
+
+import os
+import sys
+import types
+from typing import Any
+
+import pytest
+
+from panel.backends.vllm import compat
+
+KEYS = ("VLLM_ENABLE_V1_MULTIPROCESSING", "VLLM_CPU_NUM_OF_RESERVED_CPU")
+
+
+def start_seeing(monkeypatch: pytest.MonkeyPatch, second: bool) -> dict[str, str | None]:
+    """Start an engine (the first in this process, or a second) and return the two
+    variables as its constructor saw them."""
+    seen: dict[str, str | None] = {}
+
+    def llm(**_: Any) -> object:
+        seen.update({k: os.environ.get(k) for k in KEYS})
+        return object()
+
+    fake = types.SimpleNamespace(LLM=llm, envs=types.SimpleNamespace(
+        disable_envs_cache=lambda: None))
+    monkeypatch.setitem(sys.modules, "vllm", fake)
+    monkeypatch.setattr(compat, "on_cpu", lambda: True)
+    monkeypatch.setattr(compat, "_in_process", {1} if second else set())
+    compat._start({})
+    return seen
+
+
+@pytest.mark.parametrize("second", [False, True])
+def test_no_core_is_held_back_and_the_users_values_win(monkeypatch: pytest.MonkeyPatch,
+                                                       second: bool) -> None:
+    for key in KEYS:
+        monkeypatch.delenv(key, raising=False)
+    in_process = "1" if second else "0"
+    assert start_seeing(monkeypatch, second) == {KEYS[0]: in_process, KEYS[1]: "0"}
+    assert not [k for k in KEYS if k in os.environ], "set for the start only"
+    monkeypatch.setenv(KEYS[1], "1")
+    assert start_seeing(monkeypatch, second)[KEYS[1]] == "1"
+    assert os.environ[KEYS[1]] == "1"
+
+
+def test_a_second_engine_gets_processes_of_its_own_whatever_the_user_set(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first engine holds this process's vLLM state: a second one in it would break it."""
+    monkeypatch.setenv(KEYS[0], "0")
+    assert start_seeing(monkeypatch, second=True)[KEYS[0]] == "1"
+    assert os.environ[KEYS[0]] == "0"
