@@ -48,7 +48,7 @@ def need(module: str) -> Any:
 # the default lengths are proven on the real engine by test_vllm_engine's four-persona test
 # and, token by token on the real vocabulary, by contract/test_bound.py.
 ENGINE_LENGTHS = {"sentences": [2, 3], "sentence_words": [4, 12], "reasoning_words": [4, 12]}
-ENGINE_KV_CACHE = "536870912"  # bytes: 0.5 GiB, ~23k tokens of SmolLM2 in bfloat16
+ENGINE_KV_CACHE = "536870912"  # bytes: 0.5 GiB, ~23k tokens of SmolLM2 in bfloat16, ~11k in float32
 
 
 @pytest.fixture(scope="session")
