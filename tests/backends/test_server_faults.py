@@ -232,8 +232,8 @@ def test_a_failing_server_stores_nothing_and_a_rerun_reviews_exactly_those(
     root, out = project(tmp_path, fake.url), tmp_path / "out"
     summary, seconds = timed(lambda: run_batch([cards(tmp_path)], out, root=root))
     assert seconds < bound, f"{fault}: took {seconds:.1f} s"
-    assert not summary.ok and summary.run.records == [] and summary.run.reviewed == 0
-    assert len(summary.run.unavailable) == JOBS
+    assert not summary.ok and list(summary.records()) == [] and summary.counts.reviewed == 0
+    assert summary.counts.unavailable == JOBS
     assert "not reviewed (server unavailable)" in format_summary(summary)
     assert stored(out) == []  # no review, and no failed review either
     # Each request tried TRIES times, or (after the first gave up) not sent at all.
@@ -241,7 +241,7 @@ def test_a_failing_server_stores_nothing_and_a_rerun_reviews_exactly_those(
 
     fake.post, fake.posts = healthy, 0
     again = run_batch([cards(tmp_path)], out, root=root)
-    assert (again.ok, again.requests, again.run.reviewed, again.run.reused) == (
+    assert (again.ok, again.requests, again.counts.reviewed, again.counts.reused) == (
         True, JOBS, JOBS, 0)
     assert fake.posts == JOBS and stored(out) == ["ok"] * JOBS
 
@@ -250,10 +250,10 @@ def test_503_twice_then_a_reply_is_retried_and_stored_ok(fake: Fake, tmp_path: P
     fake.post = fails_twice
     out = tmp_path / "out"
     summary = run_batch([cards(tmp_path)], out, root=project(tmp_path, fake.url))
-    assert summary.ok and summary.run.unavailable == []
+    assert summary.ok and summary.log.unavailable == []
     assert fake.posts == 3 * JOBS and stored(out) == ["ok"] * JOBS
     # The retries were transport retries: each review has one attempt, with its seed.
-    assert [len(r.attempts) for r in summary.run.records] == [1] * JOBS
+    assert [len(r.attempts) for r in list(summary.records())] == [1] * JOBS
 
 
 def test_the_cli_exits_1_and_counts_reviews_the_server_could_not_make(
@@ -347,7 +347,7 @@ def test_an_invalid_completion_is_the_models_failure_and_is_stored_as_one(
                                               "finish_reason": "stop"}]}).encode())
     fake.post = not_a_review
     summary = run_batch([cards(tmp_path)], tmp_path / "out", root=project(tmp_path, fake.url))
-    assert summary.run.unavailable == [] and len(summary.run.failed) == JOBS
+    assert summary.log.unavailable == [] and len(summary.log.failed) == JOBS
     assert stored(tmp_path / "out") == ["failed"] * JOBS
-    seeds = [a.seed for a in summary.run.records[0].attempts]
+    seeds = [a.seed for a in list(summary.records())[0].attempts]
     assert len(seeds) == len(set(seeds)) > 1

@@ -81,7 +81,7 @@ def test_same_slug_different_tool_in_one_batch_is_refused_naming_both(tmp_path: 
     a = write(tmp_path / "a.jsonl", "PatchPilot")
     b = write(tmp_path / "b.jsonl", "PatchPilot!", "patchpilot")
     summary = run_batch([a, b], Path("out"), "mock")
-    assert summary.cards == 1 and len(summary.run.records) == PERSONAS
+    assert summary.cards == 1 and len(list(summary.records())) == PERSONAS
     refused, dup = summary.card_errors
     assert refused.file == f"{b}:1" and f"already taken by 'PatchPilot' from {a}:1" in str(
         refused)

@@ -59,8 +59,8 @@ def test_forty_good_cards_and_two_bad_lines_anywhere_review_all_forty(
         lines.insert(at - 1, bad)
     path = feed(tmp_path / "cards.jsonl", lines)
     summary = run_batch([path], Path("out"), "mock")
-    assert summary.cards == 40 and len(summary.run.records) == 40 * PERSONAS
-    assert not summary.run.failed
+    assert summary.cards == 40 and len(list(summary.records())) == 40 * PERSONAS
+    assert not summary.log.failed
     assert sorted(e.line for e in summary.card_errors if e.line) == list(bad_at)
     assert not summary.ok
     text = format_summary(summary)

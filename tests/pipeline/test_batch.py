@@ -80,7 +80,7 @@ def test_a_bad_file_in_a_folder_is_skipped_and_named(tmp_path: Path) -> None:
     (folder / "zz-broken.yaml").write_text("name: Broken\ntagline: t\ncategory: c\n"
                                            "description: d\npricing: p\nentry: gratis\n")
     summary = run_batch([folder], Path("out"), "mock")
-    assert summary.cards == 6 and len(summary.run.records) == 6 * PERSONAS
+    assert summary.cards == 6 and len(list(summary.records())) == 6 * PERSONAS
     [err] = summary.card_errors
     assert (err.file, err.field) == (str(folder / "zz-broken.yaml"), "entry")
     assert not summary.ok
@@ -92,13 +92,13 @@ def test_duplicate_tool_names_are_skipped_not_reviewed_twice(tmp_path: Path) -> 
     summary = run_batch([cards], Path("out"), "mock")
     [err] = summary.card_errors
     assert (err.file, err.field) == (f"{cards}:4", "name") and "duplicate" in err.reason
-    assert len(summary.run.records) == 3 * PERSONAS
+    assert len(list(summary.records())) == 3 * PERSONAS
 
 
 def test_unchanged_rerun_makes_no_model_calls_and_exits_zero(tmp_path: Path) -> None:
     cards = write_cards(tmp_path / "cards.jsonl", 5)
     first = run_batch([cards], Path("out"), "mock")
-    assert (first.requests, first.run.reviewed, first.ok) == (20, 20, True)
+    assert (first.requests, first.counts.reviewed, first.ok) == (20, 20, True)
     MockBackend.reset()
     code, out = run("batch", str(cards), "-m", "mock", "-o", "out")
     assert code == 0
@@ -114,9 +114,9 @@ def test_changing_one_persona_reruns_only_that_personas_reviews(tmp_path: Path) 
     skeptic = root / "personas" / "skeptic.yaml"
     skeptic.write_text(skeptic.read_text() + "\n# edited: re-run the skeptic only\n")
     again = run_batch([cards], Path("out"), "mock", root=root)
-    assert (again.requests, again.run.reviewed, again.run.reused) == (5, 5, 15)
-    changed = {r.key for r in again.run.records} - {r.key for r in first.run.records}
-    assert {r.persona for r in again.run.records if r.key in changed} == {"skeptic"}
+    assert (again.requests, again.counts.reviewed, again.counts.reused) == (5, 5, 15)
+    changed = {r.key for r in list(again.records())} - {r.key for r in list(first.records())}
+    assert {r.persona for r in list(again.records()) if r.key in changed} == {"skeptic"}
 
 
 def test_shards_split_the_input_exactly_and_merge_into_one_store(tmp_path: Path) -> None:
@@ -126,7 +126,7 @@ def test_shards_split_the_input_exactly_and_merge_into_one_store(tmp_path: Path)
     for i in range(3):
         s = run_batch([cards], out, "mock", shard=Shard(i, 3))
         assert s.output == out / "shards" / f"{i}-of-3"
-        seen += [r.tool for r in s.run.records]
+        seen += [r.tool for r in list(s.records())]
     assert len(seen) == 12 * PERSONAS and len(set(seen)) == 12  # disjoint, complete
     code, text = run("merge", "-o", str(out))
     assert (code, text) == (0, f"merged 3 store(s) into {out}: 48 review(s) added\n")
@@ -171,13 +171,13 @@ def test_sigkill_mid_batch_then_resume_loses_and_repeats_nothing(tmp_path: Path)
 def test_a_resume_retries_failed_reviews_but_never_an_edit_pinned_one(tmp_path: Path) -> None:
     cards = write_cards(tmp_path / "cards.jsonl", 2)
     first = run_batch([cards], Path("out"), "mock")
-    failed = first.run.records[0].model_copy(update={"status": "failed", "output": None,
+    failed = list(first.records())[0].model_copy(update={"status": "failed", "output": None,
                                                      "failure": "engine error: 503"})
     with Store(Path("out")) as store:  # as a run with a failing server stored it
         store.put(failed)
     MockBackend.reset()
     again = run_batch([cards], Path("out"), "mock")
-    assert (again.requests, again.run.reviewed, again.run.reused) == (1, 1, 7)
+    assert (again.requests, again.counts.reviewed, again.counts.reused) == (1, 1, 7)
     assert again.ok and Store(Path("out")).get(failed.key).ok  # type: ignore[union-attr]
 
     with Store(Path("out")) as store:  # a failed review an editor pinned stays as it is
@@ -185,7 +185,7 @@ def test_a_resume_retries_failed_reviews_but_never_an_edit_pinned_one(tmp_path: 
         store.set_edit(failed.tool, failed.persona, failed.model, Edit(key=failed.key))
     MockBackend.reset()
     pinned = run_batch([cards], Path("out"), "mock")
-    assert (pinned.requests, pinned.run.reused) == (0, 8)
+    assert (pinned.requests, pinned.counts.reused) == (0, 8)
 
 
 def test_two_concurrent_batches_on_one_store_pay_for_each_review_once(tmp_path: Path) -> None:
@@ -220,9 +220,9 @@ def test_a_run_waits_for_a_key_another_live_run_holds_and_uses_its_review(
     thread = another_run_stores(ws, jobs[0], after_s=0.5)
     summary = run_batch([cards], tmp_path / "out", "mock")
     thread.join()
-    assert (summary.requests, summary.run.reviewed, summary.run.by_other) == (3, 3, 1)
+    assert (summary.requests, summary.counts.reviewed, summary.counts.by_other) == (3, 3, 1)
     assert "done by another run" in format_summary(summary)
-    assert len(summary.run.records) == 4 and summary.ok
+    assert len(list(summary.records())) == 4 and summary.ok
 
 
 def test_a_key_whose_lease_lapses_without_a_result_is_run_here(tmp_path: Path) -> None:
@@ -231,5 +231,5 @@ def test_a_key_whose_lease_lapses_without_a_result_is_run_here(tmp_path: Path) -
     jobs = plan(ws, [c.card for c in load_batch([cards], Shard())[0]], "mock")
     ws.store.claim([jobs[0].key], "stalled run", ttl_s=0.5)  # alive, but never renews
     summary = run_batch([cards], tmp_path / "out", "mock")
-    assert (summary.requests, summary.run.reviewed, summary.run.by_other) == (4, 4, 0)
-    assert len(summary.run.records) == 4 and summary.ok
+    assert (summary.requests, summary.counts.reviewed, summary.counts.by_other) == (4, 4, 0)
+    assert len(list(summary.records())) == 4 and summary.ok

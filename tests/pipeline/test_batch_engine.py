@@ -33,7 +33,7 @@ def test_sigkill_of_a_real_engine_batch_then_resume(tmp_path: Path, engine: Back
     before = kill_part_way(cmd, out / "panel.sqlite3", 3, total, os.environ, timeout_s=600)
 
     resumed = run_batch(cards, out, EMBEDDED, backend=engine)
-    assert (resumed.run.reused, resumed.run.reviewed) == (before, total - before)
+    assert (resumed.counts.reused, resumed.counts.reviewed) == (before, total - before)
     assert resumed.requests == total - before  # every first attempt is valid: no retry
     with Store(out) as store:
         records = store.all()

@@ -31,17 +31,17 @@ def test_ray_batch_matches_a_local_batch_keeps_leases_and_resumes(tmp_path: Path
     ray = run_batch_ray(cards, tmp_path / "ray", "mock", None, False, Shard(), "local",
                         actors=1, batch_size=4)
     thread.join()
-    assert ray.ok and (ray.cards, ray.requests, ray.run.reviewed) == (3, 11, 11)
-    assert ray.run.by_other == 1 and ray.run.unavailable == []
+    assert ray.ok and (ray.cards, ray.requests, ray.counts.reviewed) == (3, 11, 11)
+    assert ray.counts.by_other == 1 and ray.log.unavailable == []
     assert MockBackend.calls == 1  # the other run's; the rest were made in the Ray actor
     with Store(tmp_path / "ray") as store:
         assert store.count() == 12
         keys = [r.key for r in store.all()]
         assert store.claim(keys, "after", skip_done=False) == set(keys)  # leases released
-    by_key = {r.key: r.output for r in local.run.records}
-    assert {r.key: r.output for r in ray.run.records} == by_key  # same keys, same reviews
+    by_key = {r.key: r.output for r in list(local.records())}
+    assert {r.key: r.output for r in list(ray.records())} == by_key  # same keys, same reviews
     again = run_batch_ray(cards, tmp_path / "ray", "mock", None, False, Shard(), "local")
-    assert (again.requests, again.run.reused) == (0, 12)  # resumed without starting Ray
+    assert (again.requests, again.counts.reused) == (0, 12)  # resumed without starting Ray
 
 
 @pytest.mark.engine
@@ -53,7 +53,7 @@ def test_a_ray_actor_reviews_on_the_real_engine(tmp_path: Path) -> None:
     planned = {j.key for j in plan(ws, [c.card for c in load_cards(cards)], EMBEDDED, personas)}
     with Store(tmp_path / "ray") as store:
         records = store.all()
-    assert {r.key for r in records} == planned and ray.run.reviewed == len(planned)
+    assert {r.key for r in records} == planned and ray.counts.reviewed == len(planned)
     assert ray.requests == sum(len(r.attempts) for r in records)
     rubric = ws.config.rubric
     for rec in records:

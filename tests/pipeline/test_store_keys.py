@@ -68,16 +68,16 @@ def test_changing_one_key_input_reruns_exactly_what_it_shapes(tmp_path: Path,
                                                                what: str) -> None:
     root, cards = project(tmp_path)
     first = run_batch([cards], tmp_path / "out", "mock", root=root)
-    assert (first.run.reviewed, first.run.reused) == (12, 0)
+    assert (first.counts.reviewed, first.counts.reused) == (12, 0)
     change, affected = CHANGES[what]
     change(root, cards)
     again = run_batch([cards], tmp_path / "out", "mock", root=root)
-    before = {r.key for r in first.run.records}
-    rerun = {(r.tool, r.persona) for r in again.run.records if r.key not in before}
+    before = {r.key for r in list(first.records())}
+    rerun = {(r.tool, r.persona) for r in list(again.records()) if r.key not in before}
     expected = affected if affected is not None else {(r.tool, r.persona)
-                                                      for r in first.run.records}
+                                                      for r in list(first.records())}
     assert rerun == expected
-    assert (again.run.reviewed, again.run.reused, again.requests) == (
+    assert (again.counts.reviewed, again.counts.reused, again.requests) == (
         len(expected), 12 - len(expected), len(expected))
 
 

@@ -21,33 +21,37 @@ from panel.verdict.views import review_state
 
 
 def format_summary(s: BatchSummary) -> str:
-    """The closing table: counts, then every failed review and every skipped card."""
-    run = s.run
+    """The closing table: counts, then the failed reviews and skipped cards (the first
+    ``SHOWN`` of each; the run's .skipped.jsonl file has them all)."""
+    c, log = s.counts, s.log
     part = f" (shard {s.shard.index}/{s.shard.count})" if s.shard.count > 1 else ""
-    rows = [("cards reviewed", s.cards), ("cards skipped (bad input)", len(s.card_errors)),
-            ("reviews", len(run.records)), ("  reviewed now", run.reviewed),
-            ("  reused from store", run.reused), ("  failed", len(run.failed)),
+    rows = [("cards reviewed", s.cards), ("cards skipped (bad input)", log.counts["skipped"]),
+            ("reviews", c.reviews), ("  reviewed now", c.reviewed),
+            ("  reused from store", c.reused), ("  failed", c.failed),
             ("model requests", s.requests)]
-    if run.by_other:  # another batch on the same store claimed these; none was paid twice
-        rows.insert(5, ("  done by another run", run.by_other))
-    if run.unavailable:  # not reviews: the server failed them; a re-run makes them
-        rows.insert(-1, ("  not reviewed (server unavailable)", len(run.unavailable)))
+    if c.by_other:  # another batch on the same store claimed these; none was paid twice
+        rows.insert(5, ("  done by another run", c.by_other))
+    if c.unavailable:  # not reviews: the server failed them; a re-run makes them
+        rows.insert(-1, ("  not reviewed (server unavailable)", c.unavailable))
     lines = [f"batch{part}: {s.output}"]
     lines += [f"  {name:<26} {value:>7}" for name, value in rows]
-    lines.append(f"  {'seconds':<26} {run.seconds:>7g}")
+    lines.append(f"  {'seconds':<26} {s.seconds:>7g}")
     if s.tally is not None:
         lines.append(s.tally.describe())
         if not s.tally.adds_up:
             lines.append("  (input counts do not add up: please report this as a bug)")
-    if run.failed:
-        lines.append("failed reviews:")
-        lines += [f"  {r.tool} / {r.persona}: {r.failure}" for r in run.failed]
-    if run.unavailable:
-        lines.append("not reviewed, server unavailable (a re-run resumes them):")
-        lines += [f"  {u}" for u in run.unavailable]
-    if s.card_errors:
-        lines.append("skipped input (file:line: field, reason):")
-        lines += [f"  {e}" for e in s.card_errors]
+    sections = [("failed reviews:", "failed", [f"{r.tool} / {r.persona}: {r.failure}"
+                                               for r in log.failed]),
+                ("not reviewed, server unavailable (a re-run resumes them):", "unavailable",
+                 log.unavailable),
+                ("skipped input (file:line: field, reason):", "skipped",
+                 [str(e) for e in log.card_errors])]
+    for title, kind, shown in sections:
+        if shown:
+            lines += [title, *(f"  {line}" for line in shown)]
+            if log.counts[kind] > len(shown):
+                lines.append(f"  ... and {log.counts[kind] - len(shown)} more: all "
+                             f"{log.counts[kind]} are in {log.path}")
     return "\n".join(lines)
 
 

@@ -49,9 +49,18 @@ class Workspace:
 
             check_dtype(self.dtype)
 
+    _personas: dict[tuple[str, ...], list[Persona]] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
+    """Persona lists already read, by the subset asked for: a run reads each file once
+    (a batch asks for the panel's order once per tool; re-parsing the YAML each time was
+    most of an unchanged re-run)."""
+
     def personas(self, only: list[str] | None = None) -> list[Persona]:
-        """The panel's personas, or the named subset, in panel order."""
-        return load_personas(self.root / "personas", only)
+        """The panel's personas, or the named subset, in panel order (read once)."""
+        wanted = tuple(only or ())
+        if wanted not in self._personas:
+            self._personas[wanted] = load_personas(self.root / "personas", only)
+        return list(self._personas[wanted])
 
     def persona_order(self) -> list[str]:
         return [p.key for p in self.personas()]

@@ -21,11 +21,13 @@ them a distinct ``id``. The same identity twice in one input is a duplicate and 
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -57,8 +59,15 @@ class Entry(StrEnum):
     freemium = "freemium"
 
 
+_SUSPECT = re.compile("[\x00-\x1f\x7f-\x9f\u2028-\u202e\u2066-\u2069]")
+"""Every character ``_text_problem`` may object to (category Cc is exactly U+0000-U+001F
+and U+007F-U+009F): text without one is fine, found in one regex scan."""
+
+
 def _text_problem(value: str, one_line: bool) -> str | None:
     """Why ``value`` is not acceptable text for a field, or None."""
+    if not _SUSPECT.search(value):
+        return None
     for i, ch in enumerate(value, start=1):
         code = f"U+{ord(ch):04X}"
         if ch in "\n\r\t" or ch in _NOT_IN_ONE_LINE:
@@ -106,12 +115,12 @@ class ToolCard(BaseModel):
             raise PydanticCustomError("text", problem)
         return value
 
-    @property
+    @cached_property
     def identity(self) -> str:
         """What makes two cards the same tool: the normalised ``id``, else the name."""
         return normalize(self.id or self.name)
 
-    @property
+    @cached_property
     def slug(self) -> str:
         """A file- and URL-safe identifier, a function of the identity."""
         return slugify(self.id or self.name)
@@ -273,6 +282,27 @@ def _card(data: Any, path: Path, line: int | None) -> LoadedCard | InputError:
                           f"{path}:{line}" if line else str(path))
     except InputError as exc:
         return exc
+
+
+def estimate_entries(paths: Iterable[str | Path]) -> int:
+    """About how many entries the input holds (lines of each JSONL file, one per other card
+    file), from a byte scan that parses nothing: a progress bar's total. Only regular
+    files are read (a FIFO would be consumed); anything unreadable counts nothing."""
+    total = 0
+    for path in _expand(paths):
+        if isinstance(path, InputError):
+            continue
+        try:
+            if not path.is_file():
+                continue
+            if path.suffix != ".jsonl":
+                total += 1
+                continue
+            with path.open("rb") as fh:
+                total += sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
+        except OSError:
+            continue
+    return total
 
 
 def load_cards(paths: Iterable[str | Path]) -> list[LoadedCard]:

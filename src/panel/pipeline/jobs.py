@@ -1,8 +1,23 @@
-"""panel.pipeline.jobs"""
+"""Jobs: one persona reading one card (one sample), and its content key.
+
+A review's store key is the hash of everything that shaped it (``provenance``: the card,
+the persona file, the templates, the model, sampling, rubric, lengths, schema version,
+attempts, sample). A batch computes a key for every persona x card before it knows which
+reviews are stored, so keys must be cheap: ``Planner`` serialises the parts that are the
+same for a whole run once, and splices each card's and persona's parts into that text,
+which gives byte for byte the canonical JSON ``json_sha`` would hash (a property test
+holds the two equal). The prompt itself is rendered only for a job that is run.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+from itertools import islice
+from typing import Any, TypeVar
 
 from panel.config.settings import ReviewSettings
 from panel.contract.output import SCHEMA_VERSION
@@ -11,40 +26,123 @@ from panel.inputs.cards import ToolCard
 from panel.inputs.personas import Persona
 from panel.inputs.prompts import Messages, messages_hash
 
+_CARD, _PERSONA, _SAMPLE = "\x00card\x00", "\x00persona\x00", "\x00sample\x00"
+"""Placeholders in the run's serialised provenance; no JSON value of a key part can hold
+a NUL (cards refuse control characters, the others are hashes and numbers)."""
+
+
+def _canonical(obj: Any) -> str:
+    """The canonical JSON ``json_sha`` hashes."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+
 
 @dataclass(frozen=True)
 class Job:
-    """One review to produce: a persona reading a card, with its store key."""
+    """One review to produce: a persona reading a card, with its store key.
+
+    ``messages`` and ``provenance`` are computed on first use: a batch plans every job,
+    but renders prompts only for the ones it runs.
+    """
 
     card: ToolCard
     persona: Persona
-    messages: Messages
     key: str
     sample: int
-    provenance: dict[str, object]
+    settings: ReviewSettings = field(repr=False, compare=False)
+    base: dict[str, object] = field(repr=False, compare=False)
+    """The key's provenance (what was hashed), shared by the run's jobs but card, persona
+    and sample, which are added per job."""
+
+    @cached_property
+    def messages(self) -> Messages:
+        s = self.settings
+        return s.prompts.render(self.persona, self.card, s.rubric, s.lengths)
+
+    @cached_property
+    def provenance(self) -> dict[str, object]:
+        """What was hashed into the key, plus the prompt's hash and the resolved dtype's
+        machine facts (recorded, not keyed)."""
+        prov: dict[str, object] = {**self.base, "card": self.card.key_data(),
+                                   "persona_sha": self.persona.sha, "sample": self.sample,
+                                   "prompt_sha": messages_hash(self.messages)}
+        choice = self.settings.spec.dtype_choice()
+        if choice is not None:
+            prov["dtype"] = choice.record()
+        return prov
+
+
+class Planner:
+    """Keys and jobs of one run: the provenance's run-wide part serialised once."""
+
+    def __init__(self, settings: ReviewSettings):
+        self.settings = settings
+        self.base: dict[str, object] = {
+            "templates": settings.prompts.hashes,
+            "model": settings.spec.identity(),
+            "sampling": settings.spec.sampling.model_dump(),
+            "rubric": settings.rubric.model_dump(),
+            **settings.contract_data(),
+            "schema_version": SCHEMA_VERSION,
+            "max_attempts": settings.max_attempts,
+        }
+        text = _canonical({**self.base, "card": _CARD, "persona_sha": _PERSONA,
+                           "sample": _SAMPLE})
+        self._pieces = _split(text, [_canonical(m) for m in (_CARD, _PERSONA, _SAMPLE)])
+
+    def key(self, card_text: str, persona: Persona, sample: int) -> str:
+        """The store key of ``persona`` reading the card whose ``card_text`` is given."""
+        values = {0: card_text, 1: _canonical(persona.sha), 2: str(sample)}
+        text = "".join(part if isinstance(part, str) else values[part]
+                       for part in self._pieces)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def jobs(self, card: ToolCard, personas: list[Persona],
+             samples: tuple[int, ...] | list[int] = (0,)) -> list[Job]:
+        """Every persona x sample job of one card, in a stable order."""
+        card_text = card_key_text(card)
+        return [Job(card, p, self.key(card_text, p, s), s, self.settings, self.base)
+                for p in personas for s in samples]
+
+
+def card_key_text(card: ToolCard) -> str:
+    """The card's part of a key, serialised once for all its personas and samples."""
+    return _canonical(card.key_data())
+
+
+def _split(text: str, marks: list[str]) -> list[str | int]:
+    """``text`` as literal pieces and the indices of ``marks`` where they stood."""
+    out: list[str | int] = []
+    rest = text
+    while True:
+        found = [(rest.find(m), i, m) for i, m in enumerate(marks) if m in rest]
+        if not found:
+            return [*out, rest]
+        pos, index, mark = min(found)
+        out += [rest[:pos], index]
+        rest = rest[pos + len(mark):]
 
 
 def make_job(card: ToolCard, persona: Persona, settings: ReviewSettings, sample: int = 0) -> Job:
-    """Render the prompt and compute the content key of one review."""
-    messages = settings.prompts.render(persona, card, settings.rubric, settings.lengths)
-    provenance: dict[str, object] = {
-        "card": card.key_data(),
-        "persona_sha": persona.sha,
-        "templates": settings.prompts.hashes,
-        "model": settings.spec.identity(),
-        "sampling": settings.spec.sampling.model_dump(),
-        "rubric": settings.rubric.model_dump(),
-        **settings.contract_data(),
-        "schema_version": SCHEMA_VERSION,
-        "max_attempts": settings.max_attempts,
-        "sample": sample,
-    }
-    key = json_sha(provenance)
-    provenance = {**provenance, "prompt_sha": messages_hash(messages)}
-    choice = settings.spec.dtype_choice()
-    if choice is not None:  # the machine facts behind the key's dtype, not in the key
-        provenance["dtype"] = choice.record()
-    return Job(card, persona, messages, key, sample, provenance)
+    """One job (a run that plans many uses one ``Planner``)."""
+    return Planner(settings).jobs(card, [persona], (sample,))[0]
+
+
+def provenance_key(provenance: dict[str, object]) -> str:
+    """The key a provenance hashes to (what ``Planner.key`` computes by splicing)."""
+    keyed = {k: v for k, v in provenance.items()
+             if k not in ("prompt_sha", "dtype", "versions")}
+    return json_sha(keyed)
+
+
+T = TypeVar("T")
+
+
+def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """``items`` in lists of ``size`` (the last may be shorter): itertools.batched, which
+    Python 3.11 lacks."""
+    it = iter(items)
+    while chunk := list(islice(it, size)):
+        yield chunk
 
 
 def request_seed(key: str, attempt: int) -> int:

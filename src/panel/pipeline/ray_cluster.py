@@ -22,7 +22,6 @@ than a silently different review.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,23 +30,20 @@ from panel.config.registry import ModelSpec
 from panel.config.workspace import Workspace
 from panel.contract.records import ReviewRecord
 from panel.errors import PanelError
-from panel.inputs.cards import InputTally, ToolCard
-from panel.pipeline.batch import BatchSummary, Shard, load_batch
-from panel.pipeline.jobs import Job, make_job
+from panel.inputs.cards import ToolCard
+from panel.pipeline.batch import BatchSummary, Shard, main_stores, stream_batch
+from panel.pipeline.jobs import Job, Planner
 from panel.pipeline.retry import Unavailable, run_jobs
-from panel.pipeline.run import (
-    Claims,
-    Progress,
-    RunSummary,
-    plan,
-    write_manifest,
-    write_panels,
-)
+from panel.pipeline.run import Progress
 
 if TYPE_CHECKING:
     from panel.config.registry import ModelSpec
 
 BATCH_SIZE = 64
+RAY_WINDOW = 2048
+"""Cards a Ray batch hands the cluster at once (4 x that many jobs with four personas):
+large enough that every actor has many batches, small enough that the driver's plan and
+the records streaming back stay a bounded window."""
 
 
 class ReviewActor:
@@ -59,14 +55,15 @@ class ReviewActor:
         self.ws = Workspace(Path(os.environ.get("TMPDIR", "/tmp")) / "panel-ray", Path(root),
                             dtype)
         self.settings = self.ws.settings(model)
+        self.planner = Planner(self.settings)
         self.personas = {p.key: p for p in self.ws.personas()}
         self.backend = create_backend(self.settings.spec)
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[str]]:
         """One row per job: its key, and its record (JSON) or why the server could not
         make it (``run_jobs``' ``on_unavailable``: nothing to store, a re-run makes it)."""
-        jobs = [make_job(ToolCard.model_validate_json(card), self.personas[persona],
-                         self.settings, int(sample))
+        jobs = [self.planner.jobs(ToolCard.model_validate_json(card), [self.personas[persona]],
+                                  (int(sample),))[0]
                 for card, persona, sample in zip(batch["card"], batch["persona"],
                                                  batch["sample"], strict=True)]
         lost: dict[str, str] = {}
@@ -80,36 +77,20 @@ class ReviewActor:
 def run_batch_ray(inputs: Sequence[str | Path], output: Path, model: str | None,
                   personas: list[str] | None, force: bool, shard: Shard, address: str,
                   actors: int = 1, progress: Progress | None = None,
-                  batch_size: int = BATCH_SIZE, dtype: str | None = None) -> BatchSummary:
-    """`panel batch --ray ADDRESS`: the same batch, its model calls spread over Ray actors.
+                  batch_size: int = BATCH_SIZE, dtype: str | None = None,
+                  window: int = RAY_WINDOW) -> BatchSummary:
+    """`panel batch --ray ADDRESS`: the same streaming batch, its model calls spread over
+    Ray actors a window at a time; the driver stores each record as its batch streams back,
+    so it holds one window whatever the input's size.
 
     Keys are claimed under leases as on one machine (``Claims``), so a Ray batch and any
     other run on the same store never make one review twice."""
-    started = time.perf_counter()
     ws = Workspace(shard.output(output), dtype=dtype)
-    tally = InputTally()
-    cards, errors = load_batch(inputs, shard, ws.store, tally)
-    jobs = plan(ws, [c.card for c in cards], model, personas)
-    stored = set() if force else ws.store.done_keys(j.key for j in jobs)
-    todo = [j for j in jobs if j.key not in stored]
-    for c in cards:
-        ws.store.put_card(c.card.slug, c.card.model_dump_json())
-    claims = Claims(ws.store, force, len(jobs) - len(todo), len(jobs), progress)
-    claims.report()
     work = RayWork(ws.settings(model).spec, ws.root, address, actors, batch_size)
-    try:
-        if todo:
-            claims.run(todo, work)
-    finally:
-        work.close()
-    records = [r for r in (ws.store.get(j.key) for j in jobs) if r is not None]
-    run = RunSummary(records, reviewed=claims.ran - len(claims.unavailable),
-                     reused=len(jobs) - len(todo), by_other=claims.by_other,
-                     unavailable=claims.unavailable, card_errors=errors,
-                     seconds=round(time.perf_counter() - started, 2))
-    write_panels(ws, run)
-    run.manifest = write_manifest(ws, run, model)
-    return BatchSummary(run, len(cards), errors, work.requests, shard, ws.output, tally)
+    summary = stream_batch(ws, inputs, shard, model, personas, force, work, progress, window,
+                           known=main_stores(output, shard))
+    summary.requests = work.requests
+    return summary
 
 
 class RayWork:

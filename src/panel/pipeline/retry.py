@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -199,19 +200,27 @@ def _request(job: Job, settings: ReviewSettings, attempt: int) -> GenRequest:
     """The review request; a PanelError if the grammar's longest reply could outrun
     ``max_tokens`` (the registry refuses such entries, so this is a last guard)."""
     s = settings.spec.sampling
-    grammar = generation_grammar(settings.rubric, job.card.name, settings.lengths)
-    bound = max_tokens_bound(grammar)
+    grammar, schema, bound = card_constraints(settings.rubric, job.card.name, settings.lengths)
     if bound > s.max_tokens:
         raise PanelError(f"model '{settings.spec.name}': max_tokens {s.max_tokens} is below "
                          f"{bound}, the longest reply the review grammar allows for "
                          f"'{job.card.name}'")
-    return GenRequest(id=job.key, messages=job.messages,
-                      json_schema=generation_schema(settings.rubric, job.card.name,
-                                                    settings.lengths),
+    return GenRequest(id=job.key, messages=job.messages, json_schema=schema,
                       grammar=grammar, seed=request_seed(job.key, attempt),
                       max_tokens=s.max_tokens,
                       temperature=s.temperature, top_p=s.top_p, top_k=s.top_k,
                       repetition_penalty=s.repetition_penalty, logprobs=TOP_LOGPROBS)
+
+
+@lru_cache(maxsize=1024)
+def card_constraints(rubric: Rubric, name: str,
+                     lengths: ReviewLengths) -> tuple[str, dict[str, Any], int]:
+    """A card's review grammar, its JSON-schema twin and the grammar's longest reply in
+    tokens: the same for every persona and attempt of the card, so built once (building
+    and bounding them was most of the pipeline's own time per request). Callers must not
+    change the schema they get."""
+    grammar = generation_grammar(rubric, name, lengths)
+    return grammar, generation_schema(rubric, name, lengths), max_tokens_bound(grammar)
 
 
 def _attempt(res: GenResult, seed: int, reason: str | None) -> Attempt:

@@ -9,20 +9,27 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from typing import Protocol
+
+from pydantic_core import to_json
 
 from panel.backends import Backend, create_backend
 from panel.config.settings import ReviewSettings
 from panel.config.workspace import Workspace
 from panel.contract.records import ReviewRecord, now
 from panel.errors import InputError
+from panel.hashing import json_sha
 from panel.inputs.cards import LoadedCard, ToolCard, load_cards
-from panel.pipeline.jobs import Job, make_job
+from panel.pipeline.jobs import Job, Planner, batched
 from panel.pipeline.retry import Unavailable, run_jobs
 from panel.store.files import atomic_write
 from panel.store.sqlite import LEASE_S, Store, StoreError
@@ -62,9 +69,85 @@ class RunSummary:
 def plan(ws: Workspace, cards: Sequence[ToolCard], model: str | None = None,
          personas: list[str] | None = None, samples: Sequence[int] = (0,)) -> list[Job]:
     """Every persona x card (x sample) job, in a stable order."""
-    settings = ws.settings(model)
-    people = ws.personas(personas)
-    return [make_job(c, p, settings, s) for c in cards for p in people for s in samples]
+    planner, people = Planner(ws.settings(model)), ws.personas(personas)
+    return [j for c in cards for j in planner.jobs(c, people, tuple(samples))]
+
+
+@dataclass
+class RunCounts:
+    """What a run did, in counts: all a batch of any size keeps of its reviews."""
+
+    reviews: int = 0
+    """Reviews the run covers (persona x card x sample jobs)."""
+    reviewed: int = 0
+    reused: int = 0
+    by_other: int = 0
+    failed: int = 0
+    unavailable: int = 0
+
+
+class Session:
+    """One run's review machinery, fed its cards a window at a time.
+
+    Per window: plan the window's jobs (keys only), ask the store which are done in one
+    set-based query, run the rest under leases (``Claims``) on the run's one ``Work``,
+    record each failed or unavailable review with ``on_failed`` / ``on_unavailable``, and
+    rewrite the panel files whose content changed. Nothing it keeps grows with the run but
+    its counts, so a batch of any size runs in the memory of one window.
+    """
+
+    def __init__(self, ws: Workspace, model: str | None, personas: list[str] | None,
+                 force: bool = False, samples: Sequence[int] = (0,),
+                 work: Work | None = None, progress: Progress | None = None,
+                 expected: int = 0):
+        self.ws, self.force, self.samples = ws, force, tuple(samples)
+        self.settings = ws.settings(model)
+        self.planner, self.people = Planner(self.settings), ws.personas(personas)
+        self.work: Work = work or LocalWork(self.settings)
+        self.claims = Claims(ws.store, force, 0, expected * len(self.people) * len(self.samples),
+                             progress)
+        self.counts = RunCounts()
+        self.on_failed: Callable[[ReviewRecord], None] = lambda rec: None
+        self.on_unavailable: Callable[[str], None] = lambda line: None
+
+    def review(self, cards: Sequence[ToolCard]) -> list[Job]:
+        """Review one window of cards; return its jobs (each review is in the store)."""
+        jobs = [j for c in cards for j in self.planner.jobs(c, self.people, self.samples)]
+        stored = set() if self.force else self.ws.store.done_keys(j.key for j in jobs)
+        todo = [j for j in jobs if j.key not in stored]
+        self.counts.reviews += len(jobs)
+        self.counts.reused += len(jobs) - len(todo)
+        self.claims.grow(len(jobs), len(jobs) - len(todo))
+        if todo:
+            self._run(todo)
+        write_tool_panels(self.ws, {(c.slug, self.settings.spec.name): None for c in cards})
+        return jobs
+
+    def _run(self, todo: list[Job]) -> None:
+        ran, others = self.claims.ran, self.claims.by_other
+        self.claims.run(todo, self.work)
+        lost, self.claims.unavailable = self.claims.unavailable, []
+        for line in lost:
+            self.on_unavailable(line)
+        self.counts.unavailable += len(lost)
+        self.counts.reviewed += self.claims.ran - ran - len(lost)
+        self.counts.by_other += self.claims.by_other - others
+        for key, status in self.ws.store.statuses(j.key for j in todo).items():
+            if status != "ok":
+                self.counts.failed += 1
+                self.on_failed(_fetch(self.ws, key))
+
+    def close(self) -> None:
+        """The end of the run: the progress bar's last figure; the backend, if started here."""
+        self.claims.finish()
+        self.work.close()
+
+
+def _fetch(ws: Workspace, key: str) -> ReviewRecord:
+    rec = ws.store.get(key)
+    if rec is None:  # a row seen a moment ago is never deleted
+        raise StoreError(ws.store.path, sqlite3.DatabaseError(f"review {key} vanished"))
+    return rec
 
 
 def review_cards(ws: Workspace, cards: Sequence[ToolCard], model: str | None = None,
@@ -75,29 +158,25 @@ def review_cards(ws: Workspace, cards: Sequence[ToolCard], model: str | None = N
 
     A stored failed review is retried (and replaced); an edit-pinned key never is. Keys
     another live run on the same store has claimed are not sent again: this run does its
-    own share first, then waits for theirs (see ``Claims``).
+    own share first, then waits for theirs (see ``Claims``). The interactive commands'
+    path: the summary holds every record (``pipeline.batch`` streams instead).
     """
     started = time.perf_counter()
-    settings = ws.settings(model)
-    jobs = plan(ws, cards, model, personas, samples)
-    stored = set() if force else ws.store.done_keys(j.key for j in jobs)
-    todo = [j for j in jobs if j.key not in stored]
-    for card in cards:
-        ws.store.put_card(card.slug, card.model_dump_json())
-    claims = Claims(ws.store, force, len(jobs) - len(todo), len(jobs), progress)
-    claims.report()
-    work = LocalWork(settings, backend)
+    session = Session(ws, model, personas, force, samples,
+                      LocalWork(ws.settings(model), backend), progress, len(cards))
+    ws.store.register_cards([(c.slug, c.identity, c.model_dump_json(), None) for c in cards],
+                            strict=True)
+    unavailable: list[str] = []
+    session.on_unavailable = unavailable.append
     try:
-        if todo:
-            claims.run(todo, work)
+        jobs = session.review(cards)
     finally:
-        work.close()
-    records = [r for r in (ws.store.get(j.key) for j in jobs) if r is not None]
-    summary = RunSummary(records, reviewed=claims.ran - len(claims.unavailable),
-                         reused=len(jobs) - len(todo), unavailable=claims.unavailable,
-                         by_other=claims.by_other,
+        session.close()
+    records = list(ws.store.get_many(j.key for j in jobs))
+    c = session.counts
+    summary = RunSummary(records, reviewed=c.reviewed, reused=c.reused,
+                         unavailable=unavailable, by_other=c.by_other,
                          seconds=round(time.perf_counter() - started, 2))
-    write_panels(ws, summary)
     summary.manifest = write_manifest(ws, summary, model)
     return summary
 
@@ -116,17 +195,23 @@ def review_files(ws: Workspace, *, cards: Sequence[str], model: str | None = Non
 def register_cards(ws: Workspace, loaded: Sequence[LoadedCard]) -> None:
     """Record each card with the file it came from, before any work: a card on a slug
     another tool holds is refused with an error naming both files."""
-    for item in loaded:
-        ws.store.put_card(item.card.slug, item.card.model_dump_json(), item.source)
+    ws.store.register_cards([(i.card.slug, i.card.identity, i.card.model_dump_json(),
+                              i.source) for i in loaded], strict=True)
 
 
 POLL_S = 0.2
 """How often a run waiting for another run's claimed keys looks at the store."""
 
 
-Work = Callable[[list[Job], Callable[[ReviewRecord], None], Unavailable], None]
-"""Makes the claimed jobs: calls the first callback with each record as it exists, the
-second with each job the server could not serve (``LocalWork``; Ray: ``RayWork``)."""
+class Work(Protocol):
+    """Makes the claimed jobs: calls ``on_record`` with each record as it exists and
+    ``on_unavailable`` with each job the server could not serve (``LocalWork``; Ray:
+    ``RayWork``); ``close`` ends whatever it started."""
+
+    def __call__(self, jobs: list[Job], on_record: Callable[[ReviewRecord], None],
+                 on_unavailable: Unavailable) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class LocalWork:
@@ -165,13 +250,29 @@ class Claims:
                  progress: Progress | None):
         self.store, self.force = store, force
         self.done, self.total, self.progress = done, total, progress
+        self.planned = 0
         self.owner = uuid.uuid4().hex
         self.ran = self.by_other = 0
         self.unavailable: list[str] = []
 
     def report(self) -> None:
-        if self.progress:
-            self.progress(self.done, self.total)
+        if self.progress:  # an estimate of the total stays above what is done until the end
+            self.progress(self.done, max(self.total, self.done + (not self.finished)))
+
+    finished = False
+
+    def grow(self, jobs: int, done: int) -> None:
+        """A new window: ``jobs`` more, ``done`` of them stored already. The total is the
+        estimate given at the start until the windows outgrow it."""
+        self.planned += jobs
+        self.total = max(self.total, self.planned)
+        self.done += done
+        self.report()
+
+    def finish(self) -> None:
+        """Every window is in: the total is what was planned."""
+        self.total, self.finished = self.planned, True
+        self.report()
 
     def run(self, todo: Sequence[Job], work: Work) -> None:
         """Produce every job of ``todo``: here, or by waiting for the run that claimed it."""
@@ -233,31 +334,89 @@ class _Heartbeat:
         self._thread.join()
 
 
+PANEL_FORMAT = 1
+"""Bumped when the panel files' layout changes, so every file is written again."""
+PANEL_WINDOW = 500
+"""Tools whose panel files are checked (one set-based query) and written together."""
+
+
 def write_panels(ws: Workspace, summary: RunSummary) -> list[Path]:
+    """The panel files of every tool and model among a run's records (``write_tool_panels``)."""
+    return write_tool_panels(ws, dict.fromkeys((r.tool, r.model) for r in summary.records))
+
+
+def write_tool_panels(ws: Workspace, tools: Iterable[tuple[str, str]]) -> list[Path]:
     """One JSON file per tool and model: the tool's whole current panel, as its pages show it.
 
     A run of one persona (``--personas``, ``panel regenerate``) rewrites the file with every
     persona's latest review (an editor's pinned one first), not just the persona it ran.
+    A file is rewritten only when what it shows may have changed: the store keeps a hash of
+    each file's inputs (the card, every review row's key, status and time, the edits, the
+    panel's personas and rubric), so an unchanged re-run reads one query per window of tools
+    and writes nothing. The files are derived from the store, so they are written without
+    an fsync each; one found missing or empty is written again. A tool with no review by
+    the model has no file. Returns the paths written.
     """
     from panel.config.project import child
-    from panel.verdict.views import tool_page
 
     folder = ws.output / "panels"
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for tool, model in dict.fromkeys((r.tool, r.model) for r in summary.records):
-        page = tool_page(ws, tool, model)
-        doc = {"tool": page.card.model_dump(mode="json"), "model": model,
-               "panel": page.panel.model_dump(),
-               "reviews": [r.model_dump(mode="json") for r in page.reviews]}
-        path = child(folder, f"{tool}.{model}", ".json", field="panel")
-        atomic_write(path, json.dumps(doc, indent=2, ensure_ascii=False))
-        paths.append(path)
-    return paths
+    salt = json_sha([PANEL_FORMAT, ws.persona_order(), ws.config.rubric.model_dump()])
+    written: list[Path] = []
+    for window in batched(tools, PANEL_WINDOW):
+        paths = {tm: child(folder, f"{tm[0]}.{tm[1]}", ".json", field="panel") for tm in window}
+        states = ws.store.panel_states(window)
+        names = {tm: f"panels/{paths[tm].name}" for tm in states}
+        known = ws.store.written(names.values())
+        stale = {names[tm]: json_sha([salt, state]) for tm, state in states.items()}
+        todo = [tm for tm in states
+                if known.get(names[tm]) != stale[names[tm]] or not _nonempty(paths[tm])]
+        for tool, model in todo:
+            _write_panel(ws, tool, model, paths[(tool, model)])
+            written.append(paths[(tool, model)])
+        ws.store.set_written([(names[tm], stale[names[tm]]) for tm in todo])
+    return written
+
+
+def _nonempty(path: Path) -> bool:
+    """Whether ``path`` is a file with content (a panel file written without fsync can be
+    left empty by a power cut; the next run then writes it again)."""
+    try:
+        return path.stat().st_size > 0
+    except OSError:
+        return False
+
+
+def _write_panel(ws: Workspace, tool: str, model: str, path: Path) -> None:
+    from panel.verdict.views import tool_page
+
+    page = tool_page(ws, tool, model)
+    doc = {"tool": page.card.model_dump(mode="json"), "model": model,
+           "panel": page.panel.model_dump(),
+           "reviews": [r.model_dump(mode="json") for r in page.reviews]}
+    # pydantic-core's encoder: json.dumps with indent runs in pure Python, 1.5 ms a file
+    atomic_write(path, to_json(doc, indent=2).decode(), only_if_changed=True, durable=False)
 
 
 def write_manifest(ws: Workspace, summary: RunSummary, model: str | None) -> Path:
-    """A self-describing record of the run: config, hashes, model spec, counts."""
+    """A self-describing record of the run: config, hashes, model spec, counts, keys."""
+    counts = {"reviews": len(summary.records), "reviewed": summary.reviewed,
+              "reused": summary.reused, "by_other_run": summary.by_other,
+              "failed": len(summary.failed), "card_errors": len(summary.card_errors),
+              "unavailable": len(summary.unavailable)}
+    return write_run_file(ws, model, {"counts": counts, "keys": [r.key for r in summary.records],
+                                      "seconds": summary.seconds})
+
+
+def run_stem(ws: Workspace, model: str | None) -> str:
+    """The name the files of a run starting now share under OUTPUT/runs/: the time to the
+    microsecond and the process, so two runs never share one (they sort by time)."""
+    stamp = datetime.now().strftime("%Y%m%dT%H%M%S.%f")
+    return f"{stamp}-{os.getpid()}-{ws.settings(model).spec.name}"
+
+
+def write_run_file(ws: Workspace, model: str | None, extra: dict[str, object],
+                   stem: str | None = None) -> Path:
+    """OUTPUT/runs/STEM.json: config, hashes and model spec of the run, and ``extra``."""
     from panel.config.project import child
     spec = ws.settings(model).spec
     choice = spec.dtype_choice()
@@ -265,18 +424,10 @@ def write_manifest(ws: Workspace, summary: RunSummary, model: str | None) -> Pat
         "created_at": now(), "model": spec.model_dump(mode="json"),
         "dtype": choice.record() if choice else None,
         "config": ws.config.model_dump(), "templates": ws.prompts.hashes,
-        "personas": {p.key: p.sha for p in ws.personas()},
-        "counts": {"reviews": len(summary.records), "reviewed": summary.reviewed,
-                   "reused": summary.reused, "by_other_run": summary.by_other,
-                   "failed": len(summary.failed),
-                   "card_errors": len(summary.card_errors),
-                   "unavailable": len(summary.unavailable)},
-        "keys": [r.key for r in summary.records], "seconds": summary.seconds,
+        "personas": {p.key: p.sha for p in ws.personas()}, **extra,
     }
     folder = ws.output / "runs"
     folder.mkdir(parents=True, exist_ok=True)
-    path = child(folder, f"{time.strftime('%Y%m%dT%H%M%S')}-{spec.name}", ".json", field="model")
+    path = child(folder, stem or run_stem(ws, model), ".json", field="model")
     atomic_write(path, json.dumps(doc, indent=2))
     return path
-
-

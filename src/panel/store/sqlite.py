@@ -16,6 +16,7 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from pydantic import ValidationError
 
 from panel.contract.pairwise import PairRecord
 from panel.contract.records import Edit, ReviewRecord
-from panel.errors import PanelError
+from panel.errors import InputError, PanelError
 from panel.inputs.cards import ToolCard, slug_taken
 from panel.store.migrate import migrate_cards, needs_migration
 
@@ -69,6 +70,10 @@ CREATE TABLE IF NOT EXISTS pair_judgments (
     record     TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS pair_judgments_tools ON pair_judgments (first, second, model);
+CREATE TABLE IF NOT EXISTS written (
+    path TEXT PRIMARY KEY,
+    sha  TEXT NOT NULL
+);
 """
 REVIEW_COLUMNS = ("key", "tool", "persona", "model", "sample", "status", "created_at", "record")
 PAIR_COLUMNS = ("key", "first", "second", "persona", "model", "sample", "status", "created_at",
@@ -187,8 +192,8 @@ class Store:
         a retry of a failed one), unless an editor's edit pins that key: an edited or
         approved review is never overwritten. ``owner``'s lease on the key is released in
         the same transaction. Returns whether the row was written."""
-        pinned = record.key in self.pinned_keys()
         with self._tx() as db:
+            pinned = self._pinned(db, record)
             if not pinned:
                 db.execute("INSERT OR REPLACE INTO reviews VALUES (?,?,?,?,?,?,?,?)",
                            (record.key, record.tool, record.persona, record.model,
@@ -197,6 +202,14 @@ class Store:
             if owner:
                 db.execute("DELETE FROM leases WHERE key=? AND owner=?", (record.key, owner))
         return not pinned
+
+    @staticmethod
+    def _pinned(db: _Connection, record: ReviewRecord) -> bool:
+        """Whether an edit pins this review's key: only the edit of its own tool, persona
+        and model can (one indexed row, not every edit of the store)."""
+        row = db.execute("SELECT edit FROM edits WHERE tool=? AND persona=? AND model=?",
+                         (record.tool, record.persona, record.model)).fetchone()
+        return row is not None and Edit.model_validate_json(row[0]).key == record.key
 
     def put_card(self, tool: str, card_json: str, source: str | None = None) -> None:
         """Remember the card a tool's reviews were made from (pages need it); refused
@@ -224,16 +237,82 @@ class Store:
         """Record that slug ``tool`` is ``identity``'s, read from ``source``. A slug held by
         another identity is never shared: InputError naming the stored card's source, and
         nothing is written (check and write are one transaction)."""
+        self.register_cards([(tool, identity, card_json, source)], strict=True)
+
+    def card_owners(self, tools: Iterable[str],
+                    db: _Connection | None = None) -> dict[str, CardOwner]:
+        """``card_owner`` of every stored slug among ``tools``, by sets of 500."""
+        return {t: (i, src, c) for t, i, src, c in
+                self._select_keys(tools, "tool, identity, source, card", "cards", "tool", db)}
+
+    def register_cards(self, cards: Sequence[CardRow],
+                       strict: bool = False) -> list[tuple[CardRow, CardOwner]]:
+        """``register_card`` for many cards in one transaction: a card whose slug another
+        identity holds is not written, and comes back with that holder for the caller to
+        report (``strict``: the first such card raises its InputError and nothing is
+        written); an unchanged row is not rewritten (a resumed batch writes no card)."""
+        refused: list[tuple[CardRow, CardOwner]] = []
         with self._tx() as db:
-            row = db.execute("SELECT identity, source, card FROM cards WHERE tool=?",
-                             (tool,)).fetchone()
-            if row is not None and row[0] is not None and row[0] != identity:
-                mine = source or f"card '{ToolCard.model_validate_json(card_json).name}'"
-                raise slug_taken(mine, tool, row[1], row[2])
-            db.execute("INSERT INTO cards (tool, card, identity, source) VALUES (?,?,?,?) "
-                       "ON CONFLICT(tool) DO UPDATE SET card=excluded.card, "
-                       "identity=excluded.identity, source=coalesce(cards.source, "
-                       "excluded.source)", (tool, card_json, identity, source))
+            owners = self.card_owners((c[0] for c in cards), db)
+            fresh = []
+            for row in cards:
+                held = owners.get(row[0])
+                if held is not None and held[0] is not None and held[0] != row[1]:
+                    if strict:
+                        raise _refusal(row, held)
+                    refused.append((row, held))
+                elif (held is None or held[0] != row[1] or held[2] != row[2]
+                      or (held[1] is None and row[3] is not None)):
+                    fresh.append(row)
+                    owners[row[0]] = (row[1], row[3], row[2])
+            db.executemany("INSERT INTO cards (tool, identity, card, source) VALUES (?,?,?,?) "
+                           "ON CONFLICT(tool) DO UPDATE SET card=excluded.card, "
+                           "identity=excluded.identity, source=coalesce(cards.source, "
+                           "excluded.source)", fresh)
+        return refused
+
+    def statuses(self, keys: Iterable[str]) -> dict[str, str]:
+        """The status of each stored review among ``keys``."""
+        return dict(self._select_keys(keys, "key, status"))
+
+    def get_many(self, keys: Iterable[str]) -> Iterator[ReviewRecord]:
+        """The stored reviews among ``keys`` (with edits), in the order of ``keys``, read
+        by sets of 500 (only one set's rows in memory at a time)."""
+        it = iter(keys)
+        while chunk := list(islice(it, 500)):
+            rows = dict(self._select_keys(chunk, "key, record"))
+            yield from (self._with_edit(ReviewRecord.model_validate_json(rows[k]))
+                        for k in chunk if k in rows)
+
+    def panel_states(self, tools: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        """For each (tool, model) with a review by that model: a fingerprint of everything
+        its panel file shows (the card, every review row's key, status and time, and the
+        tool's edits), from two set-based queries, without reading a review's JSON."""
+        wanted = set(tools)
+        rows: dict[tuple[str, str], list[Any]] = {}
+        for tool, model, *rest in self._select_keys(
+                {t for t, _ in wanted}, "tool, model, persona, key, status, created_at",
+                by="tool"):
+            if (tool, model) in wanted:
+                rows.setdefault((tool, model), []).append(rest)
+        for tool, model, *rest in self._select_keys({t for t, _ in rows},
+                                                    "tool, model, persona, edit", "edits", "tool"):
+            if (tool, model) in rows:
+                rows[(tool, model)].append(["edit", *rest])
+        cards = self.card_owners({t for t, _ in rows})
+        return {tm: hashlib.sha256(repr((cards.get(tm[0]), sorted(r))).encode()).hexdigest()
+                for tm, r in rows.items()}
+
+    def written(self, paths: Iterable[str]) -> dict[str, str]:
+        """The input hash each of ``paths`` (relative to the store's folder) was last
+        written from (``set_written``)."""
+        return dict(self._select_keys(paths, "path, sha", "written", "path"))
+
+    def set_written(self, rows: Sequence[tuple[str, str]]) -> None:
+        """Record (path, input hash) of files just written, in one transaction."""
+        if rows:
+            with self._tx() as db:
+                db.executemany("INSERT OR REPLACE INTO written VALUES (?,?)", rows)
 
     def card_json(self, tool: str) -> str | None:
         row = self._db.execute("SELECT card FROM cards WHERE tool=?", (tool,)).fetchone()
@@ -258,15 +337,15 @@ class Store:
         return {k: hashlib.sha256(r.encode()).hexdigest()
                 for k, r in self._select_keys(keys, "key, record")}
 
-    def _select_keys(self, keys: Iterable[str], columns: str,
-                     table: str = "reviews") -> Iterator[tuple[str, str]]:
-        """``columns`` (two) of the rows of ``table`` among ``keys``, in one query per 500
-        keys (SQLite's limit on bound parameters)."""
-        keys = list(keys)
+    def _select_keys(self, keys: Iterable[str], columns: str, table: str = "reviews",
+                     by: str = "key", db: _Connection | None = None) -> Iterator[tuple[Any, ...]]:
+        """``columns`` of the rows of ``table`` whose ``by`` is among ``keys``, in one query
+        per 500 keys (SQLite's limit on bound parameters); on ``db`` inside a transaction."""
+        keys, db = list(keys), db or self._db
         for i in range(0, len(keys), 500):
             chunk = keys[i:i + 500]
-            yield from self._db.execute(
-                f"SELECT {columns} FROM {table} WHERE key IN ({_marks(chunk)})", chunk).fetchall()
+            yield from db.execute(f"SELECT {columns} FROM {table} WHERE {by} IN "
+                                  f"({_marks(chunk)})", chunk).fetchall()
 
     def latest(self, tool: str, model: str | None = None) -> list[ReviewRecord]:
         """The newest review per persona (and model) of a tool, successes first."""
@@ -294,6 +373,16 @@ class Store:
         sql = "SELECT record FROM reviews" + (" WHERE model=?" if model else "")
         rows = self._db.execute(sql + " ORDER BY created_at, rowid", (model,) if model else ())
         return [self._with_edit(ReviewRecord.model_validate_json(r[0])) for r in rows]
+
+    def tool_models(self, page: int = 500) -> Iterator[tuple[str, str]]:
+        """Every (tool, model) with a review, in order, read a page at a time (the index on
+        tool and model; no cursor stays open between pages)."""
+        after: tuple[str, str] = ("", "")
+        while rows := self._db.execute(
+                "SELECT DISTINCT tool, model FROM reviews WHERE (tool, model) > (?, ?) "
+                "ORDER BY tool, model LIMIT ?", (*after, page)).fetchall():
+            yield from rows
+            after = rows[-1]
 
     def tools(self) -> list[str]:
         """Slugs of every tool with at least one review."""
@@ -339,30 +428,22 @@ class Store:
         """
         keys = list(keys)
         host, pid, now = socket.gethostname(), os.getpid(), time.time()
-        claimed: set[str] = set()
         with self._tx() as db:
             done = self.done_keys(keys) if skip_done else set()
-            for key in keys:
-                if key in done:
-                    continue
-                row = db.execute("SELECT owner, host, pid, expires_at FROM leases WHERE key=?",
-                                 (key,)).fetchone()
-                if row and row[0] != owner and not lapsed(row[1], row[2], row[3], now):
-                    continue
-                db.execute("INSERT OR REPLACE INTO leases VALUES (?,?,?,?,?)",
-                           (key, owner, host, pid, now + ttl_s))
-                claimed.add(key)
+            held = self._held_by_others(db, keys, owner, now)
+            claimed = {k for k in keys if k not in done and k not in held}
+            db.executemany("INSERT OR REPLACE INTO leases VALUES (?,?,?,?,?)",
+                           ((k, owner, host, pid, now + ttl_s) for k in claimed))
         return claimed
 
     def held_by_others(self, keys: Iterable[str], owner: str) -> set[str]:
         """Which of ``keys`` another live run holds a lease on right now."""
-        now, held = time.time(), set()
-        for key in keys:
-            row = self._db.execute("SELECT owner, host, pid, expires_at FROM leases "
-                                   "WHERE key=?", (key,)).fetchone()
-            if row and row[0] != owner and not lapsed(row[1], row[2], row[3], now):
-                held.add(key)
-        return held
+        return self._held_by_others(self._db, keys, owner, time.time())
+
+    def _held_by_others(self, db: _Connection, keys: Iterable[str], owner: str,
+                        now: float) -> set[str]:
+        rows = self._select_keys(keys, "key, owner, host, pid, expires_at", "leases", db=db)
+        return {r[0] for r in rows if r[1] != owner and not lapsed(r[2], r[3], r[4], now)}
 
     def renew(self, owner: str, ttl_s: float = LEASE_S) -> None:
         """Push ``owner``'s leases ``ttl_s`` into the future (a heartbeat). Uses its own
@@ -399,19 +480,41 @@ class Store:
         try:
             with self._tx() as db:
                 try:
-                    reviews, edits, cards = read_shard(db, other)
-                    pairs = read_shard_pairs(db, other)
+                    self._merge_rows(db, other)
                 except StoreError as exc:
                     raise PanelError(f"shard {other}: {exc.cause}; not a readable panel store, "
                                      "nothing merged (the main store is unchanged)") from None
-                db.executemany(_merge_sql("reviews", REVIEW_COLUMNS), reviews)
-                db.executemany(_merge_sql("pair_judgments", PAIR_COLUMNS), pairs)
-                for tool, card in cards:
-                    self._merge_card(db, other, tool, card)
-                db.executemany("INSERT OR IGNORE INTO edits VALUES (?,?,?,?)", edits)
         finally:
             self._db.execute("DETACH DATABASE other")
         return self.count() - before
+
+    def _merge_rows(self, db: _Connection, other: Path) -> None:
+        """Every row of the attached shard, validated and written a page at a time inside
+        the caller's transaction: memory is one page, whatever the shard's size, and a bad
+        row anywhere raises before the transaction commits."""
+        tables = {r[0] for r in db.execute("SELECT name FROM other.sqlite_master "
+                                           "WHERE type='table'")}
+        missing = {"reviews", "cards", "edits"} - tables
+        if missing:
+            raise PanelError(f"shard {other}: not a panel store (no {', '.join(sorted(missing))} "
+                             "table); nothing merged (the main store is unchanged)")
+        for rows in _pages(db, f"SELECT {', '.join(REVIEW_COLUMNS)} FROM other.reviews"):
+            for row in rows:
+                _refuse(other, "reviews", row[0], review_problem(row))
+            db.executemany(_merge_sql("reviews", REVIEW_COLUMNS), rows)
+        if "pair_judgments" in tables:  # none in a shard made before head-to-head judging
+            for rows in _pages(db, f"SELECT {', '.join(PAIR_COLUMNS)} FROM other.pair_judgments"):
+                for row in rows:
+                    _refuse(other, "pair_judgments", row[0], pair_problem(row))
+                db.executemany(_merge_sql("pair_judgments", PAIR_COLUMNS), rows)
+        for rows in _pages(db, "SELECT tool, card FROM other.cards"):
+            for tool, raw in rows:
+                _refuse(other, "cards", tool, card_problem(tool, raw))
+                self._merge_card(db, other, tool, ToolCard.model_validate_json(raw))
+        for rows in _pages(db, "SELECT tool, persona, model, edit FROM other.edits"):
+            for row in rows:
+                _refuse(other, "edits", "/".join(map(str, row[:3])), edit_problem(row))
+            db.executemany("INSERT OR IGNORE INTO edits VALUES (?,?,?,?)", rows)
 
     @staticmethod
     def _merge_card(db: _Connection, other: Path, tool: str, card: ToolCard) -> None:
@@ -465,6 +568,12 @@ class Store:
         return int(self._db.execute("SELECT COUNT(*) FROM pair_judgments").fetchone()[0])
 
 
+def _refusal(row: CardRow, held: CardOwner) -> InputError:
+    """The error for registering ``row`` on a slug ``held`` by another tool."""
+    mine = row[3] or f"card '{ToolCard.model_validate_json(row[2]).name}'"
+    return slug_taken(mine, row[0], held[1], held[2])
+
+
 def lapsed(host: str, pid: int, expires_at: float, now: float) -> bool:
     """Whether a lease no longer holds: expired, or its process on this host is gone."""
     if expires_at < now:
@@ -486,41 +595,18 @@ def pid_alive(pid: int) -> bool:
 
 
 Row = tuple[Any, ...]
+CardOwner = tuple[str | None, str | None, str]
+"""(identity, source file, card JSON) of the tool holding a slug."""
+CardRow = tuple[str, str, str, str | None]
+"""(slug, identity, card JSON, source file) of a card to register."""
 
 
-def read_shard(db: _Connection, path: Path) -> tuple[list[Row], list[Row],
-                                                    list[tuple[str, ToolCard]]]:
-    """Every review, edit and card row of the attached shard ``other``, validated."""
-    tables = {r[0] for r in db.execute("SELECT name FROM other.sqlite_master "
-                                       "WHERE type='table'")}
-    missing = {"reviews", "cards", "edits"} - tables
-    if missing:
-        raise PanelError(f"shard {path}: not a panel store (no {', '.join(sorted(missing))} "
-                         "table); nothing merged (the main store is unchanged)")
-    reviews = db.execute(f"SELECT {', '.join(REVIEW_COLUMNS)} FROM other.reviews").fetchall()
-    for row in reviews:
-        _refuse(path, "reviews", row[0], review_problem(row))
-    edits = db.execute("SELECT tool, persona, model, edit FROM other.edits").fetchall()
-    for row in edits:
-        _refuse(path, "edits", "/".join(map(str, row[:3])), edit_problem(row))
-    cards = []
-    for tool, raw in db.execute("SELECT tool, card FROM other.cards").fetchall():
-        _refuse(path, "cards", tool, card_problem(tool, raw))
-        cards.append((tool, ToolCard.model_validate_json(raw)))
-    return reviews, edits, cards
-
-
-def read_shard_pairs(db: _Connection, path: Path) -> list[Row]:
-    """Every head-to-head row of the attached shard, validated; none from a shard made
-    before head-to-head judging existed (it has no such table)."""
-    tables = {r[0] for r in db.execute("SELECT name FROM other.sqlite_master "
-                                       "WHERE type='table'")}
-    if "pair_judgments" not in tables:
-        return []
-    rows = db.execute(f"SELECT {', '.join(PAIR_COLUMNS)} FROM other.pair_judgments").fetchall()
-    for row in rows:
-        _refuse(path, "pair_judgments", row[0], pair_problem(row))
-    return rows
+def _pages(db: _Connection, sql: str, size: int = 1000) -> Iterator[list[Row]]:
+    """The rows of ``sql``, ``size`` at a time, from a cursor of their own: the caller may
+    write other tables between pages."""
+    cursor = db.execute(sql)
+    while rows := cursor.fetchmany(size):
+        yield rows
 
 
 def _marks(columns: Sequence[str]) -> str:
