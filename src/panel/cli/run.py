@@ -89,10 +89,13 @@ def compare(a: str, b: str, model: str | None, dtype: str | None, personas: str 
 @click.option("--ray", "ray_address", default=None, metavar="ADDRESS",
               help="Run on a Ray cluster (ADDRESS, 'auto', or 'local'); needs the ray extra.")
 @click.option("--actors", default=1, show_default=True, help="Ray actors (engines) to run.")
+@click.option("--window", type=click.IntRange(min=1), default=None,
+              help="Cards read, reviewed and stored together (default 500; 2048 with --ray): "
+                   "memory grows with it, and so does what an engine gets to batch at once.")
 @user_errors
 def batch(inputs: tuple[str, ...], model: str | None, dtype: str | None,
           personas: str | None, output: Path, force: bool, shard: str | None,
-          ray_address: str | None, actors: int) -> None:
+          ray_address: str | None, actors: int, window: int | None) -> None:
     """Review a JSONL file or folders of cards unattended: resumes, skips bad cards, exit 1
     if anything failed."""
     from panel.cli.display import show_progress
@@ -105,10 +108,12 @@ def batch(inputs: tuple[str, ...], model: str | None, dtype: str | None,
 
             summary = run_batch_ray(inputs, output=output, model=model, personas=people,
                                     force=force, shard=part, address=ray_address,
-                                    actors=actors, progress=progress, dtype=dtype)
+                                    actors=actors, progress=progress, dtype=dtype,
+                                    **({"window": window} if window else {}))
         else:
             summary = run_batch(inputs, output=output, model=model, personas=people,
-                                force=force, shard=part, progress=progress, dtype=dtype)
+                                force=force, shard=part, progress=progress, dtype=dtype,
+                                **({"window": window} if window else {}))
     click.echo(format_summary(summary))
     if not summary.ok:
         raise SystemExit(1)

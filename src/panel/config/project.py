@@ -63,7 +63,9 @@ def child(folder: Path, name: str, suffix: str = "", *, field: str = "name",
     reason = _name_problem(name, suffix)
     if reason is None:
         base = folder.resolve()
-        target = (base / (name + suffix)).resolve()
+        target = base / (name + suffix)
+        if target.is_symlink():  # the name has no separator: only its own entry can lead out
+            target = target.resolve()
         if target == base or not target.is_relative_to(base):
             reason = f"resolves outside {folder}"
     if reason is not None:

@@ -139,8 +139,8 @@ class SkipLog:
     ``SHOWN`` of each kind kept for the closing table, and every one written, as it happens,
     to ``OUTPUT/runs/STEM.skipped.jsonl`` (made on the first line: a clean run has none)."""
 
-    def __init__(self, path: Path, shown: int = SHOWN):
-        self.path, self.shown = path, shown
+    def __init__(self, path: Path, shown: int | None = None):
+        self.path, self.shown = path, SHOWN if shown is None else shown
         self.card_errors: list[InputError] = []
         self.failed: list[ReviewRecord] = []
         self.unavailable: list[str] = []

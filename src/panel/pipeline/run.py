@@ -363,17 +363,17 @@ def write_tool_panels(ws: Workspace, tools: Iterable[tuple[str, str]]) -> list[P
     salt = json_sha([PANEL_FORMAT, ws.persona_order(), ws.config.rubric.model_dump()])
     written: list[Path] = []
     for window in batched(tools, PANEL_WINDOW):
-        paths = {tm: child(folder, f"{tm[0]}.{tm[1]}", ".json", field="panel") for tm in window}
         states = ws.store.panel_states(window)
-        names = {tm: f"panels/{paths[tm].name}" for tm in states}
-        known = ws.store.written(names.values())
-        stale = {names[tm]: json_sha([salt, state]) for tm, state in states.items()}
-        todo = [tm for tm in states
-                if known.get(names[tm]) != stale[names[tm]] or not _nonempty(paths[tm])]
-        for tool, model in todo:
-            _write_panel(ws, tool, model, paths[(tool, model)])
-            written.append(paths[(tool, model)])
-        ws.store.set_written([(names[tm], stale[names[tm]]) for tm in todo])
+        names = {tm: f"{tm[0]}.{tm[1]}.json" for tm in states}
+        known = ws.store.written(f"panels/{n}" for n in names.values())
+        stale = {tm: json_sha([salt, state]) for tm, state in states.items()}
+        todo = [tm for tm in states if known.get(f"panels/{names[tm]}") != stale[tm]
+                or not _nonempty(folder / names[tm])]
+        for tool, model in todo:  # the name is checked (child) before anything is written
+            path = child(folder, f"{tool}.{model}", ".json", field="panel")
+            _write_panel(ws, tool, model, path)
+            written.append(path)
+        ws.store.set_written([(f"panels/{names[tm]}", stale[tm]) for tm in todo])
     return written
 
 
@@ -387,12 +387,14 @@ def _nonempty(path: Path) -> bool:
 
 
 def _write_panel(ws: Workspace, tool: str, model: str, path: Path) -> None:
-    from panel.verdict.views import tool_page
+    """The tool's panel as its pages show it (``views.tool_page`` without the votes, which
+    a panel file does not hold)."""
+    from panel.verdict.views import load_card, persona_sorted
 
-    page = tool_page(ws, tool, model)
-    doc = {"tool": page.card.model_dump(mode="json"), "model": model,
-           "panel": page.panel.model_dump(),
-           "reviews": [r.model_dump(mode="json") for r in page.reviews]}
+    reviews = persona_sorted(ws, ws.store.latest(tool, model))
+    doc = {"tool": load_card(ws, tool).model_dump(mode="json"), "model": model,
+           "panel": panel_verdict(reviews, ws.config.rubric).model_dump(),
+           "reviews": [r.model_dump(mode="json") for r in reviews]}
     # pydantic-core's encoder: json.dumps with indent runs in pure Python, 1.5 ms a file
     atomic_write(path, to_json(doc, indent=2).decode(), only_if_changed=True, durable=False)
 

@@ -192,24 +192,18 @@ class Store:
         a retry of a failed one), unless an editor's edit pins that key: an edited or
         approved review is never overwritten. ``owner``'s lease on the key is released in
         the same transaction. Returns whether the row was written."""
+        row = (record.key, record.tool, record.persona, record.model, record.sample,
+               record.status, record.created_at, record.model_dump_json(exclude={"edit"}))
         with self._tx() as db:
-            pinned = self._pinned(db, record)
-            if not pinned:
-                db.execute("INSERT OR REPLACE INTO reviews VALUES (?,?,?,?,?,?,?,?)",
-                           (record.key, record.tool, record.persona, record.model,
-                            record.sample, record.status, record.created_at,
-                            record.model_dump_json(exclude={"edit"})))
+            # unless the edit of this tool, persona and model is pinned to this very key
+            written = db.execute(
+                "INSERT OR REPLACE INTO reviews SELECT ?,?,?,?,?,?,?,? WHERE NOT EXISTS "
+                "(SELECT 1 FROM edits WHERE tool=? AND persona=? AND model=? AND "
+                "json_extract(edit, '$.key')=?)",
+                (*row, record.tool, record.persona, record.model, record.key)).rowcount
             if owner:
                 db.execute("DELETE FROM leases WHERE key=? AND owner=?", (record.key, owner))
-        return not pinned
-
-    @staticmethod
-    def _pinned(db: _Connection, record: ReviewRecord) -> bool:
-        """Whether an edit pins this review's key: only the edit of its own tool, persona
-        and model can (one indexed row, not every edit of the store)."""
-        row = db.execute("SELECT edit FROM edits WHERE tool=? AND persona=? AND model=?",
-                         (record.tool, record.persona, record.model)).fetchone()
-        return row is not None and Edit.model_validate_json(row[0]).key == record.key
+        return written > 0
 
     def put_card(self, tool: str, card_json: str, source: str | None = None) -> None:
         """Remember the card a tool's reviews were made from (pages need it); refused
@@ -601,11 +595,15 @@ CardRow = tuple[str, str, str, str | None]
 """(slug, identity, card JSON, source file) of a card to register."""
 
 
-def _pages(db: _Connection, sql: str, size: int = 1000) -> Iterator[list[Row]]:
-    """The rows of ``sql``, ``size`` at a time, from a cursor of their own: the caller may
-    write other tables between pages."""
+MERGE_PAGE = 1000
+"""Rows of a shard validated and copied at a time: a merge's memory, whatever its size."""
+
+
+def _pages(db: _Connection, sql: str) -> Iterator[list[Row]]:
+    """The rows of ``sql``, ``MERGE_PAGE`` at a time, from a cursor of their own: the
+    caller may write other tables between pages."""
     cursor = db.execute(sql)
-    while rows := cursor.fetchmany(size):
+    while rows := cursor.fetchmany(MERGE_PAGE):
         yield rows
 
 
