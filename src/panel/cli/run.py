@@ -109,11 +109,11 @@ def batch(inputs: tuple[str, ...], model: str | None, dtype: str | None,
             summary = run_batch_ray(inputs, output=output, model=model, personas=people,
                                     force=force, shard=part, address=ray_address,
                                     actors=actors, progress=progress, dtype=dtype,
-                                    **({"window": window} if window else {}))
+                                    window=window)
         else:
             summary = run_batch(inputs, output=output, model=model, personas=people,
                                 force=force, shard=part, progress=progress, dtype=dtype,
-                                **({"window": window} if window else {}))
+                                window=window)
     click.echo(format_summary(summary))
     if not summary.ok:
         raise SystemExit(1)

@@ -324,7 +324,7 @@ def run_batch(inputs: Sequence[str | Path], output: Path = Path("outputs"),
               force: bool = False, shard: Shard | None = None,
               backend: Backend | None = None, progress: Progress | None = None,
               root: Path | None = None, dtype: str | None = None,
-              window: int = WINDOW) -> BatchSummary:
+              window: int | None = None) -> BatchSummary:
     """Review every valid card of the input (this shard's part), resuming from the store,
     a window of cards at a time; ``dtype`` overrides the model's (``--dtype``)."""
     shard = shard or Shard()
@@ -332,8 +332,8 @@ def run_batch(inputs: Sequence[str | Path], output: Path = Path("outputs"),
           else Workspace(shard.output(output), root, dtype))
     counter = CountingBackend(ws.settings(model).spec, backend)
     summary = stream_batch(ws, inputs, shard, model, personas, force,
-                           LocalWork(ws.settings(model), counter), progress, window,
-                           known=main_stores(output, shard))
+                           LocalWork(ws.settings(model), counter), progress,
+                           window or WINDOW, known=main_stores(output, shard))
     summary.requests = counter.requests
     return summary
 

@@ -78,7 +78,7 @@ def run_batch_ray(inputs: Sequence[str | Path], output: Path, model: str | None,
                   personas: list[str] | None, force: bool, shard: Shard, address: str,
                   actors: int = 1, progress: Progress | None = None,
                   batch_size: int = BATCH_SIZE, dtype: str | None = None,
-                  window: int = RAY_WINDOW) -> BatchSummary:
+                  window: int | None = None) -> BatchSummary:
     """`panel batch --ray ADDRESS`: the same streaming batch, its model calls spread over
     Ray actors a window at a time; the driver stores each record as its batch streams back,
     so it holds one window whatever the input's size.
@@ -87,7 +87,8 @@ def run_batch_ray(inputs: Sequence[str | Path], output: Path, model: str | None,
     other run on the same store never make one review twice."""
     ws = Workspace(shard.output(output), dtype=dtype)
     work = RayWork(ws.settings(model).spec, ws.root, address, actors, batch_size)
-    summary = stream_batch(ws, inputs, shard, model, personas, force, work, progress, window,
+    summary = stream_batch(ws, inputs, shard, model, personas, force, work, progress,
+                           window or RAY_WINDOW,
                            known=main_stores(output, shard))
     summary.requests = work.requests
     return summary
