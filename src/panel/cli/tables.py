@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from panel.config.registry import Registry
+from panel.config.registry import Price, Registry
 from panel.config.workspace import Workspace
 from panel.contract.records import ReviewRecord
 from panel.pipeline.batch import BatchSummary
-from panel.pipeline.run import RunSummary
+from panel.pipeline.batchfile import Export, ImportReport
+from panel.pipeline.cost import REVIEWS_PER_VERDICT, Usage
+from panel.pipeline.run import RunSummary, run_usage
 from panel.research.agreement import AgreementReport
 from panel.research.audit import AuditReport
 from panel.research.calibrate import Calibration
@@ -20,8 +22,8 @@ from panel.verdict.jury import ToolJury
 from panel.verdict.views import review_state
 
 
-def format_summary(s: BatchSummary) -> str:
-    """The closing table: counts, then every failed review and every skipped card."""
+def format_summary(s: BatchSummary, price: Price | None = None) -> str:
+    """The closing table: counts, cost, then every failed review and every skipped card."""
     run = s.run
     part = f" (shard {s.shard.index}/{s.shard.count})" if s.shard.count > 1 else ""
     rows = [("cards reviewed", s.cards), ("cards skipped (bad input)", len(s.card_errors)),
@@ -35,6 +37,7 @@ def format_summary(s: BatchSummary) -> str:
     lines = [f"batch{part}: {s.output}"]
     lines += [f"  {name:<26} {value:>7}" for name, value in rows]
     lines.append(f"  {'seconds':<26} {run.seconds:>7g}")
+    lines += cost_lines(run_usage(run), price)
     if s.tally is not None:
         lines.append(s.tally.describe())
         if not s.tally.adds_up:
@@ -49,6 +52,56 @@ def format_summary(s: BatchSummary) -> str:
         lines.append("skipped input (file:line: field, reason):")
         lines += [f"  {e}" for e in s.card_errors]
     return "\n".join(lines)
+
+
+def cost_lines(usage: Usage, price: Price | None) -> list[str]:
+    """Tokens and engine time of the reviews made, and with a price what they cost."""
+    if not usage.reviews:
+        return []
+    lines = [f"cost of the {usage.reviews} review(s) made now:",
+             f"  {'tokens prompt/cached/out':<26} {usage.prompt_tokens}/"
+             f"{usage.cached_tokens}/{usage.output_tokens}"]
+    if usage.seconds_per_review is not None:
+        lines.append(f"  {'engine-seconds per review':<26} {usage.seconds_per_review:>7.3f}"
+                     f"  ({usage.engine_seconds:g} s in all, "
+                     f"{usage.reviews_per_second or 0:.2f} reviews/s)")
+    per_review = usage.dollars_per_review(price)
+    if per_review is not None:
+        lines.append(f"  {'$ per review':<26} {per_review:>10.6f}")
+        lines.append(f"  {'$ per verdict':<26} {per_review * REVIEWS_PER_VERDICT:>10.6f}")
+        lines.append(f"  {'$ per 1,000 verdicts':<26} "
+                     f"{per_review * REVIEWS_PER_VERDICT * 1000:>10.4f}")
+    return lines
+
+
+def export_lines(done: Export) -> list[str]:
+    """`panel batch --export`: what was written, and what was stored already."""
+    lines = [f"export: {done.requests} request(s) of {done.planned} planned review(s) "
+             f"({done.stored} stored already) in {done.folder}"]
+    lines += [f"  {f.path.name}: {f.requests} request(s), {f.size} bytes" for f in done.files]
+    if done.manifest:
+        lines.append(f"  manifest: {done.manifest}")
+    return lines
+
+
+def import_lines(report: ImportReport, usage: Usage, price: Price | None) -> list[str]:
+    """`panel batch --import`: counts, cost, every problem by file and line, next round."""
+    rows = [("result lines", report.lines), ("stored valid", len(report.stored)),
+            ("failed attempts recorded", len(report.failed)),
+            ("imported before, unchanged", report.already),
+            ("problems", len(report.problems)), ("still pending", report.pending),
+            ("out of attempts", len(report.exhausted))]
+    lines = [f"import: {len(report.files)} file(s)"]
+    lines += [f"  {name:<26} {value:>7}" for name, value in rows]
+    lines += cost_lines(usage, price)
+    for title, items in (("problems (file:line: reason):", report.problems),
+                         ("failed attempts:", report.failed),
+                         ("out of attempts (not asked again):", report.exhausted)):
+        if items:
+            lines += [title, *(f"  {item}" for item in items)]
+    if report.next_round is not None:
+        lines += ["next round:", *export_lines(report.next_round)]
+    return lines
 
 
 def format_table(report: AgreementReport) -> str:

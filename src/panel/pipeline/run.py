@@ -22,6 +22,7 @@ from panel.config.workspace import Workspace
 from panel.contract.records import ReviewRecord, now
 from panel.errors import InputError
 from panel.inputs.cards import LoadedCard, ToolCard, load_cards
+from panel.pipeline.cost import Usage, share_engine_time
 from panel.pipeline.jobs import Job, make_job
 from panel.pipeline.retry import Unavailable, run_jobs
 from panel.store.files import atomic_write
@@ -46,6 +47,8 @@ class RunSummary:
     """'tool / persona: reason' of each review the server could not make (none stored)."""
     seconds: float = 0.0
     manifest: Path | None = None
+    made: list[str] = field(default_factory=list)
+    """Keys of the reviews this run stored: what its cost figures cover."""
 
     @property
     def failed(self) -> list[ReviewRecord]:
@@ -86,7 +89,7 @@ def review_cards(ws: Workspace, cards: Sequence[ToolCard], model: str | None = N
         ws.store.put_card(card.slug, card.model_dump_json())
     claims = Claims(ws.store, force, len(jobs) - len(todo), len(jobs), progress)
     claims.report()
-    work = LocalWork(settings, backend)
+    work = LocalWork(settings, backend, ws.store)
     try:
         if todo:
             claims.run(todo, work)
@@ -95,7 +98,7 @@ def review_cards(ws: Workspace, cards: Sequence[ToolCard], model: str | None = N
     records = [r for r in (ws.store.get(j.key) for j in jobs) if r is not None]
     summary = RunSummary(records, reviewed=claims.ran - len(claims.unavailable),
                          reused=len(jobs) - len(todo), unavailable=claims.unavailable,
-                         by_other=claims.by_other,
+                         by_other=claims.by_other, made=claims.made,
                          seconds=round(time.perf_counter() - started, 2))
     write_panels(ws, summary)
     summary.manifest = write_manifest(ws, summary, model)
@@ -133,15 +136,26 @@ class LocalWork:
     """Jobs on this machine's backend, started on the first claimed job (a run whose keys
     are all stored or claimed by others never pays the engine start)."""
 
-    def __init__(self, settings: ReviewSettings, backend: Backend | None = None):
+    def __init__(self, settings: ReviewSettings, backend: Backend | None = None,
+                 store: Store | None = None):
         self.settings, self.backend, self.owned = settings, backend, backend is None
+        self.store = store
 
     def __call__(self, jobs: list[Job], on_record: Callable[[ReviewRecord], None],
                  on_unavailable: Unavailable) -> None:
         if self.backend is None:
             self.backend = create_backend(self.settings.spec)
-        run_jobs(jobs, self.backend, self.settings, on_record=on_record,
+        made: list[ReviewRecord] = []
+
+        def keep(record: ReviewRecord) -> None:
+            made.append(record)
+            on_record(record)
+
+        started = time.perf_counter()  # the engine is up: its start is no review's cost
+        run_jobs(jobs, self.backend, self.settings, on_record=keep,
                  on_unavailable=on_unavailable)
+        if self.store is not None:  # each review's share of the batch's engine time
+            share_engine_time(self.store, made, time.perf_counter() - started)
 
     def close(self) -> None:
         """Close the backend if this started it."""
@@ -168,6 +182,7 @@ class Claims:
         self.owner = uuid.uuid4().hex
         self.ran = self.by_other = 0
         self.unavailable: list[str] = []
+        self.made: list[str] = []
 
     def report(self) -> None:
         if self.progress:
@@ -194,6 +209,7 @@ class Claims:
 
     def _stored(self, record: ReviewRecord) -> None:
         self.store.put(record, self.owner)
+        self.made.append(record.key)
         self.done += 1
         self.report()
 
@@ -272,6 +288,7 @@ def write_manifest(ws: Workspace, summary: RunSummary, model: str | None) -> Pat
                    "card_errors": len(summary.card_errors),
                    "unavailable": len(summary.unavailable)},
         "keys": [r.key for r in summary.records], "seconds": summary.seconds,
+        "cost": run_usage(summary).record(spec.cost),
     }
     folder = ws.output / "runs"
     folder.mkdir(parents=True, exist_ok=True)
@@ -280,3 +297,7 @@ def write_manifest(ws: Workspace, summary: RunSummary, model: str | None) -> Pat
     return path
 
 
+def run_usage(summary: RunSummary) -> Usage:
+    """Tokens and engine time of the reviews this run made (not those it reused)."""
+    made = set(summary.made)
+    return Usage.of([r for r in summary.records if r.key in made])
