@@ -17,13 +17,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from panel.backends.mock import MockBackend
+from panel.backends.vllm.batch_runner import ENGINE_TIME
 from panel.cli import main
 from panel.config.settings import ReviewSettings
 from panel.config.workspace import Workspace
 from panel.errors import InputError, PanelError
 from panel.inputs.cards import load_cards
 from panel.pipeline import batchfile
-from panel.pipeline.batchfile import ENGINE_TIME, export_requests, import_results
+from panel.pipeline.batchfile import export_requests, import_results
 from panel.pipeline.jobs import Job, request_seed
 from panel.pipeline.retry import ReviewContract
 from panel.pipeline.run import plan

@@ -118,14 +118,16 @@ def format_table(report: AgreementReport) -> str:
             f"{f.persona} {fmt(f.kappa)} (n={f.n})" for f in report.fleiss)]
     lines += ["", f"{'backbone':<20} {'reviews':>7} {'fail%':>6} {'ship%':>6} {'mean':>6} "
               f"{'std':>5} {'min':>4} {'med':>5} {'max':>4} {'tokens':>7} {'lat s':>6} "
-              f"{'wall s':>6}"]
+              f"{'wall s':>6} {'eng s':>6} {'agree%':>6} {'$/1k verdicts':>13}"]
     for b in report.backbones:
         s = b.scores
         lines.append(f"{b.model[:20]:<20} {b.reviews:>7} {fmt(b.failure_rate_pct, '.1f'):>6} "
                      f"{fmt(b.ship_rate_pct, '.1f'):>6} {fmt(s.mean, '.1f'):>6} "
                      f"{fmt(s.std, '.1f'):>5} {fmt(s.min, '.0f'):>4} {fmt(s.median, '.1f'):>5} "
                      f"{fmt(s.max, '.0f'):>4} {fmt(b.mean_output_tokens, '.1f'):>7} "
-                     f"{fmt(b.mean_latency_s, '.2f'):>6} {fmt(b.wall_s_per_review, '.2f'):>6}")
+                     f"{fmt(b.mean_latency_s, '.2f'):>6} {fmt(b.wall_s_per_review, '.2f'):>6} "
+                     f"{fmt(b.engine_s_per_review, '.3f'):>6} {fmt(b.agreement_pct, '.1f'):>6} "
+                     f"{fmt(b.dollars_per_1000_verdicts, '.4f'):>13}")
     if report.consistency:
 
         lines += ["", consistency_table(report.consistency)]
@@ -218,15 +220,38 @@ def summary_table(ws: Workspace, summary: RunSummary) -> str:
     return "\n".join(lines)
 
 
-def models_table(reg: Registry) -> str:
-    """`panel models`: name, backend, source, and which is the default (*)."""
+def models_table(reg: Registry, usage: Mapping[str, Usage] | None = None) -> str:
+    """`panel models`: name, backend, source, and which is the default (*); under an
+    entry with a price or measured reviews, what a review and a verdict cost."""
     lines = []
     for name, spec in reg.models.items():
         s = spec.source
         src = "-" if s is None else s.hf or s.path or f"embedded:{s.embedded}"
         mark = "*" if name == reg.default else " "
         lines.append(f"{mark} {name:<20} {spec.backend:<7} {src:<44} {spec.description}")
+        cost = model_cost(spec.cost, (usage or {}).get(name))
+        if cost:
+            lines.append(f"    cost: {cost}")
     return "\n".join(lines)
+
+
+def model_cost(price: Price | None, usage: Usage | None) -> str:
+    """A backbone's price and, from the reviews stored, its engine-seconds and $ per
+    review, per verdict and per 1,000 verdicts; empty when there is neither."""
+    parts = []
+    if price is not None:
+        parts.append(f"${price.per_hour:g}/hour" if price.per_hour is not None else
+                     f"${price.per_million_input:g}/M input, "
+                     f"${price.per_million_output:g}/M output tokens")
+    if usage is not None and usage.seconds_per_review is not None:
+        parts.append(f"{usage.seconds_per_review:.3f} engine-s/review over {usage.reviews} "
+                     "stored")
+    per_review = usage.dollars_per_review(price) if usage is not None else None
+    if per_review is not None:
+        verdict = per_review * REVIEWS_PER_VERDICT
+        parts.append(f"${per_review:.6f}/review, ${verdict:.6f}/verdict, "
+                     f"${verdict * 1000:.4f}/1,000 verdicts")
+    return "; ".join(parts)
 
 
 def review_line(rec: ReviewRecord) -> str:

@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 from panel.backends.base import Backend, GenRequest, GenResult, OnResult
 from panel.backends.openai_server import RETRY_STATUS, parse_completion
+from panel.backends.vllm.batch_runner import ENGINE_TIME
 from panel.backends.vllm.server import server_body
 from panel.config.registry import ModelSpec
 from panel.config.settings import ReviewSettings
@@ -54,9 +55,6 @@ MAX_BYTES = 200_000_000
 VLLM_ONLY = ("top_k", "repetition_penalty")
 """Sampling fields only vLLM takes; a hosted runner refuses a body that has them."""
 MANIFEST = "manifest.json"
-ENGINE_TIME = ".engine.json"
-"""Suffix of the file beside a results file in which ``panel models run-batch`` records the
-runner's engine wall time; import apportions it over the file's lines (pipeline/cost)."""
 
 
 @dataclass(frozen=True)
@@ -338,8 +336,9 @@ class Runner(Backend):
 
 
 def engine_shares(path: Path, results: Sequence[GenResult]) -> list[float | None]:
-    """Each line's share of the engine time recorded beside ``path`` (by tokens), or
-    None for every line when the runner recorded none (a hosted runner)."""
+    """Each line's share of the engine time recorded beside ``path`` (by tokens; `panel
+    models run-batch` records it), or None for every line when there is none (a hosted
+    runner's results)."""
     meta = path.with_name(path.name + ENGINE_TIME)
     try:
         seconds = float(json.loads(meta.read_text(encoding="utf-8"))["engine_seconds"])

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from panel.config.registry import Price
 from panel.contract.records import ReviewRecord
@@ -100,6 +101,20 @@ class Usage:
                 "dollars_per_review": per_review,
                 "dollars_per_1000_verdicts": (None if per_review is None
                                               else per_review * REVIEWS_PER_VERDICT * 1000)}
+
+
+def stored_usage(output: Path, models: Sequence[str]) -> dict[str, Usage]:
+    """Each model's usage over the reviews stored in ``output`` that carry engine time
+    (nothing, and no store created, where there is none)."""
+    if not (output / Store.FILENAME).is_file():
+        return {}
+    out = {}
+    with Store(output) as store:
+        for model in models:
+            timed = [r for r in store.all(model) if r.engine_seconds is not None]
+            if timed:
+                out[model] = Usage.of(timed)
+    return out
 
 
 def _round(value: float | None, digits: int) -> float | None:
