@@ -103,3 +103,16 @@ def test_a_live_run_shares_its_engine_time_and_the_summary_prices_it(priced: Pat
     cost_line = res.stdout.splitlines()[mock + 1]
     assert cost_line.startswith("    cost: $36/hour; ") and "engine-s/review over 4 stored" \
         in cost_line and "/1,000 verdicts" in cost_line
+
+
+def test_judgments_carry_their_share_of_engine_time(ws: Workspace) -> None:
+    from panel.pipeline.pairwise import judge_pairs
+
+    a, b = (c.card for c in load_cards([EXAMPLES / "patchpilot.yaml",
+                                        EXAMPLES / "diffsage.yaml"]))
+    [h2h] = judge_pairs(ws, [(a, b)], "mock")
+    stored = [ws.store.get_pair(k) for row in h2h.rows for k in
+              (row.ab and row.ab.key, row.ba and row.ba.key) if k]
+    assert len(stored) == 8
+    assert all(r is not None and r.engine_seconds is not None for r in stored)
+    assert stored[0].attempts[0].prompt_tokens > 0  # type: ignore[union-attr]

@@ -10,11 +10,13 @@ seconds; a price per million tokens on the tokens.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from panel.config.registry import Price
+from panel.contract.pairwise import PairRecord
 from panel.contract.records import ReviewRecord
 from panel.store.sqlite import Store
 
@@ -37,17 +39,21 @@ def apportion(weights: Sequence[int], seconds: float) -> list[float]:
     return [seconds * w / total for w in weights]
 
 
-def record_tokens(rec: ReviewRecord) -> int:
-    """The engine's work on one review, every attempt."""
-    return work_tokens(rec.prompt_tokens, rec.cached_tokens, rec.output_tokens)
+M = TypeVar("M", ReviewRecord, PairRecord)
 
 
-def share_engine_time(store: Store, records: Sequence[ReviewRecord], seconds: float) -> None:
-    """Store each record again with its share of ``seconds`` of engine wall time: the
-    records a batch made, after it ended (only then is its wall time known)."""
+def record_tokens(rec: ReviewRecord | PairRecord) -> int:
+    """The engine's work on one review or judgment, every attempt."""
+    return sum(work_tokens(a.prompt_tokens, a.cached_tokens, a.output_tokens)
+               for a in rec.attempts)
+
+
+def share_engine_time(records: Sequence[M], seconds: float, put: Callable[[M], object]) -> None:
+    """Store (``put``) each record again with its share of ``seconds`` of engine wall time:
+    the records a batch made, after it ended (only then is its wall time known)."""
     for rec, share in zip(records, apportion([record_tokens(r) for r in records], seconds),
                           strict=True):
-        store.put(rec.model_copy(update={"engine_seconds": round(share, 4)}))
+        put(rec.model_copy(update={"engine_seconds": round(share, 4)}))
 
 
 @dataclass(frozen=True)

@@ -155,7 +155,7 @@ class LocalWork:
         run_jobs(jobs, self.backend, self.settings, on_record=keep,
                  on_unavailable=on_unavailable)
         if self.store is not None:  # each review's share of the batch's engine time
-            share_engine_time(self.store, made, time.perf_counter() - started)
+            share_engine_time(made, time.perf_counter() - started, self.store.put)
 
     def close(self) -> None:
         """Close the backend if this started it."""
