@@ -290,3 +290,15 @@ def test_cli_round_trip_with_exit_codes(tmp_path: Path, ws: Workspace) -> None:
     assert "  imported before, unchanged      20" in res.output
     assert json.loads(sorted(Path("outputs/runs").glob("*.json"))[-1].read_text()
                       )["cost"]["reviews"] == 4
+
+
+def test_a_next_round_folder_holding_an_export_is_refused_before_anything_is_stored(
+        ws: Workspace, tmp_path: Path, exported: tuple[list[Job], ReviewSettings, Path]) -> None:
+    jobs, rs, requests = exported
+    results = tmp_path / "results.jsonl"
+    run_mock(requests, results, rs, jobs)
+    with pytest.raises(InputError, match="holds an earlier export"):
+        import_results(jobs, ws.store, rs, [results], requests.parent)
+    assert ws.store.count() == 0
+    with pytest.raises(InputError, match="no results file given"):
+        import_results(jobs, ws.store, rs, [])

@@ -229,6 +229,8 @@ class ImportReport:
     """Keys stored valid by this import."""
     failed: list[str] = field(default_factory=list)
     """'tool / persona: reason' of each failed attempt recorded."""
+    written: list[str] = field(default_factory=list)
+    """Keys of every review this import stored, valid or failed: what its cost covers."""
     already: int = 0
     """Lines whose answer a stored review already holds (an earlier import of the file)."""
     problems: list[InputError] = field(default_factory=list)
@@ -249,6 +251,10 @@ def import_results(jobs: Sequence[Job], store: Store, settings: ReviewSettings,
     """Store every valid result of ``files`` for the plan ``jobs``, record each failed
     attempt, and write the next round (failed and missing keys, next seeds) to
     ``next_folder`` (default: ``next-round`` beside the first file)."""
+    if not files:
+        raise InputError("--import", "no results file given")
+    if next_folder is not None:
+        _fresh(next_folder)  # refused before anything is stored, not after
     plan = {j.key: j for j in jobs}
     report = ImportReport(list(files))
     seen: dict[str, str] = {}
@@ -309,6 +315,7 @@ def _settle(rl: ResultLine, share: float | None, store: Store, contract: ReviewC
         before = prior.engine_seconds if prior else 0.0
         record = record.model_copy(update={"engine_seconds": round((before or 0.0) + share, 4)})
     store.put(record)
+    report.written.append(key)
     if record.ok:
         report.stored.append(key)
     else:
@@ -473,10 +480,8 @@ def record_import(planned: Planned, report: ImportReport) -> RunSummary:
     the manifest's cost covers the reviews this import stored."""
     ws = planned.ws
     records = [r for r in (ws.store.get(j.key) for j in planned.jobs) if r is not None]
-    stored = set(report.stored)
-    made = [r.key for r in records if r.key in stored or (not r.ok and r.attempts)]
     summary = RunSummary(records, reviewed=len(report.stored),
-                         card_errors=planned.card_errors, made=made)
+                         card_errors=planned.card_errors, made=list(report.written))
     write_panels(ws, summary)
     summary.manifest = write_manifest(ws, summary, planned.settings.spec.name)
     return summary
