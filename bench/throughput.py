@@ -12,6 +12,9 @@ in seconds with zero model calls. Every phase starts from an empty prefix cache,
 warm-up that compiles every card's grammar, so no phase inherits another's work; the
 warm-up's time is reported too, since a real batch pays it (bench/grammar.py).
 Ratios are of wall time per review: b/a is panel's overhead, c/b what batching buys.
+(a) and (b) also report engine-seconds per review and, at the registry entry's price (or
+``--per-hour``), $ per 1,000 verdicts: raw vLLM's engine time is its whole call, panel's
+the sum of its reviews' shares (pipeline/cost), so the two figures compare like for like.
 
 Run: ``python bench/throughput.py`` (writes outputs/bench/throughput.json).
 """
@@ -33,9 +36,11 @@ from typing import Any
 from panel.backends import create_backend
 from panel.backends.vllm import compat
 from panel.config.project import project_root
+from panel.config.registry import Price
 from panel.config.workspace import Workspace
 from panel.inputs.cards import load_cards
 from panel.pipeline.batch import run_batch
+from panel.pipeline.cost import REVIEWS_PER_VERDICT
 from panel.pipeline.retry import _request, check, run_jobs
 from panel.pipeline.run import plan
 
@@ -85,6 +90,19 @@ def snapshot(folder: Path) -> Path:
     return folder
 
 
+PRICE: Price | None = None
+"""The price the $ figures use: the registry entry's, or --per-hour (set in main)."""
+
+
+def cost(engine_s: float, reviews: int, prompt: int, cached: int,
+         output: int) -> dict[str, Any]:
+    """Engine-seconds per review and, with a price, $ per 1,000 verdicts (4 reviews)."""
+    total = PRICE.dollars(engine_s, prompt, cached, output) if PRICE else None
+    return {"engine_seconds_per_review": round(engine_s / reviews, 4),
+            "dollars_per_1000_verdicts": None if total is None
+            else round(total / reviews * REVIEWS_PER_VERDICT * 1000, 4)}
+
+
 def phase(name: str, seconds: float, reviews: int, prompt: int, output: int,
           cached: int, **extra: Any) -> dict[str, Any]:
     """One phase's figures, with rates per review and per token."""
@@ -103,7 +121,10 @@ def main() -> None:
                     help="prompts for (c), one at a time (0: all)")
     ap.add_argument("--model", default="smollm2-135m")
     ap.add_argument("--out", type=Path, default=Path("outputs/bench"))
+    ap.add_argument("--per-hour", type=float, default=None,
+                    help="$ per engine-hour for the cost figures (default: the registry's)")
     args = ap.parse_args()
+    global PRICE
 
     store_dir = args.out / "store"
     shutil.rmtree(store_dir, ignore_errors=True)
@@ -111,6 +132,7 @@ def main() -> None:
     root = snapshot(args.out / "project")
     ws = Workspace(store_dir, root)
     settings = ws.settings(args.model)
+    PRICE = Price(per_hour=args.per_hour) if args.per_hour else settings.spec.cost
     cards = [c.card for c in load_cards([cards_path])]
     jobs = plan(ws, cards, args.model)
     requests = [_request(j, settings, 0) for j in jobs]
@@ -148,6 +170,9 @@ def main() -> None:
     print(f"b/a = {report['ratio_b_over_a']}  (target <= 1.10)")
     print(f"c/b = {report['ratio_c_over_b']}  (target >= 3; c on {k} of {n} prompts)")
     print(f"re-run: {d['seconds']} s, {d['model_calls']} model calls (target < 3 s, 0)")
+    for r in (a, b):
+        print(f"{r['phase']}: {r['engine_seconds_per_review']} engine-s/review, "
+              f"${r['dollars_per_1000_verdicts']} per 1,000 verdicts")
     print(f"wrote {args.out / 'throughput.json'}")
 
 
@@ -160,10 +185,11 @@ def phase_a(llm: Any, requests: list[Any], settings: Any) -> tuple[list[str], di
     a_s = time.perf_counter() - t0
     a_texts = [o.outputs[0].text for o in outs]
     a_valid = sum(check(engine_result(o), settings.rubric)[0] is not None for o in outs)
-    result = phase("a: raw LLM.chat", a_s, n,
-                   sum(len(o.prompt_token_ids) for o in outs),
-                   sum(len(o.outputs[0].token_ids) for o in outs),
-                   sum(o.num_cached_tokens or 0 for o in outs), valid=a_valid)
+    tokens = (sum(len(o.prompt_token_ids) for o in outs),
+              sum(len(o.outputs[0].token_ids) for o in outs),
+              sum(o.num_cached_tokens or 0 for o in outs))
+    result = phase("a: raw LLM.chat", a_s, n, *tokens, valid=a_valid,
+                   **cost(a_s, n, tokens[0], tokens[2], tokens[1]))
     print(result, flush=True)
     return a_texts, result
 
@@ -175,13 +201,16 @@ def phase_b(llm: Any, engine: Any, cards_path: Path, store_dir: Path, model: str
     t0 = time.perf_counter()
     summary = run_batch([cards_path], store_dir, model, backend=engine, root=root)
     b_s = time.perf_counter() - t0
-    att = [a for r in summary.run.records for a in r.attempts]
+    records = list(summary.records())
     same = sum(r.attempts[0].text == t[:len(r.attempts[0].text)]
-               for r, t in zip(summary.run.records, a_texts, strict=True))
-    result = phase("b: panel batch", b_s, n, sum(a.prompt_tokens for a in att),
-                   sum(a.output_tokens for a in att), sum(a.cached_tokens for a in att),
-                   requests=summary.requests, ok=n - len(summary.run.failed),
-                   failed=len(summary.run.failed), first_attempt_same_text_as_a=same)
+               for r, t in zip(records, a_texts, strict=True))
+    usage = summary.usage
+    result = phase("b: panel batch", b_s, n, usage.prompt_tokens, usage.output_tokens,
+                   usage.cached_tokens, requests=summary.requests,
+                   ok=n - summary.counts.failed, failed=summary.counts.failed,
+                   first_attempt_same_text_as_a=same,
+                   **cost(usage.engine_seconds or b_s, n, usage.prompt_tokens,
+                          usage.cached_tokens, usage.output_tokens))
     print(result, flush=True)
     return result
 

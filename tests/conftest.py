@@ -18,11 +18,18 @@ from typing import Any
 import flask  # noqa: F401
 import pytest
 import yaml
+from hypothesis import settings
 
 from panel.backends.base import Backend
 from panel.backends.mock import MockBackend
 from panel.config.project import project_root
 from panel.config.workspace import Workspace
+
+# Property tests check behaviour, not speed: the suite's other lane runs at nice 19 beside
+# the engine tests, where one example can take seconds; hypothesis's 200 ms deadline then
+# fails a correct test (seen: a CSV example of 290 ms on a loaded machine).
+settings.register_profile("panel", deadline=None)
+settings.load_profile("panel")
 
 # The whole run is offline, subprocesses included: a hub model missing from the cache is an
 # error that says how to fetch it, never a download in the middle of a test.

@@ -218,7 +218,15 @@ def _field(text: str, name: str) -> Any:
 def _parse(req_id: str, text: str, seconds: float) -> GenResult:
     """A chat-completions response as our plain result; ``_Garbage`` if it is none."""
     try:
-        data = json.loads(text)
+        return parse_completion(req_id, json.loads(text), seconds)
+    except ValueError:
+        raise _Garbage from None
+
+
+def parse_completion(req_id: str, data: Any, seconds: float = 0.0) -> GenResult:
+    """A chat-completions response body (parsed JSON) as our plain result; ValueError if it
+    is none. The body of a batch runner's result line is the same object."""
+    try:
         choice = data["choices"][0]
         content = choice["message"].get("content") or ""
         usage = data.get("usage") or {}
@@ -229,9 +237,9 @@ def _parse(req_id: str, text: str, seconds: float) -> GenResult:
                            cached_tokens=int(details.get("cached_tokens") or 0),
                            seconds=seconds, logprobs=_logprobs(choice.get("logprobs")))
     except (ValueError, KeyError, IndexError, TypeError, AttributeError):
-        raise _Garbage from None
+        raise ValueError("not a chat completion") from None
     if not isinstance(content, str) or not isinstance(result.finish_reason, str | None):
-        raise _Garbage
+        raise ValueError("not a chat completion: content or finish_reason of the wrong type")
     return result
 
 

@@ -1,9 +1,10 @@
-"""`panel models list|fetch|serve`; the old spellings stay: bare `panel models` lists, and
+"""`panel models list|fetch|serve|run-batch`; the old spellings stay: bare `panel models` lists, and
 `panel serve` (hidden) is `panel models serve`."""
 
 from __future__ import annotations
 
 import signal
+from pathlib import Path
 
 import click
 
@@ -17,16 +18,24 @@ from panel.errors import PanelError
 @click.pass_context
 @user_errors
 def models(ctx: click.Context) -> None:
-    """The backbone registry (models.yaml): list, fetch weights, serve."""
+    """The backbone registry (models.yaml): list, fetch weights, serve, run a batch file."""
     if ctx.invoked_subcommand is None:  # `panel models` alone, as before: list
-        click.echo(models_table(Workspace().registry))
+        _list()
 
 
 @models.command(name="list")
 @user_errors
 def list_models() -> None:
-    """List the backbone registry (models.yaml); * marks the default."""
-    click.echo(models_table(Workspace().registry))
+    """List the backbone registry (models.yaml); * marks the default. An entry with a
+    price, or with reviews in ./outputs, shows what a review and a verdict cost."""
+    _list()
+
+
+def _list() -> None:
+    from panel.pipeline.cost import stored_usage
+
+    ws = Workspace()
+    click.echo(models_table(ws.registry, stored_usage(ws.output, ws.registry.names)))
 
 
 @models.command(name="fetch")
@@ -38,6 +47,26 @@ def fetch(name: str) -> None:
 
     repo, path = fetch_weights(Workspace().registry.get(name))
     click.echo(f"fetched {repo} to {path}")
+
+
+@models.command(name="run-batch")
+@click.argument("requests", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--output", "-o", "results", required=True, metavar="RESULTS",
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="The results file to write (never overwritten).")
+@model_option
+@user_errors
+def run_batch(requests: Path, results: Path, model: str | None) -> None:
+    """Run a request file from `panel batch --export` through vLLM's own batch runner,
+    with the registry entry's weights and engine settings."""
+    from panel.backends.vllm.batch_runner import run_batch_file
+
+    spec = Workspace().registry.get(model)
+    click.echo(f"running {requests} through vLLM's batch runner on '{spec.name}' (the "
+               "engine starts first: about a minute on CPU)...", err=True)
+    done = run_batch_file(spec, requests, results)
+    click.echo(f"{done.lines} result(s) in {done.results}: {done.engine_seconds:g} "
+               f"engine-seconds, {done.seconds:g} s in all (log {done.log})")
 
 
 _SERVE_HELP = ("Run the vLLM OpenAI-compatible server for a registry model, in the foreground; "

@@ -92,15 +92,35 @@ def compare(a: str, b: str, model: str | None, dtype: str | None, personas: str 
 @click.option("--window", type=click.IntRange(min=1), default=None,
               help="Cards read, reviewed and stored together (default 500; 2048 with --ray): "
                    "memory grows with it, and so does what an engine gets to batch at once.")
+@click.option("--export", "export_dir", default=None, metavar="DIR",
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Write the pending reviews as OpenAI Batch JSONL request files in DIR "
+                   "(for any batch runner) instead of running them; with --import, DIR "
+                   "takes the next round.")
+@click.option("--import", "import_files", multiple=True, metavar="FILE",
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="Import a batch runner's results file (repeatable): validate and store "
+                   "each line, and write the next round's requests.")
+@click.option("--flavor", type=click.Choice(["vllm", "openai"]), default="vllm",
+              show_default=True, help="For --export: vllm carries the review grammar as "
+              "structured_outputs; openai its JSON schema as response_format.")
 @user_errors
 def batch(inputs: tuple[str, ...], model: str | None, dtype: str | None,
           personas: str | None, output: Path, force: bool, shard: str | None,
-          ray_address: str | None, actors: int, window: int | None) -> None:
+          ray_address: str | None, actors: int, window: int | None, export_dir: Path | None,
+          import_files: tuple[Path, ...], flavor: str) -> None:
     """Review a JSONL file or folders of cards unattended: resumes, skips bad cards, exit 1
     if anything failed."""
     from panel.cli.display import show_progress
     from panel.pipeline.batch import Shard, run_batch
 
+    if export_dir or import_files:  # the reviews run elsewhere: files out, results in
+        if shard or ray_address or force:
+            raise click.UsageError("--export/--import take no --shard, --ray or --force")
+        batch_files(inputs, model=model, dtype=dtype, personas=split(personas),
+                    output=output, export_dir=export_dir, import_files=import_files,
+                    flavor=flavor)
+        return
     part, people = Shard.parse(shard), split(personas)
     with show_progress("reviews") as progress:
         if ray_address:  # the caller picks local or Ray; neither module knows the other's CLI
@@ -114,8 +134,39 @@ def batch(inputs: tuple[str, ...], model: str | None, dtype: str | None,
             summary = run_batch(inputs, output=output, model=model, personas=people,
                                 force=force, shard=part, progress=progress, dtype=dtype,
                                 window=window)
-    click.echo(format_summary(summary))
+    price = Workspace(output).registry.get(model).cost
+    click.echo(format_summary(summary, price))
     if not summary.ok:
+        raise SystemExit(1)
+
+
+def batch_files(inputs: tuple[str, ...], *, model: str | None, dtype: str | None,
+                personas: list[str] | None, output: Path, export_dir: Path | None,
+                import_files: tuple[Path, ...], flavor: str) -> None:
+    """`panel batch --export` / `--import`: exit 1 if the input had bad cards, or an
+    import left a problem line or a review not stored valid."""
+    from panel.cli.tables import export_lines, import_lines
+    from panel.pipeline import batchfile
+    from panel.pipeline.run import run_usage
+
+    planned = batchfile.plan_batch(inputs, output, model, personas, dtype)
+    kind: batchfile.Flavor = "openai" if flavor == "openai" else "vllm"
+    price = planned.settings.spec.cost
+    ok = not planned.card_errors
+    if import_files:
+        report = batchfile.import_results(planned.jobs, planned.ws.store, planned.settings,
+                                          import_files, export_dir, kind)
+        summary = batchfile.record_import(planned, report)
+        click.echo("\n".join(import_lines(report, run_usage(summary), price)))
+        ok = ok and report.ok
+    else:
+        done = batchfile.export_requests(planned.jobs, planned.ws.store, planned.settings,
+                                         export_dir or Path("batch"), kind)
+        click.echo("\n".join(export_lines(done)))
+    if planned.card_errors:
+        click.echo("skipped input (file:line: field, reason):")
+        click.echo("\n".join(f"  {e}" for e in planned.card_errors))
+    if not ok:
         raise SystemExit(1)
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from panel.config.registry import Registry
+from panel.config.registry import Price, Registry
 from panel.config.workspace import Workspace
 from panel.contract.records import ReviewRecord
 from panel.pipeline.batch import BatchSummary
+from panel.pipeline.batchfile import Export, ImportReport
+from panel.pipeline.cost import REVIEWS_PER_VERDICT, Usage
 from panel.pipeline.run import RunSummary
 from panel.research.agreement import AgreementReport
 from panel.research.audit import AuditReport
@@ -20,9 +22,9 @@ from panel.verdict.jury import ToolJury
 from panel.verdict.views import review_state
 
 
-def format_summary(s: BatchSummary) -> str:
-    """The closing table: counts, then the failed reviews and skipped cards (the first
-    ``SHOWN`` of each; the run's .skipped.jsonl file has them all)."""
+def format_summary(s: BatchSummary, price: Price | None = None) -> str:
+    """The closing table: counts, cost, then the failed reviews and skipped cards (the
+    first ``SHOWN`` of each; the run's .skipped.jsonl file has them all)."""
     c, log = s.counts, s.log
     part = f" (shard {s.shard.index}/{s.shard.count})" if s.shard.count > 1 else ""
     rows = [("cards reviewed", s.cards), ("cards skipped (bad input)", log.counts["skipped"]),
@@ -36,6 +38,7 @@ def format_summary(s: BatchSummary) -> str:
     lines = [f"batch{part}: {s.output}"]
     lines += [f"  {name:<26} {value:>7}" for name, value in rows]
     lines.append(f"  {'seconds':<26} {s.seconds:>7g}")
+    lines += cost_lines(s.usage, price)
     if s.tally is not None:
         lines.append(s.tally.describe())
         if not s.tally.adds_up:
@@ -55,6 +58,56 @@ def format_summary(s: BatchSummary) -> str:
     return "\n".join(lines)
 
 
+def cost_lines(usage: Usage, price: Price | None) -> list[str]:
+    """Tokens and engine time of the reviews made, and with a price what they cost."""
+    if not usage.reviews:
+        return []
+    lines = [f"cost of the {usage.reviews} review(s) made now:",
+             f"  {'tokens prompt/cached/out':<26} {usage.prompt_tokens}/"
+             f"{usage.cached_tokens}/{usage.output_tokens}"]
+    if usage.seconds_per_review is not None:
+        lines.append(f"  {'engine-seconds per review':<26} {usage.seconds_per_review:>7.3f}"
+                     f"  ({usage.engine_seconds:g} s in all, "
+                     f"{usage.reviews_per_second or 0:.2f} reviews/s)")
+    per_review = usage.dollars_per_review(price)
+    if per_review is not None:
+        lines.append(f"  {'$ per review':<26} {per_review:>10.6f}")
+        lines.append(f"  {'$ per verdict':<26} {per_review * REVIEWS_PER_VERDICT:>10.6f}")
+        lines.append(f"  {'$ per 1,000 verdicts':<26} "
+                     f"{per_review * REVIEWS_PER_VERDICT * 1000:>10.4f}")
+    return lines
+
+
+def export_lines(done: Export) -> list[str]:
+    """`panel batch --export`: what was written, and what was stored already."""
+    lines = [f"export: {done.requests} request(s) of {done.planned} planned review(s) "
+             f"({done.stored} stored already) in {done.folder}"]
+    lines += [f"  {f.path.name}: {f.requests} request(s), {f.size} bytes" for f in done.files]
+    if done.manifest:
+        lines.append(f"  manifest: {done.manifest}")
+    return lines
+
+
+def import_lines(report: ImportReport, usage: Usage, price: Price | None) -> list[str]:
+    """`panel batch --import`: counts, cost, every problem by file and line, next round."""
+    rows = [("result lines", report.lines), ("stored valid", len(report.stored)),
+            ("failed attempts recorded", len(report.failed)),
+            ("imported before, unchanged", report.already),
+            ("problems", len(report.problems)), ("still pending", report.pending),
+            ("out of attempts", len(report.exhausted))]
+    lines = [f"import: {len(report.files)} file(s)"]
+    lines += [f"  {name:<26} {value:>7}" for name, value in rows]
+    lines += cost_lines(usage, price)
+    for title, items in (("problems (file:line: reason):", report.problems),
+                         ("failed attempts:", report.failed),
+                         ("out of attempts (not asked again):", report.exhausted)):
+        if items:
+            lines += [title, *(f"  {item}" for item in items)]
+    if report.next_round is not None:
+        lines += ["next round:", *export_lines(report.next_round)]
+    return lines
+
+
 def format_table(report: AgreementReport) -> str:
     """The report as plain-text tables: pairs, Fleiss, backbones, self-consistency."""
     lines = [f"Study {report.study}: {', '.join(report.models)}", "",
@@ -69,14 +122,16 @@ def format_table(report: AgreementReport) -> str:
             f"{f.persona} {fmt(f.kappa)} (n={f.n})" for f in report.fleiss)]
     lines += ["", f"{'backbone':<20} {'reviews':>7} {'fail%':>6} {'ship%':>6} {'mean':>6} "
               f"{'std':>5} {'min':>4} {'med':>5} {'max':>4} {'tokens':>7} {'lat s':>6} "
-              f"{'wall s':>6}"]
+              f"{'wall s':>6} {'eng s':>6} {'agree%':>6} {'$/1k verdicts':>13}"]
     for b in report.backbones:
         s = b.scores
         lines.append(f"{b.model[:20]:<20} {b.reviews:>7} {fmt(b.failure_rate_pct, '.1f'):>6} "
                      f"{fmt(b.ship_rate_pct, '.1f'):>6} {fmt(s.mean, '.1f'):>6} "
                      f"{fmt(s.std, '.1f'):>5} {fmt(s.min, '.0f'):>4} {fmt(s.median, '.1f'):>5} "
                      f"{fmt(s.max, '.0f'):>4} {fmt(b.mean_output_tokens, '.1f'):>7} "
-                     f"{fmt(b.mean_latency_s, '.2f'):>6} {fmt(b.wall_s_per_review, '.2f'):>6}")
+                     f"{fmt(b.mean_latency_s, '.2f'):>6} {fmt(b.wall_s_per_review, '.2f'):>6} "
+                     f"{fmt(b.engine_s_per_review, '.3f'):>6} {fmt(b.agreement_pct, '.1f'):>6} "
+                     f"{fmt(b.dollars_per_1000_verdicts, '.4f'):>13}")
     if report.consistency:
 
         lines += ["", consistency_table(report.consistency)]
@@ -169,15 +224,38 @@ def summary_table(ws: Workspace, summary: RunSummary) -> str:
     return "\n".join(lines)
 
 
-def models_table(reg: Registry) -> str:
-    """`panel models`: name, backend, source, and which is the default (*)."""
+def models_table(reg: Registry, usage: Mapping[str, Usage] | None = None) -> str:
+    """`panel models`: name, backend, source, and which is the default (*); under an
+    entry with a price or measured reviews, what a review and a verdict cost."""
     lines = []
     for name, spec in reg.models.items():
         s = spec.source
         src = "-" if s is None else s.hf or s.path or f"embedded:{s.embedded}"
         mark = "*" if name == reg.default else " "
         lines.append(f"{mark} {name:<20} {spec.backend:<7} {src:<44} {spec.description}")
+        cost = model_cost(spec.cost, (usage or {}).get(name))
+        if cost:
+            lines.append(f"    cost: {cost}")
     return "\n".join(lines)
+
+
+def model_cost(price: Price | None, usage: Usage | None) -> str:
+    """A backbone's price and, from the reviews stored, its engine-seconds and $ per
+    review, per verdict and per 1,000 verdicts; empty when there is neither."""
+    parts = []
+    if price is not None:
+        parts.append(f"${price.per_hour:g}/hour" if price.per_hour is not None else
+                     f"${price.per_million_input:g}/M input, "
+                     f"${price.per_million_output:g}/M output tokens")
+    if usage is not None and usage.seconds_per_review is not None:
+        parts.append(f"{usage.seconds_per_review:.3f} engine-s/review over {usage.reviews} "
+                     "stored")
+    per_review = usage.dollars_per_review(price) if usage is not None else None
+    if per_review is not None:
+        verdict = per_review * REVIEWS_PER_VERDICT
+        parts.append(f"${per_review:.6f}/review, ${verdict:.6f}/verdict, "
+                     f"${verdict * 1000:.4f}/1,000 verdicts")
+    return "; ".join(parts)
 
 
 def review_line(rec: ReviewRecord) -> str:

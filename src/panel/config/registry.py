@@ -63,6 +63,46 @@ class Sampling(BaseModel):
     seed: int = Field(0, ge=0, description="Base seed; each request derives its own from it.")
 
 
+class Price(BaseModel):
+    """What a backbone costs to run, so a summary can say what a verdict costs: a
+    self-hosted engine by the hour it runs, a hosted one by the million tokens (its batch
+    price, where the runner halves it). Never part of a store key: a price changes what a
+    review costs, not what it says."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    per_hour: float | None = Field(None, gt=0, description="Dollars per hour of engine "
+                                   "time (a GPU's rent), charged on engine-seconds.")
+    per_million_input: float | None = Field(None, ge=0, description="Dollars per million "
+                                            "prompt tokens not served from the cache.")
+    per_million_cached: float | None = Field(None, ge=0, description="Dollars per million "
+                                             "cached prompt tokens (default: the input price).")
+    per_million_output: float | None = Field(None, ge=0, description="Dollars per million "
+                                             "generated tokens.")
+
+    @model_validator(mode="after")
+    def _one_basis(self) -> Price:
+        """By the hour or by the token, never both (the sum would charge twice)."""
+        tokens = {k for k in self.model_fields_set if k.startswith("per_million")}
+        if (self.per_hour is None) == (not tokens):
+            raise ValueError("give per_hour, or per_million_input and per_million_output")
+        if tokens and (self.per_million_input is None or self.per_million_output is None):
+            raise ValueError("per-token prices need both per_million_input and "
+                             "per_million_output")
+        return self
+
+    def dollars(self, engine_seconds: float | None, prompt_tokens: int, cached_tokens: int,
+                output_tokens: int) -> float | None:
+        """The price of this much work; None for an hourly price without engine time."""
+        if self.per_hour is not None:
+            return None if engine_seconds is None else self.per_hour * engine_seconds / 3600
+        cached_price = (self.per_million_input if self.per_million_cached is None
+                        else self.per_million_cached)
+        return ((prompt_tokens - cached_tokens) * (self.per_million_input or 0.0)
+                + cached_tokens * (cached_price or 0.0)
+                + output_tokens * (self.per_million_output or 0.0)) / 1e6
+
+
 class ModelSpec(BaseModel):
     """One backbone: how to load it and how to sample from it."""
 
@@ -79,6 +119,8 @@ class ModelSpec(BaseModel):
     max_model_len: int = Field(4096, ge=256, description="Context length for the engine.")
     engine: dict[str, Any] = Field(default_factory=dict, description="Extra vLLM engine args.")
     sampling: Sampling = Field(default_factory=Sampling, description="Sampling settings.")
+    cost: Price | None = Field(None, description="What running it costs (per hour, or per "
+                               "million tokens); summaries then show $ per verdict.")
     base_url: str | None = Field(None, description="For backend openai: the server's /v1 URL.")
     max_concurrency: int = Field(16, ge=1, description="For backend openai: requests in flight.")
     timeout_s: float = Field(120, gt=0, description="For backend openai: the most seconds one "

@@ -147,6 +147,9 @@ class PairRecord(BaseModel):
     attempts: list[Attempt] = Field(default_factory=list, description="Every try, in order.")
     provenance: dict[str, Any] = Field(default_factory=dict,
                                        description="Hashes, sampling, contract, versions.")
+    engine_seconds: float | None = Field(
+        None, ge=0, description="This judgment's share of engine time, all attempts "
+        "(pipeline/cost); None when unknown.")
     created_at: str = Field(default_factory=lambda: now(), description="UTC, ISO 8601.")
 
     @property

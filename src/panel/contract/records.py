@@ -70,6 +70,10 @@ class ReviewRecord(BaseModel):
     attempts: list[Attempt] = Field(default_factory=list, description="Every try, in order.")
     provenance: dict[str, Any] = Field(default_factory=dict,
                                        description="Hashes, sampling, rubric, versions.")
+    engine_seconds: float | None = Field(
+        None, ge=0, description="This review's share of engine time, all attempts: the "
+        "batch's engine wall time apportioned by tokens (pipeline/cost), what a price per "
+        "GPU-hour is paid for; None when unknown (a hosted runner, a review stored before).")
     created_at: str = Field(default_factory=lambda: now(), description="UTC, ISO 8601.")
     edit: Edit | None = Field(None, description="The editor's change, if any.")
 
@@ -101,6 +105,14 @@ class ReviewRecord(BaseModel):
     @property
     def output_tokens(self) -> int:
         return sum(a.output_tokens for a in self.attempts)
+
+    @property
+    def prompt_tokens(self) -> int:
+        return sum(a.prompt_tokens for a in self.attempts)
+
+    @property
+    def cached_tokens(self) -> int:
+        return sum(a.cached_tokens for a in self.attempts)
 
     @property
     def seconds(self) -> float:

@@ -36,6 +36,7 @@ from panel.contract.records import ReviewRecord
 from panel.errors import InputError, PanelError
 from panel.hashing import sha
 from panel.inputs.cards import InputTally, LoadedCard, estimate_entries, iter_cards, slug_taken
+from panel.pipeline.cost import Usage
 from panel.pipeline.jobs import batched
 from panel.pipeline.run import (
     LocalWork,
@@ -188,6 +189,8 @@ class BatchSummary:
     manifest: Path | None = None
     keys: Path | None = None
     """OUTPUT/runs/STEM.keys: the key of every review the batch covers, one a line."""
+    usage: Usage = field(default_factory=Usage)
+    """Tokens and engine time of the reviews the batch made."""
 
     @property
     def card_errors(self) -> list[InputError]:
@@ -332,7 +335,7 @@ def run_batch(inputs: Sequence[str | Path], output: Path = Path("outputs"),
           else Workspace(shard.output(output), root, dtype))
     counter = CountingBackend(ws.settings(model).spec, backend)
     summary = stream_batch(ws, inputs, shard, model, personas, force,
-                           LocalWork(ws.settings(model), counter), progress,
+                           LocalWork(ws.settings(model), counter, ws.store), progress,
                            window or WINDOW, known=main_stores(output, shard))
     summary.requests = counter.requests
     return summary
@@ -366,7 +369,7 @@ def stream_batch(ws: Workspace, inputs: Sequence[str | Path], shard: Shard,
             store.close()
     summary = BatchSummary(session.counts, cards, log, shard=shard, output=ws.output,
                            tally=tally, seconds=round(time.perf_counter() - started, 2),
-                           keys=keys)
+                           keys=keys, usage=session.usage)
     summary.manifest = write_batch_manifest(ws, model, summary, stem)
     return summary
 
@@ -380,6 +383,7 @@ def write_batch_manifest(ws: Workspace, model: str | None, summary: BatchSummary
               "card_errors": summary.log.counts["skipped"], "unavailable": c.unavailable}
     return write_run_file(ws, model, {
         "counts": counts, "cards": summary.cards, "seconds": summary.seconds,
+        "cost": summary.usage.record(ws.settings(model).spec.cost),
         "input": tally.describe() if tally else None,
         "keys_file": summary.keys.name if summary.keys else None,
         "skipped_file": summary.log.path.name if summary.log.path.is_file() else None,

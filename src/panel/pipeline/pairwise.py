@@ -15,6 +15,7 @@ keeps one row per key).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -36,6 +37,7 @@ from panel.hashing import json_sha
 from panel.inputs.cards import ToolCard
 from panel.inputs.personas import Persona
 from panel.inputs.prompts import Messages, messages_hash
+from panel.pipeline.cost import share_engine_time
 from panel.pipeline.jobs import request_seed
 from panel.pipeline.retry import run_jobs, validate_reply
 from panel.pipeline.run import Progress
@@ -204,9 +206,16 @@ class _Run:
         self._report()
         if todo:
             engine = self.backend or create_backend(self.settings.spec)
+            made: list[PairRecord] = []
+
+            def keep(record: PairRecord) -> None:  # stored at once, its time share after
+                made.append(record)
+                self._stored(record)
             try:
-                run_jobs(todo, engine, self.settings, on_record=self._stored,
+                started = time.perf_counter()
+                run_jobs(todo, engine, self.settings, on_record=keep,
                          on_unavailable=self._unavailable, contract=contract)
+                share_engine_time(made, time.perf_counter() - started, self._put_all)
             finally:
                 if self.backend is None:
                     engine.close()
@@ -214,6 +223,10 @@ class _Run:
             rec = self.ws.store.get_pair(key)
             if rec is not None:
                 self.records[key] = rec
+
+    def _put_all(self, records: list[PairRecord]) -> None:
+        for rec in records:
+            self.ws.store.put_pair(rec)
 
     def _stored(self, record: PairRecord) -> None:
         self.ws.store.put_pair(record)

@@ -32,6 +32,7 @@ from panel.contract.records import ReviewRecord
 from panel.errors import PanelError
 from panel.inputs.cards import ToolCard
 from panel.pipeline.batch import BatchSummary, Shard, main_stores, stream_batch
+from panel.pipeline.cost import Usage
 from panel.pipeline.jobs import Job, Planner
 from panel.pipeline.retry import Unavailable, run_jobs
 from panel.pipeline.run import Progress
@@ -103,6 +104,8 @@ class RayWork:
         self.spec, self.root, self.address = spec, root, address
         self.actors, self.batch_size = actors, batch_size
         self.ray: Any = None
+        self.usage = Usage()
+        """Tokens of the records made (actors report no engine time of their own)."""
         self.requests = 0
         """Attempts of the records made, plus one per job the server could not serve."""
 
@@ -122,6 +125,7 @@ class RayWork:
                 if raw:
                     rec = ReviewRecord.model_validate_json(str(raw))
                     self.requests += len(rec.attempts)
+                    self.usage += Usage.of([rec])
                     on_record(rec)
                 else:
                     self.requests += 1

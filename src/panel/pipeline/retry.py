@@ -181,7 +181,7 @@ class _Stream(Generic[J, R]):
             return None
         output, reason = self.contract.check(res)
         tried = self.attempts.setdefault(job.key, [])
-        tried.append(_attempt(res, seed, reason))
+        tried.append(make_attempt(res, seed, reason))
         if output is None and attempt < self.max_attempts - 1:
             return self.ask(job, attempt + 1)
         record = self.contract.record(job, output, reason, tried, self.backend)
@@ -223,7 +223,8 @@ def card_constraints(rubric: Rubric, name: str,
     return grammar, generation_schema(rubric, name, lengths), max_tokens_bound(grammar)
 
 
-def _attempt(res: GenResult, seed: int, reason: str | None) -> Attempt:
+def make_attempt(res: GenResult, seed: int, reason: str | None) -> Attempt:
+    """What a record keeps of one try, however it was run (live, or a batch file's line)."""
     return Attempt(seed=seed, finish_reason=res.finish_reason, error=reason,
                    prompt_tokens=res.prompt_tokens, output_tokens=res.output_tokens,
                    cached_tokens=res.cached_tokens, seconds=round(res.seconds, 4),

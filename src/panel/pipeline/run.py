@@ -29,6 +29,7 @@ from panel.contract.records import ReviewRecord, now
 from panel.errors import InputError
 from panel.hashing import json_sha
 from panel.inputs.cards import LoadedCard, ToolCard, load_cards
+from panel.pipeline.cost import Usage, share_engine_time
 from panel.pipeline.jobs import Job, Planner, batched
 from panel.pipeline.retry import Unavailable, run_jobs
 from panel.store.files import atomic_write
@@ -53,6 +54,8 @@ class RunSummary:
     """'tool / persona: reason' of each review the server could not make (none stored)."""
     seconds: float = 0.0
     manifest: Path | None = None
+    usage: Usage = field(default_factory=Usage)
+    """Tokens and engine time of the reviews this run made: what its cost figures cover."""
 
     @property
     def failed(self) -> list[ReviewRecord]:
@@ -137,6 +140,11 @@ class Session:
                 self.counts.failed += 1
                 self.on_failed(_fetch(self.ws, key))
 
+    @property
+    def usage(self) -> Usage:
+        """Tokens and engine time of the reviews this run made (not those it reused)."""
+        return self.work.usage
+
     def close(self) -> None:
         """The end of the run: the progress bar's last figure; the backend, if started here."""
         self.claims.finish()
@@ -163,7 +171,7 @@ def review_cards(ws: Workspace, cards: Sequence[ToolCard], model: str | None = N
     """
     started = time.perf_counter()
     session = Session(ws, model, personas, force, samples,
-                      LocalWork(ws.settings(model), backend), progress, len(cards))
+                      LocalWork(ws.settings(model), backend, ws.store), progress, len(cards))
     ws.store.register_cards([(c.slug, c.identity, c.model_dump_json(), None) for c in cards],
                             strict=True)
     unavailable: list[str] = []
@@ -175,7 +183,7 @@ def review_cards(ws: Workspace, cards: Sequence[ToolCard], model: str | None = N
     records = list(ws.store.get_many(j.key for j in jobs))
     c = session.counts
     summary = RunSummary(records, reviewed=c.reviewed, reused=c.reused,
-                         unavailable=unavailable, by_other=c.by_other,
+                         unavailable=unavailable, by_other=c.by_other, usage=session.usage,
                          seconds=round(time.perf_counter() - started, 2))
     summary.manifest = write_manifest(ws, summary, model)
     return summary
@@ -208,6 +216,9 @@ class Work(Protocol):
     ``on_unavailable`` with each job the server could not serve (``LocalWork``; Ray:
     ``RayWork``); ``close`` ends whatever it started."""
 
+    usage: Usage
+    """Tokens and engine time of the reviews made so far."""
+
     def __call__(self, jobs: list[Job], on_record: Callable[[ReviewRecord], None],
                  on_unavailable: Unavailable) -> None: ...
 
@@ -218,15 +229,29 @@ class LocalWork:
     """Jobs on this machine's backend, started on the first claimed job (a run whose keys
     are all stored or claimed by others never pays the engine start)."""
 
-    def __init__(self, settings: ReviewSettings, backend: Backend | None = None):
+    def __init__(self, settings: ReviewSettings, backend: Backend | None = None,
+                 store: Store | None = None):
         self.settings, self.backend, self.owned = settings, backend, backend is None
+        self.store = store
+        self.usage = Usage()
+        """Tokens and engine time of every review made here so far."""
 
     def __call__(self, jobs: list[Job], on_record: Callable[[ReviewRecord], None],
                  on_unavailable: Unavailable) -> None:
         if self.backend is None:
             self.backend = create_backend(self.settings.spec)
-        run_jobs(jobs, self.backend, self.settings, on_record=on_record,
+        made: list[ReviewRecord] = []
+
+        def keep(record: ReviewRecord) -> None:
+            made.append(record)
+            on_record(record)
+
+        started = time.perf_counter()  # the engine is up: its start is no review's cost
+        run_jobs(jobs, self.backend, self.settings, on_record=keep,
                  on_unavailable=on_unavailable)
+        if self.store is not None:  # each review's share of the batch's engine time
+            made = share_engine_time(made, time.perf_counter() - started, self.store.put_many)
+        self.usage += Usage.of(made)
 
     def close(self) -> None:
         """Close the backend if this started it."""
@@ -406,7 +431,8 @@ def write_manifest(ws: Workspace, summary: RunSummary, model: str | None) -> Pat
               "failed": len(summary.failed), "card_errors": len(summary.card_errors),
               "unavailable": len(summary.unavailable)}
     return write_run_file(ws, model, {"counts": counts, "keys": [r.key for r in summary.records],
-                                      "seconds": summary.seconds})
+                                      "seconds": summary.seconds,
+                                      "cost": summary.usage.record(ws.settings(model).spec.cost)})
 
 
 def run_stem(ws: Workspace, model: str | None) -> str:
@@ -433,3 +459,8 @@ def write_run_file(ws: Workspace, model: str | None, extra: dict[str, object],
     path = child(folder, stem or run_stem(ws, model), ".json", field="model")
     atomic_write(path, json.dumps(doc, indent=2))
     return path
+
+
+def run_usage(summary: RunSummary) -> Usage:
+    """Tokens and engine time of the reviews this run made (not those it reused)."""
+    return summary.usage

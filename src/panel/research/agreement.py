@@ -16,7 +16,9 @@ from itertools import combinations
 
 from pydantic import BaseModel, Field
 
+from panel.config.registry import Price
 from panel.contract.records import ReviewRecord
+from panel.pipeline.cost import REVIEWS_PER_VERDICT, Usage
 from panel.research.stats import (
     ALL,
     Distribution,
@@ -63,6 +65,14 @@ class BackboneStats(BaseModel):
                                                      "latency inside the batch).")
     wall_s_per_review: float | None = Field(None, description="Run wall time / reviews "
                                                               "generated (engine start included).")
+    engine_s_per_review: float | None = Field(None, description="Engine-seconds per review: "
+                                              "each review's share of its batch's engine time "
+                                              "(pipeline/cost); None if any review lacks one.")
+    dollars_per_1000_verdicts: float | None = Field(
+        None, description="$ per 1,000 verdicts (4 reviews each) at the registry entry's "
+        "price; None without a price (or, for an hourly one, without engine time).")
+    agreement_pct: float | None = Field(None, description="Mean verdict agreement with each "
+                                        "other backbone, all personas: beside its cost.")
 
 
 class FleissStats(BaseModel):
@@ -116,10 +126,13 @@ def fleiss_stats(by_model: Mapping[str, Sequence[ReviewRecord]],
 
 
 def backbone_stats(model: str, records: Sequence[ReviewRecord], personas: Sequence[str],
-                   wall_s_per_review: float | None = None) -> BackboneStats:
-    """Per-backbone score distribution, ship and failure rates, tokens and time."""
+                   wall_s_per_review: float | None = None,
+                   price: Price | None = None) -> BackboneStats:
+    """Per-backbone score distribution, ship and failure rates, tokens, time and cost."""
     ok = [r for r in records if r.ok and r.score is not None]
     n = len(records)
+    usage = Usage.of(records)
+    per_review = usage.dollars_per_review(price)
     return BackboneStats(
         model=model, reviews=n, failed=n - len(ok),
         failure_rate_pct=round(100 * (n - len(ok)) / n, 2) if n else None,
@@ -131,13 +144,26 @@ def backbone_stats(model: str, records: Sequence[ReviewRecord], personas: Sequen
         mean_output_tokens=round(sum(r.output_tokens for r in records) / n, 2) if n else None,
         mean_latency_s=round(sum(r.seconds for r in records) / n, 3) if n else None,
         wall_s_per_review=wall_s_per_review,
+        engine_s_per_review=(None if usage.seconds_per_review is None
+                             else round(usage.seconds_per_review, 4)),
+        dollars_per_1000_verdicts=(None if per_review is None
+                                   else round(per_review * REVIEWS_PER_VERDICT * 1000, 4)),
     )
+
+
+def mean_agreement(model: str, pairs: Sequence[PairStats]) -> float | None:
+    """A backbone's mean verdict agreement with the others, over all personas."""
+    pcts = [p.verdict_agreement_pct for p in pairs if p.persona == ALL
+            and model in (p.model_a, p.model_b) and p.verdict_agreement_pct is not None]
+    return round(sum(pcts) / len(pcts), 2) if pcts else None
 
 
 def agreement_report(study: str, by_model: Mapping[str, Sequence[ReviewRecord]],
                      personas: Sequence[str],
-                     wall: Mapping[str, float] | None = None) -> AgreementReport:
-    """Every pairwise, all-backbone and per-backbone statistic of a study."""
+                     wall: Mapping[str, float] | None = None,
+                     prices: Mapping[str, Price | None] | None = None) -> AgreementReport:
+    """Every pairwise, all-backbone and per-backbone statistic of a study, with each
+    backbone's cost beside its agreement with the others."""
     from panel.research.consistency import self_consistency
 
     models = list(by_model)
@@ -145,7 +171,9 @@ def agreement_report(study: str, by_model: Mapping[str, Sequence[ReviewRecord]],
     pairs = [pair_stats(by_model[a], by_model[b], a, b, p)
              for a, b in combinations(models, 2) for p in scopes]
     fleiss = [fleiss_stats(by_model, p) for p in scopes] if len(models) >= 2 else []
-    backbones = [backbone_stats(m, by_model[m], personas, (wall or {}).get(m)) for m in models]
+    backbones = [backbone_stats(m, by_model[m], personas, (wall or {}).get(m),
+                                (prices or {}).get(m)).model_copy(
+                     update={"agreement_pct": mean_agreement(m, pairs)}) for m in models]
     consistency = [row.model_dump() for m in models
                    for row in self_consistency(m, by_model[m], personas)]
     return AgreementReport(study=study, models=models, personas=list(personas), pairs=pairs,

@@ -239,8 +239,10 @@ def study_agreement(ws: Workspace, *, study: str,
     from panel.research.report import write_report
 
     manifest = load_manifest(ws, study)
+    prices = {m: spec.cost for m in manifest["runs"]
+              if (spec := ws.registry.models.get(m)) is not None}
     report = agreement_report(manifest["name"], study_records(ws, manifest),
-                              manifest["personas"], wall_seconds(manifest))
+                              manifest["personas"], wall_seconds(manifest), prices)
     return report, write_report(report, study_folder(ws, manifest["name"]), figure_format)
 
 

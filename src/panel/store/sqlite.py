@@ -192,18 +192,17 @@ class Store:
         a retry of a failed one), unless an editor's edit pins that key: an edited or
         approved review is never overwritten. ``owner``'s lease on the key is released in
         the same transaction. Returns whether the row was written."""
-        row = (record.key, record.tool, record.persona, record.model, record.sample,
-               record.status, record.created_at, record.model_dump_json(exclude={"edit"}))
         with self._tx() as db:
-            # unless the edit of this tool, persona and model is pinned to this very key
-            written = db.execute(
-                "INSERT OR REPLACE INTO reviews SELECT ?,?,?,?,?,?,?,? WHERE NOT EXISTS "
-                "(SELECT 1 FROM edits WHERE tool=? AND persona=? AND model=? AND "
-                "json_extract(edit, '$.key')=?)",
-                (*row, record.tool, record.persona, record.model, record.key)).rowcount
+            written = db.execute(_PUT_SQL, _put_args(record)).rowcount
             if owner:
                 db.execute("DELETE FROM leases WHERE key=? AND owner=?", (record.key, owner))
         return written > 0
+
+    def put_many(self, records: Sequence[ReviewRecord]) -> None:
+        """``put`` for many reviews in one transaction (a batch's records again, with their
+        share of its engine time); an edit-pinned key is still never overwritten."""
+        with self._tx() as db:
+            db.executemany(_PUT_SQL, [_put_args(r) for r in records])
 
     def put_card(self, tool: str, card_json: str, source: str | None = None) -> None:
         """Remember the card a tool's reviews were made from (pages need it); refused
@@ -560,6 +559,18 @@ class Store:
 
     def pair_count(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM pair_judgments").fetchone()[0])
+
+
+_PUT_SQL = ("INSERT OR REPLACE INTO reviews SELECT ?,?,?,?,?,?,?,? WHERE NOT EXISTS "
+            "(SELECT 1 FROM edits WHERE tool=? AND persona=? AND model=? AND "
+            "json_extract(edit, '$.key')=?)")
+"""Store a review unless the edit of its tool, persona and model is pinned to its key."""
+
+
+def _put_args(record: ReviewRecord) -> tuple[Any, ...]:
+    return (record.key, record.tool, record.persona, record.model, record.sample,
+            record.status, record.created_at, record.model_dump_json(exclude={"edit"}),
+            record.tool, record.persona, record.model, record.key)
 
 
 def _refusal(row: CardRow, held: CardOwner) -> InputError:

