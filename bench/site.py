@@ -110,10 +110,13 @@ def timed_build(output: Path, profile: Path | None = None) -> tuple[float, int]:
 
 
 def edit_one(output: Path) -> None:
-    """An editor changes one review of tool 1: its page and index rows must follow."""
+    """An editor changes one review of tool 1 (a score it did not have): its page and
+    index rows must follow."""
     ws = Workspace(output, ROOT)
     slug = slugify("Tool 000001")
-    ws.store.set_edit(slug, "skeptic", "mock", Edit(score=3, verdict="skip", review=None))
+    old = ws.store.get_edit(slug, "skeptic", "mock")
+    score = 3 if old is None or old.score != 3 else 4
+    ws.store.set_edit(slug, "skeptic", "mock", Edit(score=score, verdict="skip"))
     ws.store.close()
 
 
@@ -139,7 +142,7 @@ def main() -> None:
     os.system(f"rm -rf '{output / 'site'}'")
     prof = output.with_suffix(".prof") if args.profile else None
     first_s, first_files = timed_build(output, prof)
-    again_s, again_files = timed_build(output)
+    again_s, again_files = timed_build(output, prof and prof.with_suffix(".again.prof"))
     edit_one(output)
     edit_s, edit_files = timed_build(output)
     page, size = largest_page(output / "site")

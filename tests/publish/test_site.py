@@ -54,7 +54,9 @@ def test_compare_command_registers_the_pair(tmp_path: Path) -> None:
         "added tracelens vs vectorloom to the site (`panel site` builds it)")
     res = CliRunner().invoke(main, ["site", "-m", "mock", "-o", str(tmp_path)])
     assert res.stdout == (f"wrote {tmp_path / 'site' / 'index.html'}: 2 tool page(s), "
-                          "1 comparison(s)\n")
+                          "1 comparison(s); 6 file(s) changed, 0 removed\n")
+    res = CliRunner().invoke(main, ["site", "-m", "mock", "-o", str(tmp_path)])
+    assert res.stdout.endswith("1 comparison(s); 0 file(s) changed, 0 removed\n")
     assert (tmp_path / "site" / "compare" / "tracelens-vs-vectorloom.html").is_file()
 
 

@@ -13,7 +13,6 @@ each table through a read-only connection, not one query per tool.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import sqlite3
 from collections.abc import Iterable, Sequence
@@ -28,9 +27,9 @@ RENDERER = (Path(__file__).parent / "render", Path(__file__).parents[1] / "verdi
 
 
 def digest(*parts: object) -> str:
-    """A short stable hash of JSON-able parts (a fingerprint, not a store key)."""
-    text = json.dumps(parts, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+    """A short hash of parts made of lists, tuples, strings, numbers and None (a
+    fingerprint, not a store key): their ``repr`` is stable and a third of JSON's cost."""
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
 
 
 def renderer_hash() -> str:
@@ -70,7 +69,7 @@ class SiteInputs:
 def site_inputs(ws: Workspace, model: str, order: Sequence[str]) -> SiteInputs:
     """Fingerprint every tool reviewed by ``model`` in one pass over each store table."""
     common = digest(renderer_hash(), model, list(order),
-                    ws.config.rubric.model_dump(mode="json"))
+                    ws.config.rubric.model_dump_json())
     inputs = SiteInputs(common)
     db = sqlite3.connect(f"{ws.store.path.as_uri()}?mode=ro", uri=True)
     try:

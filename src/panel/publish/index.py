@@ -11,7 +11,7 @@ page files and, per category, on which pages and how many of its tools are.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from panel.verdict.views import ToolPage
@@ -57,7 +57,8 @@ class IndexRow:
         return row if ok else None
 
     def dump(self) -> list[Any]:
-        return list(astuple(self))
+        """The row as the manifest keeps it (``load`` reads it back); no deep copy."""
+        return list(vars(self).values())
 
     def order(self) -> tuple[float, str]:
         """The index's default order: ship share high to low (none last), then name."""
@@ -69,9 +70,11 @@ def page_name(number: int) -> str:
     return "index.html" if number == 1 else f"index-{number}.html"
 
 
-def paginate(rows: Iterable[IndexRow], size: int = PAGE_SIZE) -> list[list[IndexRow]]:
-    """Rows in the default order, in pages of ``size`` (one empty page for no rows)."""
+def paginate(rows: Iterable[IndexRow], size: int | None = None) -> list[list[IndexRow]]:
+    """Rows in the default order, in pages of ``size`` (default ``PAGE_SIZE``), and one
+    empty page when there are no rows."""
     ordered = sorted(rows, key=IndexRow.order)
+    size = size or PAGE_SIZE
     return [ordered[i:i + size] for i in range(0, len(ordered), size)] or [[]]
 
 

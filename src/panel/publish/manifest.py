@@ -12,8 +12,10 @@ rebuilt, and nothing is removed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,8 @@ from panel.errors import InputError
 from panel.store.files import atomic_write
 
 FORMAT = 1
+UMASK = os.umask(0)
+os.umask(UMASK)  # read once at import, as store.files does: os.umask is process-wide
 FOLDERS = ("tools", "compare")
 """The only subfolders of the site a manifest may name; anything else is ignored."""
 
@@ -70,14 +74,30 @@ def save_manifest(output: Path, manifest: Manifest, old: Manifest) -> None:
 
 
 def write_if_changed(path: Path, text: str) -> bool:
-    """Write ``text`` unless the file already holds exactly it; True if written."""
+    """Write ``text`` unless the file already holds exactly it; True if written.
+
+    Like ``atomic_write`` (a unique temporary file renamed into place, so a reader never
+    sees half a page) but without an fsync per page, which cost 9 ms a page here (46 s
+    of 77 for 5,000 tools): the build syncs once before it saves the manifest, so a page
+    the manifest vouches for is on disk, and a page lost in a crash is rebuilt.
+    """
     data = text.encode()
     try:
         if path.stat().st_size == len(data) and path.read_bytes() == data:
             return False
     except OSError:
         pass
-    atomic_write(path, text)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, 0o666 & ~UMASK)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
     return True
 
 

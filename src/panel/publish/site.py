@@ -10,6 +10,7 @@ the HTML, rendered from the same data.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
@@ -231,6 +232,8 @@ class SiteBuild:
     def finish(self) -> SiteSummary:
         """Remove what earlier builds made and this one did not; record this build."""
         self.summary.removed = remove_stale(self.summary.folder, self.old, self.new)
+        if self.summary.written:
+            os.sync()  # pages are written without an fsync each (write_if_changed)
         save_manifest(self.ws.output, self.new, self.old)
         return self.summary
 
