@@ -1,10 +1,13 @@
-"""The static site: ``OUTPUT/site/`` with an index, a page per tool, a page per comparison.
+"""The static site: ``OUTPUT/site/`` with index pages, a page per tool, a page per comparison.
 
-Built from the store alone (no model calls), so it can be rebuilt after every edit in a
-second. Which comparisons exist is a small registry, ``OUTPUT/pairs.json``: ``panel
-compare A B`` adds its pair, ``panel site --pairs category`` adds every pair of tools that
-share a category. Each comparison also gets a Markdown draft and its chart as SVG beside
-the HTML, rendered from the same data.
+Built from the store alone (no model calls). A build renders only the pages whose inputs
+changed since the last one (``fingerprints``) and writes only files whose bytes changed
+(``manifest``), so an unchanged rebuild of 100,000 tools writes nothing; files an earlier
+build made for tools or pairs now gone are removed, files it did not make never are. The
+index is split into pages of ``index.PAGE_SIZE`` tools. Which comparisons exist is a small
+registry, ``OUTPUT/pairs.json``: ``panel compare A B`` adds its pair, ``panel site --pairs
+category`` adds every pair of tools that share a category. Each comparison also gets a
+Markdown draft and its chart as SVG beside the HTML, rendered from the same data.
 """
 
 from __future__ import annotations
