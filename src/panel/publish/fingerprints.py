@@ -3,8 +3,9 @@
 `panel site` skips a page whose fingerprint matches the one its last build recorded, so an
 unchanged rebuild neither renders nor writes. A fingerprint covers everything the page
 shows: the renderer (templates and the code that fills them), the model, the persona order,
-the rubric; the tool's card; per stored review of the tool its key, status, creation time,
-row id and size (a re-run or a retry replaces the row: a new row id or time); the tool's
+the rubric; the tool's card; per stored review of the tool its key, status, creation time
+and row id (a row is only ever replaced whole, by a re-run, a retry or a merge, which
+brings a new time or row id; reading each record's size too cost 6x the query); the tool's
 editor edits, whole; its votes file's size and modification time; and, for a comparison,
 both tools' fingerprints and the pair's stored judgments. Reading these is one pass over
 each table through a read-only connection, not one query per tool.
@@ -76,7 +77,7 @@ def site_inputs(ws: Workspace, model: str, order: Sequence[str]) -> SiteInputs:
         inputs.cards = {tool: digest(card) for tool, card in
                         db.execute("SELECT tool, card FROM cards")}
         reviews = grouped(db.execute(
-            "SELECT tool, key, status, created_at, rowid, length(record) FROM reviews "
+            "SELECT tool, key, status, created_at, rowid FROM reviews "
             "WHERE model=? ORDER BY tool, rowid", (model,)))
         edits = grouped(db.execute("SELECT tool, persona, edit FROM edits WHERE model=? "
                                    "ORDER BY tool, persona", (model,)))
