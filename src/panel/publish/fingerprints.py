@@ -57,12 +57,13 @@ class SiteInputs:
     voted: set[str] = field(default_factory=set)
     """Tools with a votes file (only these are read)."""
 
-    def tool_page(self, slug: str, pairs: Sequence[tuple[str, str]]) -> str:
-        """A tool page's fingerprint: its content and the comparisons it links to."""
-        return digest(self.tools[slug], [(a, b, self.cards[a], self.cards[b])
+    def for_tool(self, slug: str, pairs: Sequence[tuple[str, str]]) -> str:
+        """A tool page's fingerprint: its content and the comparisons it links to (whose
+        titles come from both tools)."""
+        return digest(self.tools[slug], [(a, b, self.tools[a], self.tools[b])
                                          for a, b in pairs])
 
-    def comparison(self, a: str, b: str) -> str:
+    def for_comparison(self, a: str, b: str) -> str:
         return digest(self.common, self.tools[a], self.tools[b],
                       self.pairs.get(frozenset((a, b)), ""))
 

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
+from typing import Any
 
 from panel.config.project import child
 from panel.config.workspace import Workspace
@@ -177,18 +178,17 @@ class SiteBuild:
             if a not in self.inputs.tools or b not in self.inputs.tools:
                 self.summary.skipped.append(f"{a} vs {b}: no reviews by '{self.model}'")
                 continue
-            name = f"compare/{a}-vs-{b}.html"
-            fingerprint = self.inputs.comparison(a, b)
-            kept = self.old.extra(name)
-            fresh = [self.current(name[:-4] + s, fingerprint) for s in ("html", "md", "svg")]
-            if not (all(fresh) and isinstance(kept, list) and len(kept) == 2
-                    and all(isinstance(k, str) for k in kept)):
+            stem, fingerprint = f"compare/{a}-vs-{b}", self.inputs.for_comparison(a, b)
+            fresh = [self.current(f"{stem}.{s}", fingerprint) for s in ("html", "md", "svg")]
+            kept = self.old.extra(f"{stem}.html")
+            link = PairLink(a, b, *kept) if all(fresh) and is_link(kept) else None
+            if link is None:
                 page = comparison_page(self.ws, a, b, self.model)
                 for path, text in comparison_files(self.ws, page, self.summary.folder):
                     self.write(path, text)
-                kept = [page.title, page.a.card.category]
-            self.new.files[name].append(kept)
-            links.append(PairLink(a, b, kept[0], kept[1]))
+                link = PairLink(a, b, page.title, page.a.card.category)
+            self.new.files[f"{stem}.html"].append([link.title, link.category])
+            links.append(link)
         self.summary.comparisons = len(links)
         return links
 
@@ -201,7 +201,7 @@ class SiteBuild:
         rows = []
         for slug in sorted(self.inputs.tools):
             name = f"tools/{slug}.html"
-            fingerprint = self.inputs.tool_page(slug, [(p.a, p.b) for p in mine.get(slug, [])])
+            fingerprint = self.inputs.for_tool(slug, [(p.a, p.b) for p in mine.get(slug, [])])
             row = IndexRow.load(self.old.extra(name)) if self.current(name, fingerprint) \
                 else None
             if row is None:
@@ -239,6 +239,11 @@ class SiteBuild:
             os.sync()  # pages are written without an fsync each (write_if_changed)
         save_manifest(self.ws.output, self.new, self.old)
         return self.summary
+
+
+def is_link(kept: Any) -> bool:
+    """Whether the manifest's note of a comparison is its [title, category]."""
+    return isinstance(kept, list) and len(kept) == 2 and all(isinstance(k, str) for k in kept)
 
 
 def comparison_files(ws: Workspace, page: ComparisonPage, folder: Path) -> list[tuple[Path, str]]:
