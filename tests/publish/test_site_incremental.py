@@ -21,7 +21,7 @@ from panel.publish.render.html import json_script
 from panel.publish.site import add_pair, build_site
 from panel.verdict.views import tool_page
 
-from conftest import EXAMPLES
+from conftest import EXAMPLES, ROOT
 
 HOSTILE = '</script><!--<script>alert(1)</script> & "x"'
 
@@ -174,3 +174,12 @@ def test_the_site_index_never_carries_a_file_the_build_did_not_make(ws: Workspac
     on_disk = {p.relative_to(ws.output / "site").as_posix()
                for p in (ws.output / "site").rglob("*") if p.is_file()}
     assert set(made) == on_disk
+
+
+def test_a_relative_output_folder_with_uri_characters(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    ws = Workspace(Path("out #1?%"), ROOT)
+    seed(ws)
+    assert len(build_site(ws, "mock").written) == 10
+    assert build_site(Workspace(Path("out #1?%"), ROOT), "mock").written == []

@@ -73,7 +73,7 @@ def site_inputs(ws: Workspace, model: str, order: Sequence[str]) -> SiteInputs:
     common = digest(renderer_hash(), model, list(order),
                     ws.config.rubric.model_dump_json())
     inputs = SiteInputs(common)
-    db = sqlite3.connect(f"{ws.store.path.as_uri()}?mode=ro", uri=True)
+    db = sqlite3.connect(f"{ws.store.path.resolve().as_uri()}?mode=ro", uri=True)
     try:
         inputs.cards = {tool: digest(card) for tool, card in
                         db.execute("SELECT tool, card FROM cards")}
