@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import pstats
+import shutil
 import sqlite3
 import time
 from pathlib import Path
@@ -32,6 +33,7 @@ from panel.config.workspace import Workspace
 from panel.contract.records import Edit
 from panel.inputs.cards import ToolCard, load_cards, slugify
 from panel.pipeline.run import review_cards
+from panel.publish.manifest import manifest_path
 from panel.publish.site import build_site
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -139,7 +141,8 @@ def main() -> None:
         (output / "panel.sqlite3").unlink(missing_ok=True)
         build_store(output, args.tools)
     store_s = time.perf_counter() - start
-    os.system(f"rm -rf '{output / 'site'}'")
+    shutil.rmtree(output / "site", ignore_errors=True)
+    manifest_path(output).unlink(missing_ok=True)
     prof = output.with_suffix(".prof") if args.profile else None
     first_s, first_files = timed_build(output, prof)
     again_s, again_files = timed_build(output, prof and prof.with_suffix(".again.prof"))
