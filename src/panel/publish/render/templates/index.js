@@ -32,7 +32,7 @@
     on.forEach(function (p, i) {
       var a = document.createElement("a");
       a.href = site.pages[p[0] - 1] + state();
-      a.textContent = p[0] + " (" + p[1] + ")";
+      a.textContent = p[0] + " (" + p[1] + (p[1] === 1 ? " tool)" : " tools)");
       if (i) elsewhere.appendChild(document.createTextNode(", "));
       elsewhere.appendChild(a);
     });
