@@ -16,6 +16,7 @@ from panel.contract.records import Edit
 from panel.inputs.cards import load_cards
 from panel.pipeline.run import review_cards
 from panel.publish import index as site_index_module
+from panel.publish.index import IndexRow
 from panel.publish.manifest import manifest_path
 from panel.publish.render.html import json_script
 from panel.publish.site import add_pair, build_site
@@ -183,3 +184,19 @@ def test_a_relative_output_folder_with_uri_characters(tmp_path: Path,
     seed(ws)
     assert len(build_site(ws, "mock").written) == 10
     assert build_site(Workspace(Path("out #1?%"), ROOT), "mock").written == []
+
+
+def test_a_manifest_row_of_the_wrong_shape_is_rebuilt(ws: Workspace) -> None:
+    seed(ws)
+    build_site(ws, "mock")
+    data = json.loads(manifest_path(ws.output).read_text())
+    good = data["files"]["tools/tracelens.html"][1]
+    assert IndexRow.load(good) == IndexRow.of(tool_page(ws, "tracelens", "mock"))
+    for bad in (good[:-1], [*good[:4], 1, *good[5:]], [*good[:7], "75", *good[8:]],
+                [*good[:2], None, *good[3:]], "row", None):
+        assert IndexRow.load(bad) is None, bad
+    data["files"]["tools/tracelens.html"][1] = good[:-1]
+    manifest_path(ws.output).write_text(json.dumps(data))
+    (ws.output / "site" / "tools" / "tracelens.html").write_text("stale")
+    summary = build_site(Workspace(ws.output, ws.root), "mock")
+    assert summary.written == ["tools/tracelens.html"]  # rendered again, index unchanged
