@@ -130,11 +130,13 @@ def test_a_hostile_manifest_removes_nothing_outside_the_site(ws: Workspace) -> N
     (ws.output / "site" / "tools").mkdir(parents=True)
     inside = ws.output / "site" / "tools" / ".hidden"
     inside.write_text("keep")
+    (ws.output / "site" / "indexes.html").write_text("keep")
     manifest_path(ws.output).write_text(json.dumps({"format": 1, "files": {
         "../keep.txt": ["x"], "tools/../../keep.txt": ["x"], "tools/.hidden": ["x"],
-        "/etc/hostname": ["x"], "tools": ["x"]}}))
+        "/etc/hostname": ["x"], "tools": ["x"], "indexes.html": ["x"]}}))
     summary = build_site(ws, "mock")
     assert summary.removed == [] and outside.read_text() == inside.read_text() == "keep"
+    assert (ws.output / "site" / "indexes.html").read_text() == "keep"
 
 
 def test_a_manifest_that_does_not_parse_rebuilds_everything(ws: Workspace) -> None:

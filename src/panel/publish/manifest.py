@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ from panel.store.files import atomic_write
 FORMAT = 1
 UMASK = os.umask(0)
 os.umask(UMASK)  # read once at import, as store.files does: os.umask is process-wide
+INDEX_PAGE = re.compile(r"index(-[1-9][0-9]*)?\.html")
 FOLDERS = ("tools", "compare")
 """The only subfolders of the site a manifest may name; anything else is ignored."""
 
@@ -102,12 +104,12 @@ def write_if_changed(path: Path, text: str) -> bool:
 
 
 def site_file(site: Path, name: str) -> Path | None:
-    """``site/name`` when ``name`` is a page the site may have made: ``index….html`` at
+    """``site/name`` when ``name`` is a page the site may have made: ``index[-N].html`` at
     the top, or one plain file in ``tools/`` or ``compare/``; None for anything else."""
     parts = name.split("/")
     try:
         if len(parts) == 1:
-            return child(site, parts[0]) if parts[0].startswith("index") else None
+            return child(site, parts[0]) if INDEX_PAGE.fullmatch(parts[0]) else None
         if len(parts) == 2 and parts[0] in FOLDERS:
             return child(site / parts[0], parts[1])
     except InputError:
