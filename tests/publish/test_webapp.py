@@ -26,6 +26,7 @@ from panel.config.workspace import Workspace
 from panel.inputs.cards import ToolCard, load_cards
 from panel.pipeline.run import review_cards
 from panel.publish import editor
+from panel.publish import index as site_index
 from panel.publish.site import add_pair, build_site
 from panel.verdict.community import Votes, save_votes
 from panel.verdict.views import tool_page
@@ -209,12 +210,48 @@ def test_site_decision_table_scorecard_chart_and_index(ws: Workspace, site_url: 
     tab.shot("site-tool.png")
 
 
+def test_site_filter_spans_a_paginated_index(ws: Workspace, site_url: str, tab: Tab,
+                                            chromium: Any,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(site_index, "PAGE_SIZE", 3)
+    seed(ws)  # seven tools: index.html, index-2.html, index-3.html
+    site = ws.output / "site"
+    counts = {p.name: p.read_text().count('<tr data-category="Developer Tools"')
+              for p in sorted(site.glob("index*.html"))}
+    assert sorted(counts) == ["index-2.html", "index-3.html", "index.html"]
+    assert sum(counts.values()) == 3
+    page = tab.page
+    page.goto(f"{site_url}/index.html")
+    assert len(rows(page, "#tools")) == 3
+    page.select_option("#category", "Developer Tools")
+    assert [r[1] for r in rows(page, "#tools")] == ["Developer Tools"] * counts["index.html"]
+    others = [(n, 1 if n == "index.html" else int(n[6:-5]), c) for n, c in counts.items()
+              if c and n != "index.html"]
+    others.sort(key=lambda o: o[1])
+    assert page.inner_text("#elsewhere") == "Developer Tools also on page " + ", ".join(
+        f"{number} ({c} tool{'s' if c > 1 else ''})" for _, number, c in others)
+    tab.shot("site-index-paginated.png")
+    name, number, count = others[0]
+    page.click("#elsewhere a >> nth=0")
+    page.wait_for_url(f"**/{name}#category=Developer+Tools")
+    assert page.input_value("#category") == "Developer Tools"
+    assert [r[1] for r in rows(page, "#tools")] == ["Developer Tools"] * count
+    assert_no_injected_markup(page, 2)
+    opened = chromium.new_page()  # from disk: the site index is inline, nothing is fetched
+    try:
+        opened.goto(f"{(site / name).as_uri()}#category=Developer+Tools&sort=name-asc")
+        assert opened.input_value("#sort") == "name-asc"
+        assert [r[1] for r in rows(opened, "#tools")] == ["Developer Tools"] * count
+    finally:
+        opened.close()
+
+
 def test_site_shows_hostile_card_as_text_and_runs_no_script(ws: Workspace, site_url: str,
                                                             tab: Tab) -> None:
     bad = seed(ws)
     page = tab.page
     for path, own in [(f"compare/{bad.slug}-vs-patchpilot.html", 0),
-                      (f"tools/{bad.slug}.html", 0), ("index.html", 1)]:
+                      (f"tools/{bad.slug}.html", 0), ("index.html", 2)]:
         page.goto(f"{site_url}/{path}")
         body = page.inner_text("body")
         assert SCRIPT in body and IMG in body, path

@@ -30,7 +30,8 @@ def site(model: str | None, output: Path, pairs: str | None) -> None:
     for line in summary.skipped:
         click.echo(f"skipped {line}")
     click.echo(f"wrote {summary.folder / 'index.html'}: {summary.tools} tool page(s), "
-               f"{summary.comparisons} comparison(s)")
+               f"{summary.comparisons} comparison(s); {len(summary.written)} file(s) changed, "
+               f"{len(summary.removed)} removed")
 
 
 @click.command()

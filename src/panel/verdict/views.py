@@ -8,6 +8,7 @@ the effective scores, the card, and the community votes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -59,7 +60,11 @@ def load_card(ws: Workspace, tool: str) -> ToolCard:
 
 def persona_sorted(ws: Workspace, records: list[ReviewRecord]) -> list[ReviewRecord]:
     """Reviews in the panel's persona order; personas no longer on file go last."""
-    order = ws.persona_order()
+    return in_persona_order(records, ws.persona_order())
+
+
+def in_persona_order(records: list[ReviewRecord], order: Sequence[str]) -> list[ReviewRecord]:
+    """``persona_sorted`` for an order read once: a site of many tools reads it once."""
     return sorted(records, key=lambda r: (order.index(r.persona) if r.persona in order
                                           else len(order), r.persona))
 
@@ -97,12 +102,19 @@ def tool_page(ws: Workspace, tool: str, model: str | None = None) -> ToolPage:
     """Gather one tool's page from the store (raises if the model never reviewed it)."""
     card = load_card(ws, tool)
     name = model_name(ws, model)
-    reviews = persona_sorted(ws, ws.store.latest(card.slug, name))
+    return assemble_tool_page(ws, card, name, ws.store.latest(card.slug, name),
+                              ws.persona_order(), load_votes(ws.output / "votes", card.slug))
+
+
+def assemble_tool_page(ws: Workspace, card: ToolCard, model: str, latest: list[ReviewRecord],
+                       order: Sequence[str], votes: Votes | None) -> ToolPage:
+    """``tool_page`` from what a caller of many tools reads once (the persona order, which
+    tools have votes) and what it already holds; raises if ``latest`` is empty."""
+    reviews = in_persona_order(latest, order)
     if not reviews:
-        raise PanelError(f"'{card.name}' has no reviews by model '{name}'")
-    return ToolPage(card=card, model=name, reviews=reviews,
-                    panel=panel_verdict(reviews, ws.config.rubric),
-                    votes=load_votes(ws.output / "votes", card.slug))
+        raise PanelError(f"'{card.name}' has no reviews by model '{model}'")
+    return ToolPage(card=card, model=model, reviews=reviews,
+                    panel=panel_verdict(reviews, ws.config.rubric), votes=votes)
 
 
 @dataclass(frozen=True)

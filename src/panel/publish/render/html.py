@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -24,6 +25,7 @@ from urllib.parse import quote
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
+from panel.publish.index import IndexRow
 from panel.publish.render.chart import score_chart
 from panel.publish.render.urls import http_url
 from panel.verdict.views import ComparisonPage, ToolPage, expected_label, review_state
@@ -116,11 +118,26 @@ def chart_svg(page: ComparisonPage, ship_threshold: int | None = None) -> str:
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + svg
 
 
-def index_html(tools: Sequence[ToolPage], comparisons: Sequence[PairLink], model: str) -> str:
-    """Every reviewed tool, highest panel ship share first, with a sort/filter script."""
-    ordered = sorted(tools, key=lambda t: (-(-1 if t.panel.ship_pct is None else t.panel.ship_pct),
-                                           t.card.name.lower()))
+def index_html(rows: Sequence[IndexRow], number: int, site: dict[str, Any],
+               comparisons: Sequence[PairLink], model: str) -> str:
+    """Index page ``number`` (from 1): its tools in the default order, links to every
+    page, the comparisons on the first page, and the sort/filter script with the site
+    index it reads (``site_index``) as inline JSON, so it works opened from disk too."""
     script = INDEX_SCRIPT.read_text(encoding="utf-8")
-    return render("index.html.j2", tools=ordered, comparisons=list(comparisons),
-                  categories=sorted({t.card.category for t in tools}), links=SiteLinks(),
-                  model=model, script=Markup(script), csp=csp(script))
+    return render("index.html.j2", tools=list(rows), number=number, pages=site["pages"],
+                  total=sum(n for on in site["categories"].values() for _, n in on),
+                  comparisons=list(comparisons), categories=list(site["categories"]),
+                  site_json=json_script(site), links=SiteLinks(), model=model,
+                  script=Markup(script), csp=csp(script))
+
+
+JSON_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026",
+                              "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
+def json_script(data: Any) -> Markup:
+    """``data`` as JSON safe inside ``<script type="application/json">``: no ``<``, ``>``
+    or ``&`` survives (so no ``</script>`` or ``<!--`` can end or bend the block), each
+    written as its JSON ``\\u`` escape, which ``JSON.parse`` reads back unchanged."""
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return Markup(text.translate(JSON_ESCAPES))
