@@ -213,3 +213,17 @@ def test_the_examples_still_load_and_interactive_loading_stays_strict(tmp_path: 
     with pytest.raises(InputError) as err:
         load_cards([path])
     assert err.value.line == 1
+
+
+def test_an_over_long_jsonl_line_is_one_error_and_the_next_line_still_loads(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from panel.inputs import datafile
+
+    monkeypatch.setattr(datafile, "LINE_MAX", 400)
+    good = json.dumps(card(1))
+    long_line = json.dumps({**card(2), "description": "x" * 2000})
+    path = feed(tmp_path / "cards.jsonl", [long_line, good])
+    items = list(iter_cards([path]))
+    assert isinstance(items[0], InputError) and str(items[0]) == (
+        f"{path}:1: line longer than 400 bytes; not read")
+    assert not isinstance(items[1], InputError) and items[1].source == f"{path}:2"

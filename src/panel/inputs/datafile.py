@@ -14,7 +14,7 @@ import json
 import stat
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import yaml
 from yaml.constructor import ConstructorError
@@ -61,23 +61,50 @@ def read_text(path: Path) -> str:
     return decode(read_bytes(path), str(path))
 
 
+LINE_MAX = 1 << 20
+"""Bytes one JSONL line may hold (a card's fields fit in a few kB): a longer line is one
+error, read past in bounded pieces, never held in memory whole."""
+
+
 def read_lines(path: Path) -> Iterator[tuple[int, str | InputError]]:
     """(line number, text or the error for that line): one bad line spoils only itself.
 
     For JSONL, where each line is its own record, a stray Latin-1 byte in line 7 must not
-    hide lines 8 to 42. Unreadable files raise InputError before the first line.
+    hide lines 8 to 42. The file is read a line at a time (a launch feed of a million
+    lines is never in memory at once); lines end at ``\n`` only, a leading BOM is dropped.
+    A file that cannot be opened raises InputError before the first line, one that fails
+    part-way raises it at the line it reached.
     """
-    data = read_bytes(path)
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    pieces = data.split(b"\n")
-    if pieces[-1] == b"":
-        pieces.pop()  # the empty piece after the final newline is not a line
-    for no, raw in enumerate(pieces, start=1):
+    _check_regular(path)
+    try:
+        fh = path.open("rb")
+    except OSError as exc:
+        raise InputError(str(path), f"cannot read: {exc.strerror or exc}") from None
+    with fh:
+        no = 0
         try:
-            yield no, decode(raw, str(path), no)
-        except InputError as exc:
-            yield no, exc
+            while raw := fh.readline(LINE_MAX + 1):
+                no += 1
+                if len(raw) > LINE_MAX and not raw.endswith(b"\n"):
+                    _skip_line(fh)
+                    yield no, InputError(str(path), f"line longer than {LINE_MAX} bytes; "
+                                         "not read", line=no)
+                    continue
+                if no == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                    raw = raw[3:]
+                try:
+                    yield no, decode(raw[:-1] if raw.endswith(b"\n") else raw, str(path), no)
+                except InputError as exc:
+                    yield no, exc
+        except OSError as exc:
+            raise InputError(str(path), f"cannot read: {exc.strerror or exc}",
+                             line=no + 1) from None
+
+
+def _skip_line(fh: BinaryIO) -> None:
+    """Read past the rest of an over-long line, a bounded piece at a time."""
+    while (piece := fh.readline(LINE_MAX)) and not piece.endswith(b"\n"):
+        pass
 
 
 class StrictLoader(yaml.SafeLoader):

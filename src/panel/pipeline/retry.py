@@ -212,7 +212,7 @@ def _request(job: Job, settings: ReviewSettings, attempt: int) -> GenRequest:
                       repetition_penalty=s.repetition_penalty, logprobs=TOP_LOGPROBS)
 
 
-@lru_cache(maxsize=1024)
+@lru_cache(maxsize=64)  # a window asks for a card's personas together; 64 bounds memory
 def card_constraints(rubric: Rubric, name: str,
                      lengths: ReviewLengths) -> tuple[str, dict[str, Any], int]:
     """A card's review grammar, its JSON-schema twin and the grammar's longest reply in
