@@ -64,3 +64,25 @@ def test_a_ray_actor_reviews_on_the_real_engine(tmp_path: Path) -> None:
         assert [a.finish_reason for a in rec.attempts] == ["stop"], rec.attempts
         assert rubric.allows(rec.output.score, rec.output.verdict)
         assert rec.output.review.startswith(rec.tool_name)
+
+
+def test_jobs_the_actors_server_cannot_serve_are_reported_not_stored_and_resumed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cards = [EXAMPLES / "diffsage.yaml", EXAMPLES / "voicedesk.yaml"]
+    monkeypatch.setenv("PANEL_MOCK_UNAVAILABLE", "1")  # the actors inherit it
+    lost = run_batch_ray(cards, tmp_path / "ray", "mock", ["builder", "skeptic"], False,
+                         Shard(), "local", actors=1, batch_size=2)
+    assert not lost.ok and (lost.counts.unavailable, lost.counts.reviewed) == (4, 0)
+    assert sorted(u.split(":")[0] for u in lost.log.unavailable) == [
+        "diffsage / builder", "diffsage / skeptic", "voicedesk / builder", "voicedesk / skeptic"]
+    assert all("mock server unavailable" in u for u in lost.log.unavailable)
+    with Store(tmp_path / "ray") as store:
+        assert store.count() == 0  # nothing stored, not even as failed
+        keys = [j.key for j in plan(Workspace(tmp_path / "ray"),
+                                    [c.card for c in load_cards(cards)], "mock",
+                                    ["builder", "skeptic"])]
+        assert store.claim(keys, "after", skip_done=False) == set(keys)  # leases released
+    monkeypatch.delenv("PANEL_MOCK_UNAVAILABLE")
+    again = run_batch_ray(cards, tmp_path / "ray", "mock", ["builder", "skeptic"], False,
+                          Shard(), "local", actors=1, batch_size=2)
+    assert again.ok and (again.counts.reviewed, again.counts.reused) == (4, 0)

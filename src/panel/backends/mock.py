@@ -7,7 +7,8 @@ are deterministic, with no log-probabilities. ``MockBackend.script`` queues exac
 (text, finish_reason and, if given, the tokens' log-probabilities) to test failure paths
 and what is kept of a reply, like simonw/llm's ``MockModel.enqueue``.
 ``PANEL_MOCK_DELAY_S`` makes each request take that long, so a test can kill a batch
-part-way through.
+part-way through; ``PANEL_MOCK_UNAVAILABLE`` makes every request a transient failure (a
+server that serves nothing), also inside Ray actors, which inherit the environment.
 """
 
 from __future__ import annotations
@@ -54,6 +55,13 @@ class MockBackend(Backend):
             MockBackend.calls += 1
             if delay:  # sleep(0) still yields the CPU: ~0.6 ms a request on a busy machine
                 time.sleep(delay)
+            if os.environ.get("PANEL_MOCK_UNAVAILABLE"):  # a server that serves nothing
+                res = GenResult(id=req.id, text="", finish_reason="error", transient=True,
+                                error="mock server unavailable (PANEL_MOCK_UNAVAILABLE)")
+                if on_result:
+                    on_result(res)
+                results.append(res)
+                continue
             text, reason, logprobs = (self.script.popleft() if self.script
                                       else (_reply(req), "stop", None))
             res = GenResult(id=req.id, text=text, finish_reason=reason, prompt_tokens=100,
