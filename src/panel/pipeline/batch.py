@@ -334,9 +334,12 @@ def run_batch(inputs: Sequence[str | Path], output: Path = Path("outputs"),
     ws = (Workspace(shard.output(output), dtype=dtype) if root is None
           else Workspace(shard.output(output), root, dtype))
     counter = CountingBackend(ws.settings(model).spec, backend)
-    summary = stream_batch(ws, inputs, shard, model, personas, force,
-                           LocalWork(ws.settings(model), counter, ws.store), progress,
-                           window or WINDOW, known=main_stores(output, shard))
+    try:
+        summary = stream_batch(ws, inputs, shard, model, personas, force,
+                               LocalWork(ws.settings(model), counter, ws.store), progress,
+                               window or WINDOW, known=main_stores(output, shard))
+    finally:
+        ws.store.close()
     summary.requests = counter.requests
     return summary
 
@@ -359,8 +362,7 @@ def stream_batch(ws: Workspace, inputs: Sequence[str | Path], shard: Shard,
     try:
         with keys.open("w", encoding="utf-8") as out:
             for loaded in CardWindows(inputs, shard, ws.store, tally, log, known).windows(window):
-                jobs = session.review([c.card for c in loaded])
-                out.writelines(f"{j.key}\n" for j in jobs)
+                out.writelines(f"{key}\n" for key in session.review([c.card for c in loaded]))
                 cards += len(loaded)
     finally:
         session.close()

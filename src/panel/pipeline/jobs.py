@@ -91,17 +91,41 @@ class Planner:
 
     def key(self, card_text: str, persona: Persona, sample: int) -> str:
         """The store key of ``persona`` reading the card whose ``card_text`` is given."""
-        values = {0: card_text, 1: _canonical(persona.sha), 2: str(sample)}
-        text = "".join(part if isinstance(part, str) else values[part]
-                       for part in self._pieces)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        return self._keys(card_text, [(persona, sample)])[0]
+
+    def _keys(self, card_text: str, pairs: list[tuple[Persona, int]]) -> list[str]:
+        """The keys of one card's (persona, sample) pairs: the text up to the first
+        persona-dependent piece is hashed once per card (its large run-wide middle
+        included), then each pair's rest is hashed on a copy."""
+        cut = next(i for i, part in enumerate(self._pieces) if part in (1, 2))
+        values: dict[int, str] = {0: card_text}
+        head = hashlib.sha256("".join(p if isinstance(p, str) else values[p]
+                                      for p in self._pieces[:cut]).encode())
+        keys = []
+        for persona, sample in pairs:
+            values.update({1: _canonical(persona.sha), 2: str(sample)})
+            h = head.copy()
+            h.update("".join(p if isinstance(p, str) else values[p]
+                             for p in self._pieces[cut:]).encode())
+            keys.append(h.hexdigest()[:16])
+        return keys
+
+    def keys(self, card: ToolCard, personas: list[Persona],
+             samples: tuple[int, ...] | list[int] = (0,)) -> list[tuple[Persona, int, str]]:
+        """(persona, sample, key) of every persona x sample of one card, in a stable order:
+        keys only, for a run that first asks the store which are done."""
+        pairs = [(p, s) for p in personas for s in samples]
+        return [(p, s, k) for (p, s), k in zip(pairs, self._keys(card_key_text(card), pairs),
+                                                 strict=True)]
+
+    def job(self, card: ToolCard, persona: Persona, sample: int, key: str) -> Job:
+        """The job behind a key from ``keys``."""
+        return Job(card, persona, key, sample, self.settings, self.base)
 
     def jobs(self, card: ToolCard, personas: list[Persona],
              samples: tuple[int, ...] | list[int] = (0,)) -> list[Job]:
         """Every persona x sample job of one card, in a stable order."""
-        card_text = card_key_text(card)
-        return [Job(card, p, self.key(card_text, p, s), s, self.settings, self.base)
-                for p in personas for s in samples]
+        return [self.job(card, p, s, k) for p, s, k in self.keys(card, personas, samples)]
 
 
 def card_key_text(card: ToolCard) -> str:

@@ -88,9 +88,11 @@ def run_batch_ray(inputs: Sequence[str | Path], output: Path, model: str | None,
     other run on the same store never make one review twice."""
     ws = Workspace(shard.output(output), dtype=dtype)
     work = RayWork(ws.settings(model).spec, ws.root, address, actors, batch_size)
-    summary = stream_batch(ws, inputs, shard, model, personas, force, work, progress,
-                           window or RAY_WINDOW,
-                           known=main_stores(output, shard))
+    try:
+        summary = stream_batch(ws, inputs, shard, model, personas, force, work, progress,
+                               window or RAY_WINDOW, known=main_stores(output, shard))
+    finally:
+        ws.store.close()
     summary.requests = work.requests
     return summary
 

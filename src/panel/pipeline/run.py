@@ -113,18 +113,20 @@ class Session:
         self.on_failed: Callable[[ReviewRecord], None] = lambda rec: None
         self.on_unavailable: Callable[[str], None] = lambda line: None
 
-    def review(self, cards: Sequence[ToolCard]) -> list[Job]:
-        """Review one window of cards; return its jobs (each review is in the store)."""
-        jobs = [j for c in cards for j in self.planner.jobs(c, self.people, self.samples)]
-        stored = set() if self.force else self.ws.store.done_keys(j.key for j in jobs)
-        todo = [j for j in jobs if j.key not in stored]
-        self.counts.reviews += len(jobs)
-        self.counts.reused += len(jobs) - len(todo)
-        self.claims.grow(len(jobs), len(jobs) - len(todo))
+    def review(self, cards: Sequence[ToolCard]) -> list[str]:
+        """Review one window of cards; return its keys (each review is in the store). A job
+        (and its prompt) is made only for a key that is not stored."""
+        keyed = [(c, *k) for c in cards for k in self.planner.keys(c, self.people, self.samples)]
+        keys = [k[-1] for k in keyed]
+        stored = set() if self.force else self.ws.store.done_keys(keys)
+        todo = [self.planner.job(*k) for k in keyed if k[-1] not in stored]
+        self.counts.reviews += len(keys)
+        self.counts.reused += len(keys) - len(todo)
+        self.claims.grow(len(keys), len(keys) - len(todo))
         if todo:
             self._run(todo)
         write_tool_panels(self.ws, {(c.slug, self.settings.spec.name): None for c in cards})
-        return jobs
+        return keys
 
     def _run(self, todo: list[Job]) -> None:
         ran, others = self.claims.ran, self.claims.by_other
@@ -177,10 +179,10 @@ def review_cards(ws: Workspace, cards: Sequence[ToolCard], model: str | None = N
     unavailable: list[str] = []
     session.on_unavailable = unavailable.append
     try:
-        jobs = session.review(cards)
+        keys = session.review(cards)
     finally:
         session.close()
-    records = list(ws.store.get_many(j.key for j in jobs))
+    records = list(ws.store.get_many(keys))
     c = session.counts
     summary = RunSummary(records, reviewed=c.reviewed, reused=c.reused,
                          unavailable=unavailable, by_other=c.by_other, usage=session.usage,
