@@ -187,9 +187,8 @@ import sys, time
 from pathlib import Path
 from panel.store.sqlite import Store
 main, shard, marker = (Path(a) for a in sys.argv[1:4])
-wal = main / (Store.FILENAME + "-wal")
-def hold() -> int:
-    if wal.exists() and wal.stat().st_size > 2_000_000:
+def hold() -> int:  # inside the merge's transaction, 20,000 rows written and not committed
+    if store._db.raw.in_transaction and store._db.raw.total_changes > 20_000:
         marker.touch()
         time.sleep(600)
     return 0
