@@ -88,27 +88,37 @@ class Planner:
         text = _canonical({**self.base, "card": _CARD, "persona_sha": _PERSONA,
                            "sample": _SAMPLE})
         self._pieces = _split(text, [_canonical(m) for m in (_CARD, _PERSONA, _SAMPLE)])
+        self._cut = next(i for i, part in enumerate(self._pieces) if part in (1, 2))
+        self._tails: dict[tuple[str, int], bytes] = {}
 
     def key(self, card_text: str, persona: Persona, sample: int) -> str:
         """The store key of ``persona`` reading the card whose ``card_text`` is given."""
         return self._keys(card_text, [(persona, sample)])[0]
 
     def _keys(self, card_text: str, pairs: list[tuple[Persona, int]]) -> list[str]:
-        """The keys of one card's (persona, sample) pairs: the text up to the first
-        persona-dependent piece is hashed once per card (its large run-wide middle
-        included), then each pair's rest is hashed on a copy."""
-        cut = next(i for i, part in enumerate(self._pieces) if part in (1, 2))
-        values: dict[int, str] = {0: card_text}
-        head = hashlib.sha256("".join(p if isinstance(p, str) else values[p]
-                                      for p in self._pieces[:cut]).encode())
+        """The keys of one card's (persona, sample) pairs: the text before the first
+        persona-dependent piece is hashed once per card, and each pair's rest, the same for
+        every card, is serialised once per run and hashed on a copy."""
+        head = hashlib.sha256("".join(p if isinstance(p, str) else card_text
+                                      for p in self._pieces[:self._cut]).encode())
         keys = []
         for persona, sample in pairs:
-            values.update({1: _canonical(persona.sha), 2: str(sample)})
             h = head.copy()
-            h.update("".join(p if isinstance(p, str) else values[p]
-                             for p in self._pieces[cut:]).encode())
+            h.update(self._tail(persona.sha, sample, card_text))
             keys.append(h.hexdigest()[:16])
         return keys
+
+    def _tail(self, persona_sha: str, sample: int, card_text: str) -> bytes:
+        """The bytes after the cut for one persona and sample (cached: they hold no card,
+        the card's placeholder sorting first)."""
+        found = self._tails.get((persona_sha, sample))
+        if found is None:
+            values = {0: card_text, 1: _canonical(persona_sha), 2: str(sample)}
+            found = "".join(p if isinstance(p, str) else values[p]
+                            for p in self._pieces[self._cut:]).encode()
+            if 0 not in self._pieces[self._cut:]:
+                self._tails[(persona_sha, sample)] = found
+        return found
 
     def keys(self, card: ToolCard, personas: list[Persona],
              samples: tuple[int, ...] | list[int] = (0,)) -> list[tuple[Persona, int, str]]:
