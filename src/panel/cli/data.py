@@ -1,13 +1,21 @@
-"""`panel export`: the store as a dataset to publish."""
+"""`panel export`: the store as a dataset to publish; `panel verify`: stored reviews re-run."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import cast
 
 import click
 
-from panel.cli.options import model_option, output_option, user_errors
+from panel.cli.options import (
+    dtype_option,
+    echo_paths,
+    model_option,
+    output_option,
+    user_errors,
+)
+from panel.cli.tables import verify_table
 from panel.config.workspace import Workspace
 from panel.research.export_schema import CONFIGS, FORMATS, Format
 
@@ -35,4 +43,32 @@ def export(dest: Path, fmt: str, model: str | None, study_name: str | None, sinc
                + ", ".join(f"{c} {summary.rows[c]}" for c in CONFIGS))
 
 
-COMMANDS = [export]
+@click.command()
+@click.argument("keys", nargs=-1)
+@click.option("--tool", default=None, help="Every stored review of this tool (slug).")
+@click.option("--study", "study_name", default=None, metavar="STUDY",
+              help="The reviews of this study.")
+@click.option("--sample", type=click.IntRange(1), default=None, metavar="N",
+              help="N of the chosen reviews (or of all), drawn with a fixed seed.")
+@model_option
+@dtype_option
+@output_option
+@user_errors
+def verify(keys: tuple[str, ...], tool: str | None, study_name: str | None,
+           sample: int | None, model: str | None, dtype: str | None, output: Path) -> None:
+    """Re-run stored reviews under their recorded inputs in a fresh engine; per review:
+    identical text, same verdict, score delta and the recorded conditions that differ
+    (vLLM, torch, dtype, CPU flags, weights). Exit 1 on any difference."""
+    from panel.research.verify import verify as run_verify
+    from panel.research.verify import write_verify
+
+    ws = Workspace(output)
+    report = run_verify(ws, keys=keys, tool=tool, study=study_name, sample=sample,
+                        model=model, dtype=dtype)
+    click.echo(verify_table(report))
+    echo_paths([write_verify(report, ws.output / "verify.json")])
+    if not report.ok:
+        sys.exit(1)
+
+
+COMMANDS = [export, verify]

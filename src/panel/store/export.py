@@ -109,6 +109,14 @@ def reviews(db: sqlite3.Connection, filters: Filters,
         yield [_parse(ReviewRecord, str(r[0]), "reviews") for r in rows]
 
 
+def keys(db: sqlite3.Connection, filters: Filters,
+         batch: int = BATCH) -> Iterator[list[str]]:
+    """Review keys only, in store order: what a random draw over every review streams."""
+    where, args = _where(filters, "created_at")
+    for rows in _batches(db, f"SELECT key FROM reviews{where} ORDER BY rowid", args, batch):
+        yield [str(r[0]) for r in rows]
+
+
 def pairs(db: sqlite3.Connection, filters: Filters,
           batch: int = BATCH) -> Iterator[list[PairRecord]]:
     """Stored head-to-head judgments, in store order (a study filter keeps none: studies
