@@ -1,4 +1,5 @@
-"""`panel export`: the store as a dataset to publish; `panel verify`: stored reviews re-run."""
+"""`panel export`: the store as a dataset to publish; `panel verify`: stored reviews re-run;
+`panel drift`: what moved between two stores or studies."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from panel.cli.options import (
     output_option,
     user_errors,
 )
-from panel.cli.tables import verify_table
+from panel.cli.tables import drift_table, verify_table
 from panel.config.workspace import Workspace
 from panel.research.export_schema import CONFIGS, FORMATS, Format
 
@@ -71,4 +72,18 @@ def verify(keys: tuple[str, ...], tool: str | None, study_name: str | None,
         sys.exit(1)
 
 
-COMMANDS = [export, verify]
+@click.command()
+@click.argument("old")
+@click.argument("new")
+@model_option
+@output_option
+@user_errors
+def drift(old: str, new: str, model: str | None, output: Path) -> None:
+    """Verdict flips (McNemar's exact test) and score shifts (paired bootstrap over cards)
+    between two stores (their --output folders) or two studies."""
+    from panel.research.drift import drift as run_drift
+
+    click.echo(drift_table(run_drift(Workspace(output), old, new, model)))
+
+
+COMMANDS = [export, verify, drift]

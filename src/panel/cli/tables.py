@@ -14,6 +14,7 @@ from panel.research.audit import AuditReport
 from panel.research.calibrate import Calibration
 from panel.research.cluster import method, se_method
 from panel.research.consistency import Consistency
+from panel.research.drift import DriftReport
 from panel.research.evaluate import EvalReport
 from panel.research.stats import fmt
 from panel.research.verify import VerifyReport
@@ -181,6 +182,21 @@ def verify_table(report: VerifyReport) -> str:
                                   if cond["recorded"].get(k) not in (None, v) else "")
             for k, v in now.items()))
     lines.append(f"{report.identical} of {len(report.checks)} identical")
+    return "\n".join(lines)
+
+
+def drift_table(report: DriftReport) -> str:
+    """`panel drift`: per persona, the pairs, flips with McNemar's p, and the score shift."""
+    method = report.rows[-1].score_shift.method if report.rows else ""
+    lines = [f"Drift {report.old} -> {report.new} (shift CI: {method})",
+             f"{'persona':<10} {'n':>5} {'old':>4} {'new':>4} {'ship>skip':>9} "
+             f"{'skip>ship':>9} {'flip%':>6} {'McNemar p':>9}  shift [95% CI]"]
+    for r in report.rows:
+        s = r.score_shift
+        lines.append(f"{r.persona[:10]:<10} {r.n:>5} {r.only_old:>4} {r.only_new:>4} "
+                     f"{r.ship_to_skip:>9} {r.skip_to_ship:>9} {fmt(r.flips_pct, '.1f'):>6} "
+                     f"{fmt(r.mcnemar_p, '.4f'):>9}  "
+                     f"{_with_ci(s.estimate, s.ci_low, s.ci_high, '+.2f')}")
     return "\n".join(lines)
 
 
