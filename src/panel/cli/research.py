@@ -21,6 +21,7 @@ from panel.cli.tables import (
     calibration_table,
     format_eval,
     format_table,
+    jury_size_table,
     jury_table,
 )
 from panel.config.workspace import Workspace
@@ -85,16 +86,22 @@ def _agreement(ws: Workspace, study_name: str, figure_format: str) -> None:
 
 @click.command()
 @click.argument("study_name", metavar="STUDY")
+@click.option("--reference", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="A reference JSONL: adds each persona's backbone error correlation and "
+                   "effective number of judges (Kish).")
 @output_option
 @user_errors
-def jury(study_name: str, output: Path) -> None:
+def jury(study_name: str, reference: Path | None, output: Path) -> None:
     """Combine a study's backbones per persona (majority verdict, mean score)."""
     from panel.research.study import study_jury
 
-    backbones, juries, personas = study_jury(Workspace(output), study=study_name)
+    backbones, juries, personas, sizes = study_jury(Workspace(output), study=study_name,
+                                                    reference=reference)
     click.echo(f"Jury of {', '.join(backbones)} (majority verdict, mean score; "
                "ties by mean score)")
     click.echo(jury_table(juries, personas))
+    if sizes:
+        click.echo(jury_size_table(sizes))
 
 
 @click.command()

@@ -16,6 +16,7 @@ from panel.research.cluster import method, se_method
 from panel.research.consistency import Consistency
 from panel.research.drift import DriftReport
 from panel.research.evaluate import EvalReport
+from panel.research.jury_size import JurySize
 from panel.research.stats import fmt
 from panel.research.verify import VerifyReport
 from panel.verdict.head_to_head import Comparison, HeadToHead
@@ -115,6 +116,15 @@ def jury_table(juries: Sequence[ToolJury], personas: Sequence[str]) -> str:
                             f" ({j.ship}/{j.ship + j.skip})" for j in t.personas}
         lines.append(f"{t.tool_name[:24]:<24} {t.label:<22} {fmt(t.mean_score, '.1f'):>6}  "
                      + "  ".join(f"{cells.get(p, '-'):<16}" for p in personas))
+    return "\n".join(lines)
+
+
+def jury_size_table(sizes: Sequence[JurySize]) -> str:
+    """Per persona: the backbones' score-error correlation and Kish's effective judges."""
+    lines = ["Effective judges (Kish: n / (1 + (n - 1) x mean error correlation))",
+             f"{'persona':<10} {'judges':>6} {'items':>5} {'rho':>6} {'effective':>9}"]
+    lines += [f"{s.persona[:10]:<10} {s.judges:>6} {s.items:>5} "
+              f"{fmt(s.mean_error_correlation):>6} {fmt(s.effective_judges):>9}" for s in sizes]
     return "\n".join(lines)
 
 

@@ -34,6 +34,7 @@ from panel.store.files import atomic_write
 
 if TYPE_CHECKING:
     from panel.research.agreement import AgreementReport
+    from panel.research.jury_size import JurySize
     from panel.verdict.jury import ToolJury
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
@@ -246,10 +247,19 @@ def study_agreement(ws: Workspace, *, study: str,
     return report, write_report(report, study_folder(ws, manifest["name"]), figure_format)
 
 
-def study_jury(ws: Workspace, *, study: str) -> tuple[list[str], list[ToolJury], list[str]]:
-    """`panel jury STUDY`: (the backbones, one jury per tool, the personas in order)."""
+def study_jury(ws: Workspace, *, study: str, reference: Path | None = None
+               ) -> tuple[list[str], list[ToolJury], list[str], list[JurySize]]:
+    """`panel jury STUDY`: (the backbones, one jury per tool, the personas in order, and
+    with a reference file each persona's effective number of judges)."""
+    from panel.research.jury_size import jury_sizes
     from panel.verdict.jury import jury
 
     manifest = load_manifest(ws, study)
-    juries = jury(study_records(ws, manifest), ws.config.rubric, manifest["personas"])
-    return list(manifest["runs"]), juries, list(manifest["personas"])
+    by_model = study_records(ws, manifest)
+    juries = jury(by_model, ws.config.rubric, manifest["personas"])
+    sizes = []
+    if reference is not None:
+        from panel.research.evaluate import load_reference
+
+        sizes = jury_sizes(by_model, load_reference(reference), manifest["personas"])
+    return list(manifest["runs"]), juries, list(manifest["personas"]), sizes
