@@ -21,6 +21,7 @@ from panel.cli.tables import (
     calibration_table,
     format_eval,
     format_table,
+    held_out_table,
     jury_size_table,
     jury_table,
 )
@@ -156,7 +157,12 @@ def audit(cards: tuple[str, ...], models: str, name: str | None, samples: int,
 def calibrate(model: str | None, apply_: bool, output: Path) -> None:
     """Verdict agreement and Cohen's kappa with the editors' edited or approved reviews,
     and the ship threshold that matches them best; changes nothing unless --apply."""
-    from panel.research.calibrate import apply_suggestion, calibrate_store
+    from panel.research.calibrate import (
+        apply_suggestion,
+        calibrate_store,
+        editor_labels,
+        held_out,
+    )
     from panel.research.stats import ALL, fmt
 
     ws = Workspace(output)
@@ -169,6 +175,8 @@ def calibrate(model: str | None, apply_: bool, output: Path) -> None:
             click.echo(f"{r.model}: suggested ship threshold {fmt(r.threshold, 'd')} (agreement "
                        f"{fmt(r.threshold_agreement_pct, '.1f')}%; "
                        f"{fmt(r.current_agreement_pct, '.1f')}% at {r.current_threshold})")
+    click.echo(held_out_table(held_out(editor_labels(ws, model), ws.persona_order(),
+                                       ws.config.rubric.ship_threshold)))
     if not apply_:
         click.echo("panel.yaml unchanged (--apply writes the suggestion)")
         return

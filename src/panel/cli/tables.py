@@ -11,7 +11,7 @@ from panel.pipeline.batch import BatchSummary
 from panel.pipeline.run import RunSummary
 from panel.research.agreement import AgreementReport
 from panel.research.audit import AuditReport
-from panel.research.calibrate import Calibration
+from panel.research.calibrate import Calibration, HeldOut
 from panel.research.cluster import method, se_method
 from panel.research.consistency import Consistency
 from panel.research.drift import DriftReport
@@ -232,6 +232,21 @@ def calibration_table(rows: Sequence[Calibration]) -> str:
                      f"{fmt(r.agreement_pct, '.1f'):>6} {fmt(r.kappa):>6} "
                      f"{fmt(r.current_agreement_pct, '.1f'):>7} {fmt(r.threshold, 'd'):>6} "
                      f"{fmt(r.threshold_agreement_pct, '.1f'):>6}")
+    return "\n".join(lines)
+
+
+def held_out_table(rows: Sequence[HeldOut]) -> str:
+    """`panel calibrate`'s held-out check: fitted on half the cards, judged on the rest."""
+    lines = ["Held out: threshold fitted on half the cards (stratified, seed 0), judged on the "
+             "other half; 95% CI clustered by card",
+             f"{'backbone':<20} {'persona':<10} {'fit':>4} {'test':>4} {'cl':>3} "
+             f"{'t':>4} {'agree% [CI]':<20} {'kappa [CI]':<20} {'model agree%':>12}"]
+    for r in rows:
+        lines.append(f"{r.model[:20]:<20} {r.persona[:10]:<10} {r.fit_labels:>4} "
+                     f"{r.test.n:>4} {r.test.clusters:>3} {fmt(r.threshold, 'd'):>4} "
+                     f"{_with_ci(r.test.estimate, r.test.ci_low, r.test.ci_high, '.1f'):<20} "
+                     f"{_with_ci(r.kappa.estimate, r.kappa.ci_low, r.kappa.ci_high):<20} "
+                     f"{fmt(r.model_agreement.estimate, '.1f'):>12}")
     return "\n".join(lines)
 
 
