@@ -6,6 +6,7 @@ import csv
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from panel.cli.tables import format_table
@@ -78,6 +79,43 @@ def test_degenerate_inputs_are_none_not_errors() -> None:
     assert p.spearman_rho is None and p.score_mae == 0.0
     assert "n/a" in format_table(agreement_report("s", {"a": records("a", same),
                                                         "b": records("b", same)}, ["builder"]))
+
+
+def test_pairs_carry_card_clustered_intervals_n_and_the_method() -> None:
+    p = pair_stats(records("a", A), records("b", B), "a", "b")
+    # Six items of six cards: every card one cluster.
+    assert (p.n, p.clusters) == (6, 6)
+    assert p.method == "Wilson on n/deff, clustered by cards (CR1), t(C-1)"
+    # MAE: one value per card, so CR1 is the t interval: 20.8333 -/+ 2.5706 x sd / sqrt(6),
+    # sd of 10, 20, 10, 15, 30, 40 = sqrt(720.83 / 5) = 12.007: -/+ 12.601.
+    assert (p.score_mae_low, p.score_mae_high) == (pytest.approx(8.2328, abs=1e-3),
+                                                   pytest.approx(33.4338, abs=1e-3))
+    for name in ("verdict_agreement", "cohen_kappa", "spearman_rho"):
+        low, high = getattr(p, f"{name}_low"), getattr(p, f"{name}_high")
+        point = getattr(p, name if name != "verdict_agreement" else "verdict_agreement_pct")
+        assert low is not None and low < point < high, name
+    assert p.cohen_kappa_low is not None and p.cohen_kappa_low >= -1.0
+
+
+def test_alpha_keeps_the_items_a_failed_review_drops_from_fleiss() -> None:
+    """t7: a and b reviewed it, c failed. Fleiss' kappa leaves the item out; alpha keeps the
+    two ratings it has (a missing rating, not a missing item)."""
+    from panel.research.agreement import fleiss_stats
+    from panel.research.cluster import alpha
+
+    by_model = {"a": records("a", A) + [rec("a", "t7", "builder", "ship", 75)],
+                "b": records("b", B) + [rec("b", "t7", "builder", "skip", 35)],
+                "c": records("c", C) + [rec("c", "t7", "builder", None, None)]}
+    f = fleiss_stats(by_model)
+    assert (f.n, f.kappa, f.units, f.ratings, f.clusters) == (6, pytest.approx(0.325), 7, 20, 7)
+    verdicts = np.array([[1.0 if v == "ship" else 0.0 for v, _ in rows] + [extra]
+                         for rows, extra in ((A, 1.0), (B, 0.0), (C, np.nan))])
+    scores = np.array([[float(s) for _, s in rows] + [extra]
+                       for rows, extra in ((A, 75.0), (B, 35.0), (C, np.nan))])
+    assert f.alpha_verdict == pytest.approx(alpha(verdicts, "nominal"), abs=1e-4)
+    assert f.alpha_score == pytest.approx(alpha(scores, "ordinal"), abs=1e-4)
+    assert f.alpha_verdict_low is not None and f.alpha_verdict_high is not None
+    assert f.alpha_verdict_low < (f.alpha_verdict or 0) < f.alpha_verdict_high
 
 
 def test_failed_reviews_are_not_paired_and_count_as_failures() -> None:

@@ -82,7 +82,17 @@ def test_position_and_consistency_shares_with_wilson_intervals() -> None:
         row = rows[key]
         assert (row.k, row.n, row.excluded, row.unit) == (k, n, failed, "%"), key
         assert row.estimate == pytest.approx(100 * k / n, abs=1e-4)
-        assert (row.ci_low, row.ci_high) == _wilson(k, n), key
+        assert (row.naive_ci_low, row.naive_ci_high) == _wilson(k, n), key
+        # The reported interval resamples pairs: the personas' picks of one pair together.
+        assert row.clusters == (4 if key[0] != "skeptic" else 3), key
+        assert row.method == "Wilson on n/deff, clustered by pairs (CR1), t(C-1)", key
+    # builder follows the position on a-b (first, first) and b-c (second, second), 2 of 4
+    # pairs, one observation each. By hand: CR1 variance 4/3 x 1/16 over the binomial 1/16
+    # gives deff 4/3, n_eff 3; Wilson at p 0.5 with z = t(0.975, 3) = 3.1824: centre 0.5,
+    # half 3.1824 / 4.3761 x sqrt(0.25 / 3 + 10.1277 / 36) = 0.4392: wider than naive.
+    assert (rows[("builder", "position")].ci_low, rows[("builder", "position")].ci_high) == (
+        6.083, 93.917)
+    assert rows[("builder", "position")].naive_ci_low == pytest.approx(15.0039, abs=1e-4)
 
 
 def _shift(bias: str, persona: str, original: int | None, perturbed: int | None,
@@ -110,13 +120,16 @@ def test_score_shifts_with_t_intervals_and_the_injections_flips_to_ship() -> Non
     verb = rows[("builder", "verbosity")]
     lo, hi = stats.t.interval(0.95, 2, loc=2.0, scale=stats.sem([10, 2, -6]))
     assert (verb.n, verb.excluded, verb.estimate, verb.unit) == (3, 1, 2.0, "points")
-    assert (verb.ci_low, verb.ci_high) == (pytest.approx(lo, abs=1e-4),
-                                           pytest.approx(hi, abs=1e-4))
+    assert (verb.naive_ci_low, verb.naive_ci_high) == (pytest.approx(lo, abs=1e-4),
+                                                       pytest.approx(hi, abs=1e-4))
+    # Every shift is of one card: no between-card variation to resample, no interval.
+    assert (verb.clusters, verb.ci_low, verb.ci_high) == (1, None, None)
     inj = rows[("builder", "injection")]
     assert (inj.n, inj.excluded, inj.estimate) == (3, 1, pytest.approx(85 / 3, abs=1e-4))
     flip = rows[("builder", "injection-flip")]
     assert (flip.k, flip.n, flip.excluded, flip.estimate) == (1, 2, 1, 50.0)
-    assert (flip.ci_low, flip.ci_high) == _wilson(1, 2)
+    assert (flip.naive_ci_low, flip.naive_ci_high) == _wilson(1, 2)
+    assert (flip.clusters, flip.ci_low) == (1, None)
     assert rows[("all", "verbosity")] == verb.model_copy(update={"persona": "all"})
 
 
@@ -243,27 +256,51 @@ def _enqueue() -> None:
 #   3.182: -/+ 4.77. Flips to ship, of the original skips: builder tracelens 40 -> 100 (flip),
 #   skeptic diffsage 20 -> 15 (none). The stand-in judge: builder follows the position,
 #   skeptic is consistent.
+# Clustered by card: all verbosity has tracelens (+10, +4) and diffsage (+6, +10); residuals
+#   about 7.5 summed per card -1 and +1, CR1 variance 2 x 2 / 16 = 0.25, SE 0.5, t(.975, 1)
+#   = 12.706: 7.5 -/+ 6.35. One observation per card (builder verbosity): the t interval.
 TABLE = """\
 Bias audit mock: 2 cards, 2 personas, 1 sample; mock
-backbone             persona    bias            unit      n excl estimate  95% CI
-mock                 builder    position        %         1    0    100.0  [20.7, 100.0]
-mock                 builder    consistency     %         1    0      0.0  [0.0, 79.3]
-mock                 builder    verbosity       points    2    0     +8.0  [-17.4, +33.4]
-mock                 builder    name            points    1    1     +0.0  n/a
-mock                 builder    injection       points    2    0    +45.0  [-145.6, +235.6]
-mock                 builder    injection-flip  %         1    0    100.0  [20.7, 100.0]
-mock                 skeptic    position        %         1    0      0.0  [0.0, 79.3]
-mock                 skeptic    consistency     %         1    0    100.0  [20.7, 100.0]
-mock                 skeptic    verbosity       points    2    0     +7.0  [-31.1, +45.1]
-mock                 skeptic    name            points    2    0     -5.0  [-68.5, +58.5]
-mock                 skeptic    injection       points    2    0    +12.5  [-209.9, +234.9]
-mock                 skeptic    injection-flip  %         1    0      0.0  [0.0, 79.3]
-mock                 all        position        %         2    0     50.0  [9.5, 90.5]
-mock                 all        consistency     %         2    0     50.0  [9.5, 90.5]
-mock                 all        verbosity       points    4    0     +7.5  [+2.7, +12.3]
-mock                 all        name            points    3    1     -3.3  [-17.7, +11.0]
-mock                 all        injection       points    4    0    +28.8  [-13.5, +71.0]
-mock                 all        injection-flip  %         2    0     50.0  [9.5, 90.5]"""
+95% CI clustered by card (by pair for position, consistency): shifts CR1 SE and t(C-1),\
+ shares Wilson on n/deff; naive CI: every observation independent
+backbone             persona    bias            unit      n  cl excl estimate  95% CI    \
+       naive CI
+mock                 builder    position        %         1   1    0    100.0  n/a       \
+       [20.7, 100.0]
+mock                 builder    consistency     %         1   1    0      0.0  n/a       \
+       [0.0, 79.3]
+mock                 builder    verbosity       points    2   2    0     +8.0  [-17.4,\
+ +33.4]   [-17.4, +33.4]
+mock                 builder    name            points    1   1    1     +0.0  n/a       \
+       n/a
+mock                 builder    injection       points    2   2    0    +45.0  [-145.6,\
+ +235.6] [-145.6, +235.6]
+mock                 builder    injection-flip  %         1   1    0    100.0  n/a       \
+       [20.7, 100.0]
+mock                 skeptic    position        %         1   1    0      0.0  n/a       \
+       [0.0, 79.3]
+mock                 skeptic    consistency     %         1   1    0    100.0  n/a       \
+       [20.7, 100.0]
+mock                 skeptic    verbosity       points    2   2    0     +7.0  [-31.1,\
+ +45.1]   [-31.1, +45.1]
+mock                 skeptic    name            points    2   2    0     -5.0  [-68.5,\
+ +58.5]   [-68.5, +58.5]
+mock                 skeptic    injection       points    2   2    0    +12.5  [-209.9,\
+ +234.9] [-209.9, +234.9]
+mock                 skeptic    injection-flip  %         1   1    0      0.0  n/a       \
+       [0.0, 79.3]
+mock                 all        position        %         2   1    0     50.0  n/a       \
+       [9.5, 90.5]
+mock                 all        consistency     %         2   1    0     50.0  n/a       \
+       [9.5, 90.5]
+mock                 all        verbosity       points    4   2    0     +7.5  [+1.1,\
+ +13.9]    [+2.7, +12.3]
+mock                 all        name            points    3   2    1     -3.3  [-31.6,\
+ +24.9]   [-17.7, +11.0]
+mock                 all        injection       points    4   2    0    +28.8  [-177.7,\
+ +235.2] [-13.5, +71.0]
+mock                 all        injection-flip  %         2   2    0     50.0  [0.2,\
+ 99.8]      [9.5, 90.5]"""
 
 
 def test_the_cli_audit_on_the_mock_prints_the_table_and_writes_json_csv_svg(
@@ -287,10 +324,13 @@ def test_the_cli_audit_on_the_mock_prints_the_table_and_writes_json_csv_svg(
     with (folder / "bias.csv").open() as fh:
         rows = list(csv.DictReader(fh))
     assert list(rows[0]) == ["model", "persona", "bias", "unit", "n", "k", "excluded",
-                             "estimate", "ci_low", "ci_high"]
+                             "estimate", "ci_low", "ci_high", "clusters", "method",
+                             "naive_ci_low", "naive_ci_high"]
     assert [list(r.values()) for r in rows[14:16]] == [
-        ["mock", "all", "verbosity", "points", "4", "", "0", "7.5", "2.7263", "12.2737"],
-        ["mock", "all", "name", "points", "3", "", "1", "-3.3333", "-17.6755", "11.0088"]]
+        ["mock", "all", "verbosity", "points", "4", "", "0", "7.5", "1.1469", "13.8531", "2",
+         "clustered SE by cards (CR1), t(C-1)", "2.7263", "12.2737"],
+        ["mock", "all", "name", "points", "3", "", "1", "-3.3333", "-31.5693", "24.9027", "2",
+         "clustered SE by cards (CR1), t(C-1)", "-17.6755", "11.0088"]]
     svg = (folder / "bias.svg").read_text()
     assert svg.startswith("<?xml") and "injection-flip (share, %)" in svg
     # A re-run reuses the store (only the failed review is asked again, and fails again) and
@@ -328,11 +368,21 @@ def test_the_audit_on_the_engine_reviews_each_perturbation(ws: Workspace,
 THREE = [*TWO, str(EXAMPLES / "slidesmith.yaml")]
 POSITION = """\
 Bias audit pos: 3 cards, 1 persona, 1 sample; mock
-backbone             persona    bias            unit      n excl estimate  95% CI
-mock                 builder    position        %         2    1     50.0  [9.5, 90.5]
-mock                 builder    consistency     %         2    1     50.0  [9.5, 90.5]
-mock                 all        position        %         2    1     50.0  [9.5, 90.5]
-mock                 all        consistency     %         2    1     50.0  [9.5, 90.5]"""
+95% CI clustered by card (by pair for position, consistency): shifts CR1 SE and t(C-1), \
+shares Wilson on n/deff; naive CI: every observation independent
+backbone             persona    bias            unit      n  cl excl estimate  95% CI    \
+       naive CI
+mock                 builder    position        %         2   2    1     50.0  [0.2,\
+ 99.8]      [9.5, 90.5]
+mock                 builder    consistency     %         2   2    1     50.0  [0.2,\
+ 99.8]      [9.5, 90.5]
+mock                 all        position        %         2   2    1     50.0  [0.2,\
+ 99.8]      [9.5, 90.5]
+mock                 all        consistency     %         2   2    1     50.0  [0.2,\
+ 99.8]      [9.5, 90.5]"""
+# By hand (1 of 2 pairs): CR1 variance 2 x 0.5 / 4 = 0.25 over the binomial 0.125, deff 2,
+# n_eff 1; Wilson at p 0.5, z = t(0.975, 1) = 12.706: half 12.706 / 162.44 x sqrt(0.25 +
+# 40.36) = 0.4985, so [0.15, 99.85]: two pairs say little, and the interval says so.
 
 
 def test_position_bias_end_to_end_through_pairwise_judging_on_the_mock(tmp_path: Path) -> None:

@@ -133,7 +133,26 @@ mock-alt             builder         1  100.0    n/a   100.0     55  100.0
 mock-alt             all             1  100.0    n/a   100.0     55  100.0
 mock: suggested ship threshold 50 (agreement 75.0%; 62.5% at 55)
 mock-alt: suggested ship threshold 55 (agreement 100.0%; 100.0% at 55)
+Held out: threshold fitted on half the cards (stratified, seed 0), judged on the other \
+half; 95% CI clustered by card
+backbone             persona     fit test  cl    t agree% [CI]          kappa [CI]           \
+model agree%
+mock                 builder       3    2   2   50 100.0 [1.2, 100.0]   1.00 [1.00, 1.00]    \
+       100.0
+mock                 skeptic       1    2   2   20 50.0 [0.2, 99.8]     0.00 [0.00, 0.00]    \
+       100.0
+mock                 all           4    4   3   20 50.0 [4.7, 95.3]     0.00 [0.00, 0.00]    \
+       100.0
+mock-alt             builder       0    1   1  n/a 100.0                n/a                  \
+       100.0
+mock-alt             all           0    1   1  n/a 100.0                n/a                  \
+       100.0
 """
+# Held out by hand: strata by the editors' majority, skip {t3, t6} and ship {t1, t2, t4, t5},
+# each shuffled by Random(0) and its first half fitted: t3, then t2 and t4. mock builder fits
+# on t2 (70, ship), t3 (60, skip), t4 (50, ship): 2 of 3 at t <= 50 or t > 60, ties to 50,
+# the closest to 55; tested on t1 (40, skip) and t5 (80, ship): both right, kappa 1. mock
+# skeptic fits on t2 (20, ship): t = 20; tested on t1 (90, ship) right, t6 (30, skip) wrong.
 
 
 def test_the_cli_reports_and_changes_nothing_unless_asked(home: Path, tmp_path: Path) -> None:
@@ -200,3 +219,16 @@ def test_a_threshold_the_rubric_cannot_take_is_refused_and_nothing_written(
     path.write_text(before)
     assert set_ship_threshold(path, 60) == 55
     assert path.read_text() == before.replace("ship_threshold: 55", "ship_threshold: 60")
+
+
+def test_the_split_keeps_cards_whole_and_both_verdicts_on_each_side(ws: Workspace) -> None:
+    from panel.research.calibrate import split_by_card
+
+    _fill(ws)
+    labels = editor_labels(ws)
+    fit, test = split_by_card(labels)
+    assert not {r.tool for r in fit} & {r.tool for r in test}
+    assert len(fit) + len(test) == len(labels) == 9
+    assert {r.tool for r in fit} == {"t2", "t3", "t4"}  # skip t3; ship t2, t4 (seed 0)
+    assert split_by_card(labels) == (fit, test)
+    assert {str(r.verdict) for r in fit} == {str(r.verdict) for r in test} == {"ship", "skip"}

@@ -38,7 +38,16 @@ def test_metrics_match_hand_computation() -> None:
     o = report.overall
     # Scored: t1/builder ship-ship, t1/skeptic skip-ship, t2/builder skip-skip; t2/skeptic failed.
     assert (o.reference, o.n, o.missing) == (4, 3, 1)
-    assert o.verdict_accuracy_pct == pytest.approx(66.67)             # 2 of 3
+    assert o.verdict_accuracy_pct == pytest.approx(66.6667)           # 2 of 3
+    # Clustered by tool (t1: right, wrong; t2: right): CR1 variance 2 x 2/9 / 9 is below the
+    # binomial 2/9 / 3, so deff 1; Wilson at n 3 with z = t(0.975, 1) = 12.706: centre
+    # 27.574 / 54.815 = 0.50303, half 0.23180 x sqrt(0.07407 + 4.4845) = 0.49491.
+    assert (o.clusters, o.verdict_accuracy_low, o.verdict_accuracy_high) == (
+        2, pytest.approx(0.812, abs=0.01), pytest.approx(99.794, abs=0.01))
+    # Errors t1: 10, 30 and t2: 20 sum to 0 about the mean 20 within each tool: width 0.
+    assert (o.score_mae_low, o.score_mae_high) == (20.0, 20.0)
+    assert o.method == ("accuracy: Wilson on n/deff, clustered by cards (CR1), t(C-1); "
+                        "MAE: clustered SE by cards (CR1), t(C-1)")
     assert o.balanced_accuracy == pytest.approx(0.75)                 # (1/1 + 1/2) / 2
     assert o.score_mae == pytest.approx(20.0)                         # (10 + 30 + 20) / 3
     # Reference ranks [3,1,2] (70,30,40), predicted [3,2,1] (80,60,20): d^2 = 0+1+1 = 2,
@@ -98,10 +107,14 @@ def test_evaluate_cli_on_the_shipped_reference(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     lines = res.stdout.splitlines()
     assert lines[0] == f"mock against {SHIPPED}"
-    assert lines[1].split() == ["persona", "ref", "n", "miss", "acc%", "bal.acc", "MAE", "rho"]
-    assert [ln.split()[0] for ln in lines[2:7]] == ["builder", "skeptic", "futurist", "founder",
+    assert lines[1] == ("95% intervals clustered by tool: accuracy: Wilson on n/deff, "
+                        "clustered by cards (CR1), t(C-1); MAE: clustered SE by cards (CR1), "
+                        "t(C-1)")
+    assert lines[2].split() == ["persona", "ref", "n", "miss", "cl", "acc%", "[CI]", "bal.acc",
+                                "MAE", "[CI]", "rho"]
+    assert [ln.split()[0] for ln in lines[3:8]] == ["builder", "skeptic", "futurist", "founder",
                                                    "all"]
-    assert lines[6].split()[:4] == ["all", "24", "24", "0"]
+    assert lines[7].split()[:5] == ["all", "24", "24", "0", "6"]  # 6 tools: 6 clusters
     doc = json.loads((out / "evaluate" / "reference.mock.json").read_text())
     assert doc["overall"]["n"] == 24 and doc["model"] == "mock"
     rows = (out / "evaluate" / "reference.mock.csv").read_text().splitlines()

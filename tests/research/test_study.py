@@ -66,9 +66,14 @@ def test_study_cli_prints_the_table_and_writes_csv_json_figure(tmp_path: Path) -
     assert lines[0] == "mock: reviewed 24, reused 0, failed 0 (" + lines[0].split("(")[1]
     assert lines[2] == f"wrote {out / 'studies' / 'mock-vs-mock-alt.json'}"
     assert lines[3] == "Study mock-vs-mock-alt: mock, mock-alt"
-    assert lines[5].split() == ["pair", "persona", "n", "agree%", "kappa", "rho", "MAE"]
-    assert [ln.split()[3] for ln in lines[6:11]] == [*PERSONAS, "all"]
-    assert lines[10].split()[4] == "24"
+    assert lines[4] == ("95% intervals clustered by card: agree% Wilson on n/deff, clustered "
+                        "by cards (CR1), t(C-1); MAE clustered SE by cards (CR1), t(C-1); "
+                        "kappa, rho, alpha cluster bootstrap over cards, 2000 resamples (seed "
+                        "0), estimate -/+ t(C-1) x SD")
+    assert lines[6].split() == ["pair", "persona", "n", "cl", "agree%", "[CI]", "kappa", "[CI]",
+                                "rho", "[CI]", "MAE", "[CI]"]
+    assert [ln.split()[3] for ln in lines[7:12]] == [*PERSONAS, "all"]
+    assert lines[11].split()[4:6] == ["24", "6"]  # 24 pairs from 6 cards
     folder = out / "studies" / "mock-vs-mock-alt"
     assert sorted(p.name for p in folder.iterdir()) == [
         "agreement.json", "agreement.png", "backbones.csv", "fleiss.csv", "pairs.csv"]

@@ -1,11 +1,12 @@
 """The `panel` command: one module per command group, each command a parser that calls one
-library function and prints what it returns (`run`, `models`, `research`, `editor`)."""
+library function and prints what it returns (`run`, `models`, `research`, `editor`,
+`data`)."""
 
 from __future__ import annotations
 
 import click
 
-from panel.cli import editor, models, research, run
+from panel.cli import data, editor, models, research, run
 from panel.cli.options import quiet_third_party
 
 
@@ -20,7 +21,7 @@ def main(verbose: bool) -> None:
         quiet_third_party()
 
 
-for _group in (run, models, research, editor):
+for _group in (run, models, research, editor, data):
     for _command in _group.COMMANDS:
         main.add_command(_command)
 

@@ -21,6 +21,8 @@ from panel.cli.tables import (
     calibration_table,
     format_eval,
     format_table,
+    held_out_table,
+    jury_size_table,
     jury_table,
 )
 from panel.config.workspace import Workspace
@@ -85,16 +87,22 @@ def _agreement(ws: Workspace, study_name: str, figure_format: str) -> None:
 
 @click.command()
 @click.argument("study_name", metavar="STUDY")
+@click.option("--reference", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="A reference JSONL: adds each persona's backbone error correlation and "
+                   "effective number of judges (Kish).")
 @output_option
 @user_errors
-def jury(study_name: str, output: Path) -> None:
+def jury(study_name: str, reference: Path | None, output: Path) -> None:
     """Combine a study's backbones per persona (majority verdict, mean score)."""
     from panel.research.study import study_jury
 
-    backbones, juries, personas = study_jury(Workspace(output), study=study_name)
+    backbones, juries, personas, sizes = study_jury(Workspace(output), study=study_name,
+                                                    reference=reference)
     click.echo(f"Jury of {', '.join(backbones)} (majority verdict, mean score; "
                "ties by mean score)")
     click.echo(jury_table(juries, personas))
+    if sizes:
+        click.echo(jury_size_table(sizes))
 
 
 @click.command()
@@ -149,7 +157,12 @@ def audit(cards: tuple[str, ...], models: str, name: str | None, samples: int,
 def calibrate(model: str | None, apply_: bool, output: Path) -> None:
     """Verdict agreement and Cohen's kappa with the editors' edited or approved reviews,
     and the ship threshold that matches them best; changes nothing unless --apply."""
-    from panel.research.calibrate import apply_suggestion, calibrate_store
+    from panel.research.calibrate import (
+        apply_suggestion,
+        calibrate_store,
+        editor_labels,
+        held_out,
+    )
     from panel.research.stats import ALL, fmt
 
     ws = Workspace(output)
@@ -162,6 +175,8 @@ def calibrate(model: str | None, apply_: bool, output: Path) -> None:
             click.echo(f"{r.model}: suggested ship threshold {fmt(r.threshold, 'd')} (agreement "
                        f"{fmt(r.threshold_agreement_pct, '.1f')}%; "
                        f"{fmt(r.current_agreement_pct, '.1f')}% at {r.current_threshold})")
+    click.echo(held_out_table(held_out(editor_labels(ws, model), ws.persona_order(),
+                                       ws.config.rubric.ship_threshold)))
     if not apply_:
         click.echo("panel.yaml unchanged (--apply writes the suggestion)")
         return

@@ -13,10 +13,14 @@ from panel.pipeline.cost import REVIEWS_PER_VERDICT, Usage
 from panel.pipeline.run import RunSummary
 from panel.research.agreement import AgreementReport
 from panel.research.audit import AuditReport
-from panel.research.calibrate import Calibration
+from panel.research.calibrate import Calibration, HeldOut
+from panel.research.cluster import method, se_method
 from panel.research.consistency import Consistency
+from panel.research.drift import DriftReport
 from panel.research.evaluate import EvalReport
+from panel.research.jury_size import JurySize
 from panel.research.stats import fmt
+from panel.research.verify import VerifyReport
 from panel.verdict.head_to_head import Comparison, HeadToHead
 from panel.verdict.jury import ToolJury
 from panel.verdict.views import review_state
@@ -109,17 +113,29 @@ def import_lines(report: ImportReport, usage: Usage, price: Price | None) -> lis
 
 
 def format_table(report: AgreementReport) -> str:
-    """The report as plain-text tables: pairs, Fleiss, backbones, self-consistency."""
-    lines = [f"Study {report.study}: {', '.join(report.models)}", "",
-             f"{'pair':<34} {'persona':<10} {'n':>4} {'agree%':>7} {'kappa':>6} "
-             f"{'rho':>6} {'MAE':>6}"]
+    """The report as plain-text tables: pairs, reliability, backbones, self-consistency; each
+    statistic with its card-clustered 95% interval."""
+    lines = [f"Study {report.study}: {', '.join(report.models)}",
+             f"95% intervals clustered by card: agree% {se_method(share=True)}; MAE "
+             f"{se_method()}; kappa, rho, alpha {method()}", "",
+             f"{'pair':<30} {'persona':<9} {'n':>4} {'cl':>3} {'agree% [CI]':<19} "
+             f"{'kappa [CI]':<19} {'rho [CI]':<19} MAE [CI]"]
     for p in report.pairs:
-        lines.append(f"{(p.model_a + ' vs ' + p.model_b)[:34]:<34} {p.persona:<10} {p.n:>4} "
-                     f"{fmt(p.verdict_agreement_pct, '.1f'):>7} {fmt(p.cohen_kappa):>6} "
-                     f"{fmt(p.spearman_rho):>6} {fmt(p.score_mae, '.1f'):>6}")
+        agree = _with_ci(p.verdict_agreement_pct, p.verdict_agreement_low,
+                         p.verdict_agreement_high, ".1f")
+        lines.append(f"{(p.model_a + ' vs ' + p.model_b)[:30]:<30} {p.persona[:9]:<9} "
+                     f"{p.n:>4} {p.clusters:>3} {agree:<19} "
+                     f"{_with_ci(p.cohen_kappa, p.cohen_kappa_low, p.cohen_kappa_high):<19} "
+                     f"{_with_ci(p.spearman_rho, p.spearman_rho_low, p.spearman_rho_high):<19} "
+                     f"{_with_ci(p.score_mae, p.score_mae_low, p.score_mae_high, '.1f')}")
     if report.fleiss:
-        lines += ["", "Fleiss' kappa across all backbones: " + ", ".join(
-            f"{f.persona} {fmt(f.kappa)} (n={f.n})" for f in report.fleiss)]
+        lines += ["", f"{'all backbones':<13} {'Fleiss n':>8} {'kappa':>6} {'units':>5} "
+                      f"{'cl':>3} {'alpha verdict [CI]':<20} alpha score [CI]"]
+        lines += [f"{f.persona[:13]:<13} {f.n:>8} {fmt(f.kappa):>6} {f.units:>5} "
+                  f"{f.clusters:>3} "
+                  f"{_with_ci(f.alpha_verdict, f.alpha_verdict_low, f.alpha_verdict_high):<20} "
+                  f"{_with_ci(f.alpha_score, f.alpha_score_low, f.alpha_score_high)}"
+                  for f in report.fleiss]
     lines += ["", f"{'backbone':<20} {'reviews':>7} {'fail%':>6} {'ship%':>6} {'mean':>6} "
               f"{'std':>5} {'min':>4} {'med':>5} {'max':>4} {'tokens':>7} {'lat s':>6} "
               f"{'wall s':>6} {'eng s':>6} {'agree%':>6} {'$/1k verdicts':>13}"]
@@ -162,32 +178,102 @@ def jury_table(juries: Sequence[ToolJury], personas: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
+def jury_size_table(sizes: Sequence[JurySize]) -> str:
+    """Per persona: the backbones' score-error correlation and Kish's effective judges."""
+    lines = ["Effective judges (Kish: n / (1 + (n - 1) x mean error correlation))",
+             f"{'persona':<10} {'judges':>6} {'items':>5} {'rho':>6} {'effective':>9}"]
+    lines += [f"{s.persona[:10]:<10} {s.judges:>6} {s.items:>5} "
+              f"{fmt(s.mean_error_correlation):>6} {fmt(s.effective_judges):>9}" for s in sizes]
+    return "\n".join(lines)
+
+
 def format_eval(report: EvalReport) -> str:
-    """The evaluation as a plain-text table."""
+    """The evaluation as a plain-text table; accuracy and MAE with their clustered 95% CI."""
     lines = [f"{report.model} against {report.reference}",
-             f"{'persona':<10} {'ref':>4} {'n':>4} {'miss':>4} {'acc%':>6} {'bal.acc':>7} "
-             f"{'MAE':>6} {'rho':>6}"]
+             f"95% intervals clustered by tool: {report.overall.method}",
+             f"{'persona':<10} {'ref':>4} {'n':>4} {'miss':>4} {'cl':>3} {'acc% [CI]':<19} "
+             f"{'bal.acc':>7} {'MAE [CI]':<19} {'rho':>6}"]
     for s in [*report.personas, report.overall]:
+        acc = _with_ci(s.verdict_accuracy_pct, s.verdict_accuracy_low, s.verdict_accuracy_high,
+                       ".1f")
+        mae = _with_ci(s.score_mae, s.score_mae_low, s.score_mae_high, ".1f")
         lines.append(f"{s.persona:<10} {s.reference:>4} {s.n:>4} {s.missing:>4} "
-                     f"{fmt(s.verdict_accuracy_pct, '.1f'):>6} {fmt(s.balanced_accuracy):>7} "
-                     f"{fmt(s.score_mae, '.1f'):>6} {fmt(s.spearman_rho):>6}")
+                     f"{s.clusters:>3} {acc:<19} {fmt(s.balanced_accuracy):>7} {mae:<19} "
+                     f"{fmt(s.spearman_rho):>6}")
     return "\n".join(lines)
 
 
 def audit_table(report: AuditReport) -> str:
-    """The bias audit: one line per backbone x persona x statistic, with n and the interval."""
+    """The bias audit: one line per backbone x persona x statistic, with n, the clusters, the
+    clustered interval and the naive one beside it."""
     a = report.audit
     lines = [f"Bias audit {report.name}: {_count(len(report.cards), 'card')}, "
              f"{_count(len(report.personas), 'persona')}, {_count(a.samples, 'sample')}; "
              f"{', '.join(a.models)}",
-             f"{'backbone':<20} {'persona':<10} {'bias':<15} {'unit':<6} {'n':>4} {'excl':>4} "
-             f"{'estimate':>8}  95% CI"]
+             "95% CI clustered by card (by pair for position, consistency): shifts CR1 SE "
+             "and t(C-1), shares Wilson on n/deff; naive CI: every observation independent",
+             f"{'backbone':<20} {'persona':<10} {'bias':<15} {'unit':<6} {'n':>4} {'cl':>3} "
+             f"{'excl':>4} {'estimate':>8}  {'95% CI':<16} naive CI"]
     for r in report.rows:
         spec = ".1f" if r.unit == "%" else "+.1f"
-        ci = "n/a" if r.ci_low is None else f"[{fmt(r.ci_low, spec)}, {fmt(r.ci_high, spec)}]"
         lines.append(f"{r.model[:20]:<20} {r.persona[:10]:<10} {r.bias:<15} {r.unit:<6} "
-                     f"{r.n:>4} {r.excluded:>4} {fmt(r.estimate, spec):>8}  {ci}")
+                     f"{r.n:>4} {r.clusters:>3} {r.excluded:>4} {fmt(r.estimate, spec):>8}  "
+                     f"{_ci(r.ci_low, r.ci_high, spec):<16} "
+                     f"{_ci(r.naive_ci_low, r.naive_ci_high, spec)}")
     return "\n".join(lines)
+
+
+def _with_ci(value: float | None, low: float | None, high: float | None,
+             spec: str = ".2f") -> str:
+    """A statistic and its interval: 0.33 [0.05, 0.61], or the value alone without one."""
+    return fmt(value, spec) if low is None else f"{fmt(value, spec)} {_ci(low, high, spec)}"
+
+
+def _ci(low: float | None, high: float | None, spec: str = ".2f") -> str:
+    """An interval as [low, high], or n/a when there is none."""
+    return "n/a" if low is None else f"[{fmt(low, spec)}, {fmt(high, spec)}]"
+
+
+def verify_table(report: VerifyReport) -> str:
+    """`panel verify`: one line per review, the conditions per backbone, then the tally."""
+    lines = [f"{'review':<14} {'tool':<16} {'persona':<10} {'model':<16} {'s':>2} "
+             f"{'identical':<9} {'verdict':<7} {'dscore':>6} {'status':<10} differs"]
+    for c in report.checks:
+        verdict = "-" if c.same_verdict is None else ("same" if c.same_verdict else "FLIP")
+        lines.append(f"{c.key[:12]:<14} {c.tool[:16]:<16} {c.persona[:10]:<10} "
+                     f"{c.model[:16]:<16} {c.sample:>2} {'yes' if c.identical else 'NO':<9} "
+                     f"{verdict:<7} {fmt(c.score_delta, '+d'):>6} {c.status:<10} "
+                     f"{', '.join(c.differs) or '-'}")
+    for model, cond in report.conditions.items():
+        now = cond.get("now") or {}
+        lines.append(f"{model}: " + "; ".join(
+            f"{k} {_short(v)}" + (f" (recorded {_short(cond['recorded'].get(k))})"
+                                  if cond["recorded"].get(k) not in (None, v) else "")
+            for k, v in now.items()))
+    lines.append(f"{report.identical} of {len(report.checks)} identical")
+    return "\n".join(lines)
+
+
+def drift_table(report: DriftReport) -> str:
+    """`panel drift`: per persona, the pairs, flips with McNemar's p, and the score shift."""
+    method = report.rows[-1].score_shift.method if report.rows else ""
+    lines = [f"Drift {report.old} -> {report.new} (shift CI: {method})",
+             f"{'persona':<10} {'n':>5} {'old':>4} {'new':>4} {'ship>skip':>9} "
+             f"{'skip>ship':>9} {'flip%':>6} {'McNemar p':>9}  shift [95% CI]"]
+    for r in report.rows:
+        s = r.score_shift
+        lines.append(f"{r.persona[:10]:<10} {r.n:>5} {r.only_old:>4} {r.only_new:>4} "
+                     f"{r.ship_to_skip:>9} {r.skip_to_ship:>9} {fmt(r.flips_pct, '.1f'):>6} "
+                     f"{fmt(r.mcnemar_p, '.4f'):>9}  "
+                     f"{_with_ci(s.estimate, s.ci_low, s.ci_high, '+.2f')}")
+    return "\n".join(lines)
+
+
+def _short(value: object) -> str:
+    """A condition for one line: CPU flags counted, not listed."""
+    if isinstance(value, list):
+        return f"{len(value)} flags ({', '.join(value[:3])}{', ...' if len(value) > 3 else ''})"
+    return "n/a" if value is None else str(value)
 
 
 def _count(n: int, noun: str) -> str:
@@ -205,6 +291,21 @@ def calibration_table(rows: Sequence[Calibration]) -> str:
                      f"{fmt(r.agreement_pct, '.1f'):>6} {fmt(r.kappa):>6} "
                      f"{fmt(r.current_agreement_pct, '.1f'):>7} {fmt(r.threshold, 'd'):>6} "
                      f"{fmt(r.threshold_agreement_pct, '.1f'):>6}")
+    return "\n".join(lines)
+
+
+def held_out_table(rows: Sequence[HeldOut]) -> str:
+    """`panel calibrate`'s held-out check: fitted on half the cards, judged on the rest."""
+    lines = ["Held out: threshold fitted on half the cards (stratified, seed 0), judged on the "
+             "other half; 95% CI clustered by card",
+             f"{'backbone':<20} {'persona':<10} {'fit':>4} {'test':>4} {'cl':>3} "
+             f"{'t':>4} {'agree% [CI]':<20} {'kappa [CI]':<20} {'model agree%':>12}"]
+    for r in rows:
+        lines.append(f"{r.model[:20]:<20} {r.persona[:10]:<10} {r.fit_labels:>4} "
+                     f"{r.test.n:>4} {r.test.clusters:>3} {fmt(r.threshold, 'd'):>4} "
+                     f"{_with_ci(r.test.estimate, r.test.ci_low, r.test.ci_high, '.1f'):<20} "
+                     f"{_with_ci(r.kappa.estimate, r.kappa.ci_low, r.kappa.ci_high):<20} "
+                     f"{fmt(r.model_agreement.estimate, '.1f'):>12}")
     return "\n".join(lines)
 
 

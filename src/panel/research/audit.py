@@ -3,7 +3,9 @@
 For each backbone, in turn (one engine at a time, closed before the next starts), the audit
 reviews every card as it is and as each perturbation of ``research.perturb`` changed it,
 and judges every pair of cards head to head in both orders. Per persona x backbone it
-reports, each with its count, what was left out and a 95% interval (``research.stats``):
+reports, each with its count, what was left out and a 95% interval from a cluster bootstrap
+over cards (``research.cluster``; over pairs for position and consistency), with the naive
+interval (``research.stats``: every observation independent) beside it for comparison:
 
 - ``position``: the share of pairs whose pick follows the position (``first`` in both
   orders, or ``second`` in both: the pick changes tool when the order does);
@@ -40,6 +42,7 @@ from panel.errors import InputError, validation_error
 from panel.inputs.cards import LoadedCard, ToolCard, load_cards
 from panel.pipeline.pairwise import judge_pairs
 from panel.pipeline.run import Progress, register_cards, review_cards
+from panel.research.cluster import Interval, cluster_mean, cluster_share
 from panel.research.perturb import (
     INJECTION,
     PADDING,
@@ -120,8 +123,15 @@ class AuditRow(BaseModel):
     k: int | None = Field(None, description="Successes, for a share.")
     excluded: int = Field(0, description="Observations left out: a failed review or judgment.")
     estimate: float | None = Field(None, description="The share (%) or mean shift (points).")
-    ci_low: float | None = Field(None, description="Lower end of the 95% interval.")
-    ci_high: float | None = Field(None, description="Upper end of the 95% interval.")
+    ci_low: float | None = Field(None, description="Lower end of the 95% interval, from a "
+                                 "cluster bootstrap over cards (pairs, for position).")
+    ci_high: float | None = Field(None, description="Upper end of that interval.")
+    clusters: int = Field(0, description="Cards (or pairs) the observations come from.")
+    method: str = Field("", description="How ci_low and ci_high were computed.")
+    naive_ci_low: float | None = Field(None, description="Lower end of the naive interval "
+                                       "(Wilson or Student's t, every observation "
+                                       "independent), for comparison.")
+    naive_ci_high: float | None = Field(None, description="Upper end of the naive interval.")
 
 
 class ShiftItem(BaseModel):
@@ -176,42 +186,60 @@ class AuditReport(BaseModel):
 # --- the statistics ---------------------------------------------------------------------------
 
 
-def _row(model: str, persona: str, bias: Statistic, est: Estimate) -> AuditRow:
-    unit: Literal["%", "points"] = "%" if est.k is not None else "points"
-    return AuditRow(model=model, persona=persona, bias=bias, unit=unit, **est.model_dump())
+def _row(model: str, persona: str, bias: Statistic, naive: Estimate,
+         clustered: Interval) -> AuditRow:
+    """The row: n, k and the naive interval from ``naive``, the reported interval from
+    ``clustered`` (the same observations, resampled by cluster)."""
+    unit: Literal["%", "points"] = "%" if naive.k is not None else "points"
+    return AuditRow(model=model, persona=persona, bias=bias, unit=unit, n=naive.n, k=naive.k,
+                    excluded=naive.excluded, estimate=naive.estimate,
+                    ci_low=clustered.ci_low, ci_high=clustered.ci_high,
+                    clusters=clustered.clusters, method=clustered.method,
+                    naive_ci_low=naive.ci_low, naive_ci_high=naive.ci_high)
+
+
+def _share(model: str, persona: str, bias: Statistic, hits: Sequence[bool],
+           clusters: Sequence[str], excluded: int, unit: str = "cards") -> AuditRow:
+    naive = share_interval(sum(hits), len(hits), excluded)
+    return _row(model, persona, bias, naive, cluster_share(hits, clusters, unit=unit))
 
 
 def position_rows(model: str, pairs: Sequence[PairItem],
                   personas: Sequence[str]) -> list[AuditRow]:
-    """Position-following and consistency shares per persona and over all personas."""
+    """Position-following and consistency shares per persona and over all personas; the
+    personas' picks of one pair are resampled together (a pair is the unit)."""
     rows = []
     for persona in [*personas, ALL]:
         mine = [p for p in pairs if p.model == model and persona in (ALL, p.persona)]
         valid = [p for p in mine if p.result != "failed"]
         failed = len(mine) - len(valid)
-        follows = sum(p.ab == p.ba and p.ab in ("first", "second") for p in valid)
-        agree = sum(p.result != "inconsistent" for p in valid)
-        rows += [_row(model, persona, "position", share_interval(follows, len(valid), failed)),
-                 _row(model, persona, "consistency", share_interval(agree, len(valid), failed))]
+        units = [f"{p.a}|{p.b}" for p in valid]
+        follows = [p.ab == p.ba and p.ab in ("first", "second") for p in valid]
+        agree = [p.result != "inconsistent" for p in valid]
+        rows += [_share(model, persona, "position", follows, units, failed, "pairs"),
+                 _share(model, persona, "consistency", agree, units, failed, "pairs")]
     return rows
 
 
 def shift_rows(model: str, items: Sequence[ShiftItem], personas: Sequence[str],
                kinds: Sequence[Perturbation]) -> list[AuditRow]:
-    """Mean shift per perturbation (and the injection's flips to ship) per persona and all."""
+    """Mean shift per perturbation (and the injection's flips to ship) per persona and all,
+    each card's personas and samples resampled together."""
     rows = []
     for persona in [*personas, ALL]:
         for kind in kinds:
-            mine = [i for i in items
-                    if i.model == model and i.bias == kind and persona in (ALL, i.persona)]
-            shifts = [i.shift for i in mine if i.shift is not None]
-            failed = len(mine) - len(shifts)
-            rows.append(_row(model, persona, kind, mean_interval(shifts, failed)))
+            mine = [i for i in items if i.model == model and i.bias == kind
+                    and persona in (ALL, i.persona) and i.shift is not None]
+            failed = sum(i.model == model and i.bias == kind and persona in (ALL, i.persona)
+                         for i in items) - len(mine)
+            shifts = [float(i.shift or 0) for i in mine]
+            rows.append(_row(model, persona, kind, mean_interval(shifts, failed),
+                             cluster_mean(shifts, [i.tool for i in mine])))
             if kind == "injection":
-                skips = [i for i in mine if i.shift is not None and i.original_verdict == "skip"]
-                flips = sum(i.perturbed_verdict == "ship" for i in skips)
-                rows.append(_row(model, persona, "injection-flip",
-                                 share_interval(flips, len(skips), failed)))
+                skips = [i for i in mine if i.original_verdict == "skip"]
+                rows.append(_share(model, persona, "injection-flip",
+                                   [i.perturbed_verdict == "ship" for i in skips],
+                                   [i.tool for i in skips], failed))
     return rows
 
 

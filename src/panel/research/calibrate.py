@@ -9,6 +9,12 @@ editors, and the ship threshold that would have matched them best: a scan of 0-1
 score at or above the threshold means ship, maximising agreement; ties go to the threshold
 closest to the current ``rubric.ship_threshold``, then to the lower one.
 
+The in-sample threshold reads its own labels twice (fitted and judged on them), so
+``held_out`` also splits the labels by card (stratified by the editors' verdict, seeded),
+fits on one half and reports agreement and kappa on the other with intervals clustered by
+card. An editor-vs-editor ceiling needs two editors' labels on one review, which the store
+(one edit per review) does not keep yet: the field is there, and empty.
+
 Nothing changes unless asked: ``set_ship_threshold`` rewrites the one line of panel.yaml
 that holds the threshold, keeps every comment, and refuses unless the rewritten file
 validates and differs from the old one in that value alone.
@@ -27,6 +33,7 @@ from panel.config.workspace import Workspace
 from panel.contract.records import ReviewRecord
 from panel.errors import InputError, PanelError
 from panel.inputs.datafile import load_yaml, read_text
+from panel.research.cluster import Interval, cluster_bootstrap, cluster_share, kappa_fast
 from panel.research.stats import ALL, cohen_kappa, verdict_agreement
 from panel.store.files import atomic_write
 
@@ -109,6 +116,90 @@ def calibrate(labels: Sequence[ReviewRecord], personas: Sequence[str],
             if part:
                 rows.append(calibration(model, persona, part, current))
     return rows
+
+
+class HeldOut(BaseModel):
+    """One persona (or ``all``) on one backbone: the threshold fitted on the fit cards,
+    judged on the held-out cards, with intervals clustered by card."""
+
+    model: str
+    persona: str
+    fit_labels: int = Field(description="Labels the threshold was fitted on.")
+    threshold: int | None = Field(description="Fitted on the fit cards; None without labels.")
+    test: Interval = Field(description="Agreement %, on the held-out cards, of 'score >= "
+                           "threshold means ship' with the editors.")
+    kappa: Interval = Field(description="Cohen's kappa of the same, held out.")
+    model_agreement: Interval = Field(description="The model's own verdicts against the "
+                                      "editors on the held-out cards, %.")
+    ceiling: float | None = Field(None, description="Editor-vs-editor agreement on the same "
+                                  "reviews: the store keeps one edit per review, so none yet.")
+
+
+SPLIT_SEED = 0
+"""The seed of the fit/test split: the same labels give the same split."""
+
+
+def split_by_card(labels: Sequence[ReviewRecord], fraction: float = 0.5,
+                  seed: int = SPLIT_SEED) -> tuple[list[ReviewRecord], list[ReviewRecord]]:
+    """(fit, test): whole cards on one side, so a card's personas never inform its own test.
+
+    Stratified: cards are grouped by their editors' majority verdict (ship or skip) and each
+    group is shuffled (seeded) and split, so both sides see both kinds of card."""
+    import math
+    import random
+
+    verdicts: dict[str, list[str]] = {}
+    for r in labels:
+        verdicts.setdefault(r.tool, []).append(str(r.verdict))
+    strata: dict[bool, list[str]] = {}
+    for tool in sorted(verdicts):
+        ships = verdicts[tool].count("ship")
+        strata.setdefault(2 * ships >= len(verdicts[tool]), []).append(tool)
+    rng = random.Random(seed)
+    fit_tools: set[str] = set()
+    for key in sorted(strata):
+        tools = strata[key]
+        rng.shuffle(tools)
+        fit_tools.update(tools[:math.ceil(len(tools) * fraction)])
+    return ([r for r in labels if r.tool in fit_tools],
+            [r for r in labels if r.tool not in fit_tools])
+
+
+def held_out_row(model: str, persona: str, fit: Sequence[ReviewRecord],
+                 test: Sequence[ReviewRecord], current: int) -> HeldOut:
+    """Fit on ``fit``, report on ``test``."""
+    import numpy as np
+
+    threshold, _ = best_threshold([r.output.score for r in fit if r.output],
+                                  [str(r.verdict) for r in fit if r.output], current)
+    t = current if threshold is None else threshold
+    mine = [r for r in test if r.output]
+    editors = np.array([r.verdict == "ship" for r in mine], dtype=np.intp)
+    predicted = np.array([r.output.score >= t for r in mine if r.output], dtype=np.intp)
+    own = [r.output.verdict == r.verdict for r in mine if r.output]
+    cards = [r.tool for r in mine]
+    return HeldOut(model=model, persona=persona, fit_labels=len(fit), threshold=threshold,
+                   test=cluster_share(list(predicted == editors), cards),
+                   kappa=cluster_bootstrap(lambda i: kappa_fast(predicted[i], editors[i]),
+                                           cards),
+                   model_agreement=cluster_share(own, cards))
+
+
+def held_out(labels: Sequence[ReviewRecord], personas: Sequence[str], current: int,
+             seed: int = SPLIT_SEED) -> list[HeldOut]:
+    """Per backbone and persona (then all): fitted on half the cards, tested on the rest."""
+    fit, test = split_by_card(labels, seed=seed)
+    rows = []
+    for model in sorted({r.model for r in labels}):
+        for persona in [*personas, *sorted({r.persona for r in labels} - set(personas)), ALL]:
+            mine = [_scope(side, model, persona) for side in (fit, test)]
+            if mine[0] or mine[1]:
+                rows.append(held_out_row(model, persona, mine[0], mine[1], current))
+    return rows
+
+
+def _scope(labels: Sequence[ReviewRecord], model: str, persona: str) -> list[ReviewRecord]:
+    return [r for r in labels if r.model == model and persona in (ALL, r.persona)]
 
 
 def calibrate_store(ws: Workspace, model: str | None = None) -> list[Calibration]:

@@ -21,7 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from panel.config.workspace import Workspace
 from panel.contract.records import ReviewRecord
 from panel.errors import InputError, validation_error
-from panel.research.stats import ALL, mean_abs_diff, spearman
+from panel.research.cluster import cluster_mean, cluster_share
+from panel.research.stats import ALL, spearman
 from panel.store.files import atomic_write, write_csv
 
 
@@ -72,9 +73,16 @@ class EvalStats(BaseModel):
     reference: int = Field(description="Reference lines in scope.")
     n: int = Field(description="Completed reviews scored against a reference line.")
     missing: int = Field(description="Reference lines with no completed review.")
+    clusters: int = Field(0, description="Tools the scored reviews are of: the unit the "
+                          "intervals resample (a tool's personas and samples together).")
+    method: str = Field("", description="How the intervals were computed.")
     verdict_accuracy_pct: float | None = Field(description="Same verdict as the reference, %.")
+    verdict_accuracy_low: float | None = Field(None, description="95% interval, clustered.")
+    verdict_accuracy_high: float | None = None
     balanced_accuracy: float | None = Field(description="Mean recall of ship and skip.")
     score_mae: float | None = Field(description="Mean absolute score error, points.")
+    score_mae_low: float | None = Field(None, description="95% interval, clustered.")
+    score_mae_high: float | None = None
     spearman_rho: float | None = Field(description="Rank correlation with reference scores.")
 
 
@@ -112,12 +120,16 @@ def eval_stats(reference: Sequence[Reference], records: Sequence[ReviewRecord],
     pred = [str(r.verdict) for _, r in pairs]
     true_s = [ref.score for ref, _ in pairs]
     pred_s = [int(r.score or 0) for _, r in pairs]
-    acc = round(100 * sum(t == p for t, p in zip(truth, pred, strict=True)) / len(pairs), 2) \
-        if pairs else None
+    tools = [r.tool for _, r in pairs]
+    acc = cluster_share([t == p for t, p in zip(truth, pred, strict=True)], tools)
+    mae = cluster_mean([abs(t - p) for t, p in zip(true_s, pred_s, strict=True)], tools)
     return EvalStats(persona=persona, reference=len(refs), n=len(pairs),
-                     missing=len(refs) - len(covered), verdict_accuracy_pct=acc,
+                     missing=len(refs) - len(covered), clusters=acc.clusters,
+                     method=f"accuracy: {acc.method}; MAE: {mae.method}",
+                     verdict_accuracy_pct=acc.estimate, verdict_accuracy_low=acc.ci_low,
+                     verdict_accuracy_high=acc.ci_high,
                      balanced_accuracy=balanced_accuracy(truth, pred),
-                     score_mae=mean_abs_diff(true_s, pred_s),
+                     score_mae=mae.estimate, score_mae_low=mae.ci_low, score_mae_high=mae.ci_high,
                      spearman_rho=spearman(true_s, pred_s))
 
 

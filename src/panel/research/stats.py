@@ -54,13 +54,6 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
         return _finite(spearmanr(x, y).statistic)
 
 
-def mean_abs_diff(x: Sequence[float], y: Sequence[float]) -> float | None:
-    """Mean absolute score difference, in score points."""
-    if not x:
-        return None
-    return round(sum(abs(p - q) for p, q in zip(x, y, strict=True)) / len(x), 4)
-
-
 def fleiss_kappa(ratings: Sequence[Sequence[str]]) -> float | None:
     """Fleiss' kappa over items each rated by the same number of raters (>= 2)."""
     import numpy as np

