@@ -39,7 +39,9 @@ CREATE TABLE IF NOT EXISTS reviews (
     created_at TEXT NOT NULL,
     record     TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS reviews_tool ON reviews (tool, model, persona);
+-- reviews_panel below starts with (tool, model, persona): the older index on just those is
+-- dropped, one index fewer to maintain on every write.
+DROP INDEX IF EXISTS reviews_tool;
 -- Covering indexes for the questions a batch asks of every key and tool (which keys are
 -- stored ok; what a panel file's rows are): answered from the index, never from the rows
 -- that hold each review's JSON (a million-review store is 2 GB of them).
