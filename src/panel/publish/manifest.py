@@ -12,11 +12,9 @@ rebuilt, and nothing is removed.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,8 +24,6 @@ from panel.errors import InputError
 from panel.store.files import atomic_write
 
 FORMAT = 1
-UMASK = os.umask(0)
-os.umask(UMASK)  # read once at import, as store.files does: os.umask is process-wide
 INDEX_PAGE = re.compile(r"index(-[1-9][0-9]*)?\.html")
 FOLDERS = ("tools", "compare")
 """The only subfolders of the site a manifest may name; anything else is ignored."""
@@ -78,29 +74,12 @@ def save_manifest(output: Path, manifest: Manifest, old: Manifest) -> None:
 def write_if_changed(path: Path, text: str) -> bool:
     """Write ``text`` unless the file already holds exactly it; True if written.
 
-    Like ``atomic_write`` (a unique temporary file renamed into place, so a reader never
-    sees half a page) but without an fsync per page, which cost 9 ms a page here (46 s
-    of 77 for 5,000 tools): the build syncs once before it saves the manifest, so a page
-    the manifest vouches for is on disk, and a page lost in a crash is rebuilt.
+    ``atomic_write`` (a unique temporary file renamed into place, so a reader never sees
+    half a page) without an fsync per page, which cost 9 ms a page here (46 s of 77 for
+    5,000 tools): the build syncs once before it saves the manifest, so a page the manifest
+    vouches for is on disk, and a page lost in a crash is rebuilt.
     """
-    data = text.encode()
-    try:
-        if path.stat().st_size == len(data) and path.read_bytes() == data:
-            return False
-    except OSError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o666 & ~UMASK)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return True
+    return atomic_write(path, text, only_if_changed=True, durable=False)
 
 
 def site_file(site: Path, name: str) -> Path | None:
