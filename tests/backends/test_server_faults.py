@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from click.testing import CliRunner
@@ -70,7 +71,8 @@ class Handler(BaseHTTPRequestHandler):
     server: Fake
 
     def do_GET(self) -> None:  # http.server's name
-        status, body = self.server.routes.get(self.path, (404, b'{"detail":"Not Found"}'))
+        path = urlsplit(self.path).path  # a proxied request names the whole URL
+        status, body = self.server.routes.get(path, (404, b'{"detail":"Not Found"}'))
         self.reply(status, body)
 
     def do_POST(self) -> None:
@@ -244,6 +246,36 @@ def test_a_failing_server_stores_nothing_and_a_rerun_reviews_exactly_those(
     assert (again.ok, again.requests, again.run.reviewed, again.run.reused) == (
         True, JOBS, JOBS, 0)
     assert fake.posts == JOBS and stored(out) == ["ok"] * JOBS
+
+
+@pytest.mark.parametrize("variable", ["HTTP_PROXY", "ALL_PROXY", "http_proxy"])
+def test_a_proxy_from_the_environment_is_used_and_kept_to_the_deadline(
+        variable: str, fake: Fake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fake is the proxy: the server's name does not resolve, so every request reaches
+    it only through the proxy. A healthy proxy passes the reviews on; a trickling one is
+    cut off by the deadline, as a trickling server is (before: the proxy was ignored)."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    monkeypatch.setenv(variable, fake.url.removesuffix("/v1"))
+    root, out = project(tmp_path, "http://vllm.invalid:8000/v1"), tmp_path / "out"
+    summary = run_batch([cards(tmp_path)], out, root=root)
+    assert (summary.ok, summary.run.reviewed, fake.posts) == (True, JOBS, JOBS)
+    fake.post, fake.posts = trickle(body_only=False), 0
+    summary, seconds = timed(lambda: run_batch([cards(tmp_path)], tmp_path / "o2", root=root))
+    assert seconds < FAULTS["trickle"][1], f"took {seconds:.1f} s"
+    assert len(summary.run.unavailable) == JOBS and 0 < fake.posts <= JOBS * TRIES
+    # A server on loopback is reached directly, never through the user's proxy.
+    fake.post, fake.posts = healthy, 0
+    monkeypatch.setenv(variable, f"http://127.0.0.1:{closed_port()}")
+    direct = run_batch([cards(tmp_path)], tmp_path / "o3", root=project(tmp_path, fake.url))
+    assert (direct.ok, fake.posts) == (True, JOBS)
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def test_503_twice_then_a_reply_is_retried_and_stored_ok(fake: Fake, tmp_path: Path) -> None:
