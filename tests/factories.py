@@ -28,6 +28,13 @@ def copy_project(root: Path, models: bool = True) -> Path:
     return root
 
 
+def edit(path: Path, old: str, new: str) -> None:
+    """Replace the first ``old`` in the file (which must hold it) with ``new``."""
+    text = path.read_text()
+    assert text.count(old) >= 1, old
+    path.write_text(text.replace(old, new, 1))
+
+
 def another_run_stores(ws: Any, job: Any, after_s: float) -> threading.Thread:
     """Another live run (this very process) claims ``job``'s key in ``ws``'s store now and,
     from a thread, stores the job's review (made by the mock backend) ``after_s`` later.
