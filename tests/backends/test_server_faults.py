@@ -383,3 +383,54 @@ def test_an_invalid_completion_is_the_models_failure_and_is_stored_as_one(
     assert stored(tmp_path / "out") == ["failed"] * JOBS
     seeds = [a.seed for a in summary.run.records[0].attempts]
     assert len(seeds) == len(set(seeds)) > 1
+
+
+def is_pair(body: dict) -> bool:
+    """A head-to-head judgment's request (its grammar asks for a choice), not a review's."""
+    return "\nchoice ::= " in body["structured_outputs"]["grammar"]
+
+
+def judged(h: Handler, body: dict) -> None:
+    """Reviews as ``healthy``; a judgment picks the tool shown first."""
+    if not is_pair(body):
+        return healthy(h, body)
+    content = json.dumps({"reason": "The first one fits better.", "choice": "first",
+                          "margin": 60})
+    h.reply(200, json.dumps({"choices": [{"message": {"content": content},
+                                          "finish_reason": "stop"}],
+                             "usage": {"prompt_tokens": 100, "completion_tokens": 20}}).encode())
+
+
+def test_a_head_to_head_the_server_fails_exits_1_stores_nothing_and_a_rerun_judges_those(
+        fake: Fake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reviews go through; every judgment gets 503s. `panel compare --head-to-head` exits 1
+    naming both, stores no judgment, and a re-run against a healthy server asks for
+    exactly the two judgments (the reviews are reused)."""
+    fake.post = lambda h, body: (status_503 if is_pair(body) else healthy)(h, body)
+    monkeypatch.setenv("PANEL_HOME", str(project(tmp_path, fake.url)))
+    project_root.cache_clear()
+    out = tmp_path / "out"
+    args = ["compare", str(EXAMPLES / "voicedesk.yaml"), str(EXAMPLES / "diffsage.yaml"),
+            "--head-to-head", "-p", "builder", "-o", str(out)]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 1, res.output
+    assert fake.posts == 2 + 2 * TRIES                    # 2 reviews; 2 judgments x 5 tries
+    lines = res.stdout.splitlines()
+    at = lines.index("head to head (each tool shown first in turn):")
+    assert lines[at:at + 5] == [
+        "head to head (each tool shown first in turn):",
+        "  Builder: no result (VoiceDesk shown first: not judged; DiffSage shown first: "
+        "not judged)",
+        "not judged, server unavailable (a re-run makes them):",
+        f"  builder / ab: gave up after {TRIES} tries: HTTP 503: {{\"error\":\"overloaded\"}}",
+        f"  builder / ba: gave up after {TRIES} tries: HTTP 503: {{\"error\":\"overloaded\"}}"]
+    with Store(out) as store:
+        assert (store.pair_count(), store.count()) == (0, 2)
+    fake.post, fake.posts = judged, 0
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code == 0, again.output
+    assert fake.posts == 2                                # only the two judgments
+    assert "  Builder: inconsistent (VoiceDesk when shown first, DiffSage when shown " \
+           "first)" in again.stdout
+    with Store(out) as store:
+        assert store.pair_count() == 2

@@ -206,3 +206,17 @@ def test_a_judgment_whose_lease_lapses_without_a_result_is_judged_here(ws: Works
     [h2h] = judge_pairs(ws, [(a, b)], "mock", ["builder"])
     assert MockBackend.calls == 2 and h2h.rows[0].ab and h2h.rows[0].ab.choice
     assert ws.store.get_pair(job.key) is not None
+
+
+def test_a_narrowed_contract_refuses_a_pick_outside_it(ws: Workspace) -> None:
+    """``choices`` narrows what is valid, not only what the grammar offers: a reply that
+    picks outside them (a server that ignored the grammar) is rejected, with the reason."""
+    from panel.backends.base import GenResult
+
+    contract = PairContract(ws.settings("mock"), ("first",))
+    out, why = contract.check(GenResult(id="k", text=pick("second"), finish_reason="stop"))
+    assert (out, why) == (None, "invalid choice: 'second' is not among ['first']")
+    out, why = contract.check(GenResult(id="k", text=pick("first"), finish_reason="stop"))
+    assert out is not None and (out.choice, why) == ("first", None)
+    assert PairContract(ws.settings("mock")).check(GenResult(
+        id="k", text=pick("second"), finish_reason="stop"))[0] is not None
