@@ -17,6 +17,7 @@ from panel.errors import InputError
 from panel.research.calibrate import (
     best_threshold,
     calibrate_store,
+    contradicting,
     editor_labels,
     set_ship_threshold,
 )
@@ -200,3 +201,15 @@ def test_a_threshold_the_rubric_cannot_take_is_refused_and_nothing_written(
     path.write_text(before)
     assert set_ship_threshold(path, 60) == 55
     assert path.read_text() == before.replace("ship_threshold: 55", "ship_threshold: 60")
+
+
+def test_the_labels_a_new_threshold_contradicts_are_the_editors_ships_below_it(
+        ws: Workspace) -> None:
+    """By hand from LABELS (effective verdict and score, the editor's when edited): mock's
+    ships are t2/builder 70, t4/builder 58, t5/builder 80, t1/skeptic 90, t2/skeptic 60."""
+    _fill(ws)
+    labels = editor_labels(ws, "mock")
+    assert {(r.tool, r.persona) for r in contradicting(labels, 65)} == {
+        ("t4", "builder"), ("t2", "skeptic")}
+    assert {(r.tool, r.persona) for r in contradicting(labels, 59)} == {("t4", "builder")}
+    assert contradicting(labels, 58) == []
