@@ -312,11 +312,16 @@ def test_the_audit_on_the_engine_reviews_each_perturbation(ws: Workspace,
     assert [(r.persona, r.bias) for r in report.rows] == [
         (p, b) for p in ("builder", "all")
         for b in ("verbosity", "name", "injection", "injection-flip")]
-    for row in report.rows:
-        if row.unit == "points":
-            assert row.n + row.excluded == 2
     store = audit_workspace(ws, "e").store
-    renamed = [r for r in store.all() if r.tool.startswith("audit-name-") and r.output]
+    records = store.all()
+    assert len(records) == 8 and [r.failure for r in records if not r.ok] == []
+    # Every review valid: each shift stands on both cards, none excluded; the flip share on
+    # the cards the model skipped unperturbed.
+    skipped = sum(r.verdict == "skip" for r in records if not r.tool.startswith("audit-"))
+    assert [(r.unit, r.n, r.excluded) for r in report.rows] == [
+        ("points", 2, 0), ("points", 2, 0), ("points", 2, 0), ("%", skipped, 0)] * 2
+    renamed = [r for r in records if r.tool.startswith("audit-name-") and r.output]
+    assert len(renamed) == 2
     for r in renamed:  # the review grammar copies the name: the placeholder's, not the tool's
         assert r.tool_name == "Tool X" and r.output.review.startswith("Tool X")
         assert "TraceLens" not in r.output.review and "DiffSage" not in r.output.review
