@@ -14,15 +14,14 @@ from typing import Any
 import httpx
 import pytest
 from click.testing import CliRunner
-from flask import Flask
 
-import panel.publish.webapp
 from panel.cli import main
 from panel.config.workspace import Workspace
 from panel.errors import InputError
 from panel.publish.webapp import UiServer, plain_remote_warning, tls_context
 
 from conftest import need
+from factories import stub_ui_server
 
 
 @pytest.fixture
@@ -87,22 +86,7 @@ def test_a_certificate_that_does_not_load_names_the_file(tmp_path: Path,
 def run_ui(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, *extra: str) -> tuple[Any, dict]:
     """`panel ui --host 0.0.0.0 --allow-remote ...` on a stub server that stops at once
     (no socket is opened beyond loopback)."""
-    made: dict[str, Any] = {}
-
-    class Stub:
-        server_port = 5000
-
-        def serve_forever(self) -> None:
-            raise KeyboardInterrupt
-
-        def server_close(self) -> None:
-            pass
-
-    def stub(app: Flask, host: str, port: int, **kw: Any) -> Stub:
-        made.update(app=app, host=host, **kw)
-        return Stub()
-
-    monkeypatch.setattr(panel.publish.webapp, "make_ui_server", stub)
+    made = stub_ui_server(monkeypatch)
     res = CliRunner().invoke(main, ["ui", "--host", "0.0.0.0", "--allow-remote", "-m", "mock",
                                     "--output", str(tmp_path / "out"), *extra])
     return res, made
