@@ -28,6 +28,13 @@ def copy_project(root: Path, models: bool = True) -> Path:
     return root
 
 
+def edit(path: Path, old: str, new: str) -> None:
+    """Replace the first ``old`` in the file (which must hold it) with ``new``."""
+    text = path.read_text()
+    assert text.count(old) >= 1, old
+    path.write_text(text.replace(old, new, 1))
+
+
 def another_run_stores(ws: Any, job: Any, after_s: float) -> threading.Thread:
     """Another live run (this very process) claims ``job``'s key in ``ws``'s store now and,
     from a thread, stores the job's review (made by the mock backend) ``after_s`` later.
@@ -74,3 +81,27 @@ def pair_rec(first: str, second: str, persona: str, choice: Choice | None, model
                       status="ok" if out else "failed", output=out,
                       failure=None if out else "invalid reply",
                       attempts=[Attempt(seed=1, output_tokens=20, seconds=0.5)], **extra)
+
+
+def stub_ui_server(monkeypatch: Any) -> dict[str, Any]:
+    """Make `panel ui` build a stub server that stops at once (as Ctrl-C would), so no
+    socket is opened; returns what the CLI asked ``make_ui_server`` for (app, host, ...)."""
+    import panel.publish.webapp
+
+    made: dict[str, Any] = {}
+
+    class Stub:
+        server_port = 5000
+
+        def serve_forever(self) -> None:
+            raise KeyboardInterrupt
+
+        def server_close(self) -> None:
+            pass
+
+    def stub(app: Any, host: str, port: int, **kw: Any) -> Stub:
+        made.update(app=app, host=host, **kw)
+        return Stub()
+
+    monkeypatch.setattr(panel.publish.webapp, "make_ui_server", stub)
+    return made

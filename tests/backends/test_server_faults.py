@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from click.testing import CliRunner
@@ -70,7 +71,8 @@ class Handler(BaseHTTPRequestHandler):
     server: Fake
 
     def do_GET(self) -> None:  # http.server's name
-        status, body = self.server.routes.get(self.path, (404, b'{"detail":"Not Found"}'))
+        path = urlsplit(self.path).path  # a proxied request names the whole URL
+        status, body = self.server.routes.get(path, (404, b'{"detail":"Not Found"}'))
         self.reply(status, body)
 
     def do_POST(self) -> None:
@@ -246,6 +248,36 @@ def test_a_failing_server_stores_nothing_and_a_rerun_reviews_exactly_those(
     assert fake.posts == JOBS and stored(out) == ["ok"] * JOBS
 
 
+@pytest.mark.parametrize("variable", ["HTTP_PROXY", "ALL_PROXY", "http_proxy"])
+def test_a_proxy_from_the_environment_is_used_and_kept_to_the_deadline(
+        variable: str, fake: Fake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fake is the proxy: the server's name does not resolve, so every request reaches
+    it only through the proxy. A healthy proxy passes the reviews on; a trickling one is
+    cut off by the deadline, as a trickling server is (before: the proxy was ignored)."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    monkeypatch.setenv(variable, fake.url.removesuffix("/v1"))
+    root, out = project(tmp_path, "http://vllm.invalid:8000/v1"), tmp_path / "out"
+    summary = run_batch([cards(tmp_path)], out, root=root)
+    assert (summary.ok, summary.counts.reviewed, fake.posts) == (True, JOBS, JOBS)
+    fake.post, fake.posts = trickle(body_only=False), 0
+    summary, seconds = timed(lambda: run_batch([cards(tmp_path)], tmp_path / "o2", root=root))
+    assert seconds < FAULTS["trickle"][1], f"took {seconds:.1f} s"
+    assert summary.counts.unavailable == JOBS and 0 < fake.posts <= JOBS * TRIES
+    # A server on loopback is reached directly, never through the user's proxy.
+    fake.post, fake.posts = healthy, 0
+    monkeypatch.setenv(variable, f"http://127.0.0.1:{closed_port()}")
+    direct = run_batch([cards(tmp_path)], tmp_path / "o3", root=project(tmp_path, fake.url))
+    assert (direct.ok, fake.posts) == (True, JOBS)
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def test_503_twice_then_a_reply_is_retried_and_stored_ok(fake: Fake, tmp_path: Path) -> None:
     fake.post = fails_twice
     out = tmp_path / "out"
@@ -351,3 +383,54 @@ def test_an_invalid_completion_is_the_models_failure_and_is_stored_as_one(
     assert stored(tmp_path / "out") == ["failed"] * JOBS
     seeds = [a.seed for a in list(summary.records())[0].attempts]
     assert len(seeds) == len(set(seeds)) > 1
+
+
+def is_pair(body: dict) -> bool:
+    """A head-to-head judgment's request (its grammar asks for a choice), not a review's."""
+    return "\nchoice ::= " in body["structured_outputs"]["grammar"]
+
+
+def judged(h: Handler, body: dict) -> None:
+    """Reviews as ``healthy``; a judgment picks the tool shown first."""
+    if not is_pair(body):
+        return healthy(h, body)
+    content = json.dumps({"reason": "The first one fits better.", "choice": "first",
+                          "margin": 60})
+    h.reply(200, json.dumps({"choices": [{"message": {"content": content},
+                                          "finish_reason": "stop"}],
+                             "usage": {"prompt_tokens": 100, "completion_tokens": 20}}).encode())
+
+
+def test_a_head_to_head_the_server_fails_exits_1_stores_nothing_and_a_rerun_judges_those(
+        fake: Fake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reviews go through; every judgment gets 503s. `panel compare --head-to-head` exits 1
+    naming both, stores no judgment, and a re-run against a healthy server asks for
+    exactly the two judgments (the reviews are reused)."""
+    fake.post = lambda h, body: (status_503 if is_pair(body) else healthy)(h, body)
+    monkeypatch.setenv("PANEL_HOME", str(project(tmp_path, fake.url)))
+    project_root.cache_clear()
+    out = tmp_path / "out"
+    args = ["compare", str(EXAMPLES / "voicedesk.yaml"), str(EXAMPLES / "diffsage.yaml"),
+            "--head-to-head", "-p", "builder", "-o", str(out)]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 1, res.output
+    assert fake.posts == 2 + 2 * TRIES                    # 2 reviews; 2 judgments x 5 tries
+    lines = res.stdout.splitlines()
+    at = lines.index("head to head (each tool shown first in turn):")
+    assert lines[at:at + 5] == [
+        "head to head (each tool shown first in turn):",
+        "  Builder: no result (VoiceDesk shown first: not judged; DiffSage shown first: "
+        "not judged)",
+        "not judged, server unavailable (a re-run makes them):",
+        f"  builder / ab: gave up after {TRIES} tries: HTTP 503: {{\"error\":\"overloaded\"}}",
+        f"  builder / ba: gave up after {TRIES} tries: HTTP 503: {{\"error\":\"overloaded\"}}"]
+    with Store(out) as store:
+        assert (store.pair_count(), store.count()) == (0, 2)
+    fake.post, fake.posts = judged, 0
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code == 0, again.output
+    assert fake.posts == 2                                # only the two judgments
+    assert "  Builder: inconsistent (VoiceDesk when shown first, DiffSage when shown " \
+           "first)" in again.stdout
+    with Store(out) as store:
+        assert store.pair_count() == 2

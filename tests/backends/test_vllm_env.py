@@ -52,3 +52,39 @@ def test_a_second_engine_gets_processes_of_its_own_whatever_the_user_set(
     monkeypatch.setenv(KEYS[0], "0")
     assert start_seeing(monkeypatch, second=True)[KEYS[0]] == "1"
     assert os.environ[KEYS[0]] == "0"
+
+
+@pytest.mark.parametrize(("user", "second"), [(None, False), ("/opt/mine.so", False),
+                                              (None, True)])
+def test_vllms_ld_preload_is_there_for_the_start_and_gone_after(
+        monkeypatch: pytest.MonkeyPatch, user: str | None, second: bool) -> None:
+    """The stand-in writes LD_PRELOAD as vLLM's CPU platform does: an engine process
+    spawned during the start sees it; the user's own value (or none) is back afterwards,
+    here and in any child started later."""
+    if user is None:
+        monkeypatch.delenv("LD_PRELOAD", raising=False)
+    else:
+        monkeypatch.setenv("LD_PRELOAD", user)
+    during: list[str] = []
+
+    def llm(**_: Any) -> object:
+        os.environ["LD_PRELOAD"] = ":".join(filter(None, [user, "/torch.libs/libgomp.so"]))
+        during.append(child_sees())
+        return object()
+
+    monkeypatch.setitem(sys.modules, "vllm", types.SimpleNamespace(
+        LLM=llm, envs=types.SimpleNamespace(disable_envs_cache=lambda: None)))
+    monkeypatch.setattr(compat, "on_cpu", lambda: True)
+    monkeypatch.setattr(compat, "_in_process", {1} if second else set())
+    compat._start({})
+    assert during == [":".join(filter(None, [user, "/torch.libs/libgomp.so"]))]
+    assert os.environ.get("LD_PRELOAD") == user and child_sees() == (user or "")
+
+
+def child_sees() -> str:
+    """LD_PRELOAD as a child process started now gets it."""
+    import subprocess
+
+    return subprocess.run([sys.executable, "-c", "import os; print(os.environ.get("
+                           "'LD_PRELOAD', ''))"], capture_output=True, text=True,
+                          check=True, env=None).stdout.strip()

@@ -209,3 +209,71 @@ def test_compare_head_to_head_exits_1_naming_a_failed_judgment(tmp_path: Path) -
         "failed judgments:",
         "  builder / PatchPilot first: invalid reply: Invalid JSON: expected ident at line 1 "
         "column 2"]
+
+
+INVALID = "invalid reply: Invalid JSON: expected ident at line 1 column 2"
+
+
+@pytest.mark.parametrize("command", ["review", "batch"])
+def test_a_review_that_never_validates_exits_1_with_its_failure_line(
+        tmp_path: Path, command: str) -> None:
+    """Three replies that are not JSON for the one review asked: the command exits 1 and
+    names the review and the last reason; the failed review is stored, and a re-run with a
+    valid reply asks for it alone and exits 0."""
+    from panel.backends.mock import MockBackend
+    from panel.store.sqlite import Store
+
+    out = tmp_path / "o"
+    args = [command, str(EXAMPLES / "voicedesk.yaml"), "-m", "mock", "-p", "builder",
+            "-o", str(out)]
+    for _ in range(3):
+        MockBackend.enqueue("not json")
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 1, res.output
+    lines = res.stdout.splitlines()
+    if command == "review":
+        assert lines[1].split() == ["VoiceDesk", "No", "verdict", "·", "1", "failed", "–", "–"]
+        assert lines[2].startswith("reviewed 1, reused from store 0, failed 1 (")
+        assert lines[3:] == [f"  failed: voicedesk / builder: {INVALID}"]
+    else:
+        assert [ln.split() for ln in lines[3:7]] == [
+            ["reviews", "1"], ["reviewed", "now", "1"], ["reused", "from", "store", "0"],
+            ["failed", "1"]]
+        assert lines[-2:] == ["failed reviews:", f"  voicedesk / builder: {INVALID}"]
+    with Store(out) as store:
+        [rec] = store.all()
+        assert (rec.status, rec.failure, len(rec.attempts)) == ("failed", INVALID, 3)
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code == 0 and MockBackend.calls == 4, again.output
+
+
+def test_panel_compare_writes_the_json_the_terminal_shows(tmp_path: Path) -> None:
+    """The JSON file `panel compare` names: both cards as given, each side's panel counted
+    from its rows, and each row the stored review of that tool and persona."""
+    from panel.inputs.cards import load_cards
+    from panel.store.sqlite import Store
+
+    out = tmp_path / "o"
+    files = [EXAMPLES / "voicedesk.yaml", EXAMPLES / "diffsage.yaml"]
+    res = CliRunner().invoke(main, ["compare", *map(str, files), "-m", "mock",
+                                    "-p", "builder,skeptic", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    path = out / "compare" / "voicedesk-vs-diffsage.json"
+    assert f"wrote {path}" in res.stdout.splitlines()
+    doc = json.loads(path.read_text())
+    assert doc["title"] == "VoiceDesk vs DiffSage" and "head_to_head" not in doc
+    assert [doc["cards"]["a"], doc["cards"]["b"]] == [
+        c.card.model_dump(mode="json") for c in load_cards(files)]
+    assert [r["persona"] for r in doc["rows"]] == ["builder", "skeptic"]
+    with Store(out) as store:
+        for side, tool in (("a", "voicedesk"), ("b", "diffsage")):
+            rows = [r[side] for r in doc["rows"]]
+            assert [r["key"] for r in rows] == [x.key for x in sorted(
+                store.latest(tool, "mock"), key=lambda x: x.persona != "builder")]
+            verdicts = [r["output"]["verdict"] for r in rows]
+            assert (doc[side]["tool"], doc[side]["ship"], doc[side]["skip"],
+                    doc[side]["mean_score"]) == (
+                tool, verdicts.count("ship"), verdicts.count("skip"),
+                sum(r["output"]["score"] for r in rows) / 2)
+            shown = res.stdout.splitlines()[1 if side == "a" else 2]
+            assert shown.startswith(f"  {doc[side]['tool_name']}: ")

@@ -51,6 +51,17 @@ def test_slugs_keep_every_script_and_old_ascii_slugs(name: str, slug: str) -> No
     assert slugify(name) == slug
 
 
+@pytest.mark.parametrize(("name", "slug"), [
+    ("🚀", "rocket"), ("🚀✨", "rocket-sparkles"), ("❤️", "heavy-black-heart"),
+    ("👨‍💻", "man-personal-computer"), ("👍🏽", "thumbs-up-sign"), ("🇺🇸🇫🇷", "us-fr"),
+    ("€", "euro-sign"), ("🚀 Launch", "launch"), ("!!!", "tool"),
+])
+def test_a_name_of_symbols_only_is_spelled_out(name: str, slug: str) -> None:
+    """Emoji-only names get a slug from their Unicode names, not the shared ``tool``;
+    a name with a letter keeps the letters only, punctuation alone is still ``tool``."""
+    assert slugify(name) == slug == slugify(slug)
+
+
 def test_slug_comes_from_the_id_when_given() -> None:
     assert tool("PatchPilot!", id="patchpilot-pro").slug == "patchpilot-pro"
 
@@ -231,6 +242,42 @@ def test_migration_keeps_the_old_slug_when_the_new_one_is_taken(tmp_path: Path) 
         assert {r.key: r.tool_name for r in store.all()} == names
         assert {r.tool_name for r in store.latest("caf")} == {"Café"}  # kept its old slug
         assert not store.latest("café")
+
+
+def test_a_store_from_before_spelled_symbols_moves_them_once(tmp_path: Path) -> None:
+    """A store of today's schema written under the old rule (``user_version`` 0): the
+    emoji-only name moves from ``tool`` to ``rocket``, every key kept; a card whose ``id``
+    is 'tool' stays where its id puts it; a re-run finds every review."""
+    names = old_store(Path("legacy"), {"🚀": "tool", "Кодер": "кодер"})
+    with Store(Path("legacy")) as store:  # the first opening adds identities only
+        assert sorted(store.tools()) == ["rocket", "кодер"]
+    db = sqlite3.connect(Path("legacy") / Store.FILENAME)
+    db.execute("UPDATE reviews SET tool='tool', record=json_set(record, '$.tool', 'tool') "
+               "WHERE tool='rocket'")
+    db.execute("UPDATE cards SET tool='tool' WHERE tool='rocket'")
+    db.execute("PRAGMA user_version = 0")
+    db.commit()
+    db.close()
+    with Store(Path("legacy")) as store:
+        assert {r.key: r.tool_name for r in store.all()} == names
+        assert sorted(store.tools()) == ["rocket", "кодер"]
+        assert {r.tool_name for r in store.latest("rocket")} == {"🚀"}
+        assert store.card_owner("rocket")[0] == "🚀"  # type: ignore[index]
+    rerun = run_batch([write(Path("again.jsonl"), "🚀", "Кодер")], Path("legacy"), "mock")
+    assert rerun.ok and rerun.requests == 0
+
+
+def test_an_id_slug_equal_to_the_old_one_stays(tmp_path: Path) -> None:
+    """``id: tool`` on an emoji-only name: its slug is its id's, under either rule."""
+    path = Path("c.jsonl")
+    path.write_text(json.dumps({"name": "🚀", "id": "tool", **BASE}) + "\n")
+    run_batch([path], Path("ids"), "mock")
+    db = sqlite3.connect(Path("ids") / Store.FILENAME)
+    db.execute("PRAGMA user_version = 0")
+    db.commit()
+    db.close()
+    with Store(Path("ids")) as store:
+        assert store.tools() == ["tool"] and len(store.latest("tool")) == PERSONAS
 
 
 def test_pages_and_app_routes_work_with_a_non_ascii_slug(tmp_path: Path) -> None:

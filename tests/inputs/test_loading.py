@@ -8,7 +8,9 @@ were silently merged, control characters went through).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 import yaml
@@ -17,13 +19,14 @@ from click.testing import CliRunner
 from panel.cli import main
 from panel.cli.tables import format_summary
 from panel.errors import InputError
-from panel.inputs.cards import InputTally, iter_cards, load_cards
+from panel.inputs.cards import InputTally, ToolCard, iter_cards, load_cards
 from panel.inputs.datafile import load_json, load_yaml, read_text
 from panel.pipeline.batch import Shard, load_batch, run_batch
 
 from conftest import EXAMPLES
 
 PERSONAS = 4
+T = TypeVar("T")
 GOOD = {"name": "Quillmate", "tagline": "Notes that file themselves", "category": "Productivity",
         "description": "Sorts notes into folders.", "pricing": "$5 a month", "entry": "paid"}
 
@@ -227,3 +230,67 @@ def test_an_over_long_jsonl_line_is_one_error_and_the_next_line_still_loads(
     assert isinstance(items[0], InputError) and str(items[0]) == (
         f"{path}:1: line longer than 400 bytes; not read")
     assert not isinstance(items[1], InputError) and items[1].source == f"{path}:2"
+
+
+def test_a_utf8_bom_and_crlf_line_ends_load_as_the_plain_file_does(tmp_path: Path) -> None:
+    """Windows editors write both: the same cards as from plain UTF-8 with LF, in YAML,
+    JSON and JSONL (a multi-line description keeps LF only), errors on the right line."""
+    doc = {**GOOD, "description": "Sorts notes.\nFiles them too."}
+    plain = yaml.safe_dump(doc, allow_unicode=True)
+    (tmp_path / "a.yaml").write_bytes(b"\xef\xbb\xbf" + plain.replace("\n", "\r\n").encode())
+    (tmp_path / "b.json").write_bytes(b"\xef\xbb\xbf" + json.dumps(card(2), indent=1)
+                                      .replace("\n", "\r\n").encode())
+    (tmp_path / "c.jsonl").write_bytes(b"\xef\xbb\xbf" + b"".join(
+        json.dumps(c).encode() + b"\r\n" for c in (card(3), {"name": 7}, card(4))))
+    items = list(iter_cards([tmp_path / n for n in ("a.yaml", "b.json", "c.jsonl")]))
+    loaded = [i.card for i in items if not isinstance(i, InputError)]
+    assert [c.model_dump() for c in loaded] == [
+        c.model_dump() for c in (ToolCard.model_validate(doc), *(ToolCard.model_validate(
+            card(i)) for i in (2, 3, 4)))]
+    assert loaded[0].name == "Quillmate" and loaded[0].description == doc["description"]
+    [bad] = [i for i in items if isinstance(i, InputError)]
+    assert (Path(bad.file).name, bad.line) == ("c.jsonl", 2)
+
+
+def test_a_fifo_named_like_a_card_is_refused_without_blocking(tmp_path: Path) -> None:
+    """Opening a FIFO for reading waits for a writer forever: it is refused from its file
+    type, alone and inside a folder, and the other cards load."""
+    import os
+
+    folder = tmp_path / "cards"
+    folder.mkdir()
+    (folder / "a.yaml").write_text(yaml.safe_dump(card(1)))
+    os.mkfifo(folder / "pipe.yaml")
+    items = within_10_s(lambda: list(iter_cards([folder])), folder / "pipe.yaml")
+    assert [i.card.name for i in items if not isinstance(i, InputError)] == ["Tool 1"]
+    assert [(Path(e.file).name, e.reason) for e in items if isinstance(e, InputError)] == [
+        ("pipe.yaml", "is not a regular file")]
+    with pytest.raises(InputError, match=f"^{folder / 'pipe.yaml'}: is not a regular file$"):
+        within_10_s(lambda: load_cards([folder / "pipe.yaml"]), folder / "pipe.yaml")
+
+
+def within_10_s(load: Callable[[], T], fifo: Path) -> T:
+    """``load()``, failing the test (not hanging it) if it blocks on ``fifo``: a writer
+    that opens and closes it then releases the stuck reader."""
+    import os
+    import threading
+
+    done: list[T] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            done.append(load())
+        except BaseException as exc:  # noqa: BLE001 -- re-raised in the test's thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(10)
+    if thread.is_alive():
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        thread.join(5)
+        pytest.fail(f"loading blocked on the FIFO {fifo}")
+    if errors:
+        raise errors[0]
+    return done[0]

@@ -4,6 +4,8 @@ orchestration only), and on the real engine both orders judged and their disagre
 from __future__ import annotations
 
 import json
+import threading
+import time
 from pathlib import Path
 
 from panel.backends.base import Backend
@@ -12,8 +14,9 @@ from panel.config.workspace import Workspace
 from panel.contract.pairwise import CHOICES
 from panel.inputs.cards import ToolCard, load_cards
 from panel.pipeline.jobs import make_job, request_seed
-from panel.pipeline.pairwise import judge, judge_pairs, make_pair_job
-from panel.verdict.head_to_head import outcome
+from panel.pipeline.pairwise import PairContract, judge, judge_pairs, make_pair_job
+from panel.pipeline.retry import run_jobs
+from panel.store.sqlite import Store
 
 from conftest import EMBEDDED, EXAMPLES
 from factories import copy_project
@@ -25,6 +28,14 @@ def cards(*names: str) -> list[ToolCard]:
 
 def pick(choice: str, reason: str = "Clear pick for me.") -> str:
     return json.dumps({"reason": reason, "choice": choice, "margin": 70})
+
+
+def by_hand(ab: str, ba: str) -> str:
+    """A persona's result read off its two stored choices (A first, then B first) without
+    the code under test: the same tool in both orders, or ``inconsistent``."""
+    first = {"first": "a", "second": "b", "neither-ship": "neither", "both-ship": "both"}
+    second = {**first, "first": "b", "second": "a"}
+    return first[ab] if first[ab] == second[ba] else "inconsistent"
 
 
 # -- keys ---------------------------------------------------------------------------------
@@ -72,7 +83,8 @@ def test_both_orders_are_judged_stored_and_reused_across_runs(ws: Workspace) -> 
         ab, ba = ws.store.get_pair(row.ab.key), ws.store.get_pair(row.ba.key)
         assert ab and ba and (ab.first, ab.second, ba.first, ba.second) == (
             "patchpilot", "diffsage", "diffsage", "patchpilot")
-        assert row.result == outcome(row.ab, row.ba)
+        assert ab.output and ba.output
+        assert row.result == by_hand(ab.output.choice, ba.output.choice)
     [again] = judge_pairs(ws, [(a, b)], "mock")
     assert MockBackend.calls == 8 and again == h2h                 # 0 requests
     [reverse] = judge_pairs(ws, [(b, a)], "mock")                  # B first is A first swapped
@@ -129,10 +141,11 @@ def test_a_judgment_that_never_validates_is_kept_failed_and_retried_next_run(
 
 def test_real_engine_judges_both_orders_and_disagreeing_orders_are_inconsistent(
         ws: Workspace, engine: Backend) -> None:
-    """Free picks: two stored judgments per persona, one per order, each result equal to
-    outcome(ab, ba). Then the same pair under a contract that pins ``first`` in both orders
-    (through the same engine, grammar path and store): the orders disagree on the tool by
-    construction, so every persona must come out ``inconsistent``."""
+    """Free picks: two stored judgments per persona, one per order, each ended by the
+    grammar on the first attempt, each result the one its two stored choices give. Then the
+    same pair under a contract that pins ``first`` in both orders (through the same engine,
+    grammar path and store): the orders disagree on the tool by construction, so every
+    persona must come out ``inconsistent``."""
     a, b = cards("patchpilot", "diffsage")
     [free] = judge_pairs(ws, [(a, b)], EMBEDDED, ["builder", "skeptic"], backend=engine)
     [pinned] = judge(ws, [(a, b)], EMBEDDED, ["builder", "skeptic"], backend=engine,
@@ -143,11 +156,67 @@ def test_real_engine_judges_both_orders_and_disagreeing_orders_are_inconsistent(
             ab, ba = ws.store.get_pair(row.ab.key), ws.store.get_pair(row.ba.key)
             assert ab and ba and ab.ok and ba.ok, (ab, ba)
             assert (ab.first, ba.first) == (a.slug, b.slug)
+            for judged in (ab, ba):  # the grammar ends each reply: first time, on its own
+                assert [a.finish_reason for a in judged.attempts] == ["stop"], judged.attempts
             assert ab.output and ab.output.choice in CHOICES and row.ab.reason
-            assert row.result == outcome(row.ab, row.ba)
+            assert ba.output and row.result == by_hand(ab.output.choice, ba.output.choice)
     assert ws.store.pair_count() == 8                                # 2 contracts x 2 x 2
     assert [r.result for r in pinned.rows] == ["inconsistent", "inconsistent"]
     assert [(r.ab.tool, r.ba.tool) for r in pinned.rows if r.ab and r.ba] == [("a", "b")] * 2
     assert pinned.line(pinned.rows[0]) == (
         "inconsistent (PatchPilot when shown first, DiffSage when shown first)")
 
+
+
+# -- leases (mock) ------------------------------------------------------------------------
+
+def test_a_judgment_another_live_run_holds_is_waited_for_not_paid_twice(ws: Workspace) -> None:
+    """Another run holds A-first/builder's lease and stores it half a second later: this
+    run judges the other seven, waits, and reads that one from the store."""
+    a, b = cards("patchpilot", "diffsage")
+    settings = ws.settings("mock")
+    job = make_pair_job(a, b, ws.personas(["builder"])[0], settings)
+    ws.store.claim([job.key], "other run")
+
+    def other_run() -> None:
+        time.sleep(0.5)
+        with Store(ws.output) as store:
+            [done] = run_jobs([job], MockBackend(settings.spec), settings,
+                              contract=PairContract(settings))
+            store.put_pair(done.model_copy(update={"provenance": {
+                **done.provenance, "by": "the other run"}}))
+            store.release("other run")
+
+    thread = threading.Thread(target=other_run)
+    thread.start()
+    [h2h] = judge_pairs(ws, [(a, b)], "mock")
+    thread.join()
+    assert MockBackend.calls == 8                  # 7 here, 1 by the other run
+    held = ws.store.get_pair(job.key)
+    assert held and held.provenance["by"] == "the other run" and h2h.rows[0].ab
+    assert h2h.rows[0].ab.key == job.key and h2h.rows[0].ab.choice == held.output.choice  # type: ignore[union-attr]
+    keys = [k for r in h2h.rows for k in (r.ab and r.ab.key, r.ba and r.ba.key) if k]
+    assert ws.store.claim(keys, "after", skip_done=False) == set(keys)  # all released
+
+
+def test_a_judgment_whose_lease_lapses_without_a_result_is_judged_here(ws: Workspace) -> None:
+    a, b = cards("patchpilot", "diffsage")
+    job = make_pair_job(a, b, ws.personas(["builder"])[0], ws.settings("mock"))
+    ws.store.claim([job.key], "stalled run", ttl_s=0.5)  # alive, but never renews
+    [h2h] = judge_pairs(ws, [(a, b)], "mock", ["builder"])
+    assert MockBackend.calls == 2 and h2h.rows[0].ab and h2h.rows[0].ab.choice
+    assert ws.store.get_pair(job.key) is not None
+
+
+def test_a_narrowed_contract_refuses_a_pick_outside_it(ws: Workspace) -> None:
+    """``choices`` narrows what is valid, not only what the grammar offers: a reply that
+    picks outside them (a server that ignored the grammar) is rejected, with the reason."""
+    from panel.backends.base import GenResult
+
+    contract = PairContract(ws.settings("mock"), ("first",))
+    out, why = contract.check(GenResult(id="k", text=pick("second"), finish_reason="stop"))
+    assert (out, why) == (None, "invalid choice: 'second' is not among ['first']")
+    out, why = contract.check(GenResult(id="k", text=pick("first"), finish_reason="stop"))
+    assert out is not None and (out.choice, why) == ("first", None)
+    assert PairContract(ws.settings("mock")).check(GenResult(
+        id="k", text=pick("second"), finish_reason="stop"))[0] is not None

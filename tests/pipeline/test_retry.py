@@ -164,3 +164,48 @@ def test_a_reply_with_log_probabilities_stores_its_expected_score(ws: Workspace)
     assert first.p_ship == pytest.approx(.8 + .2 * .5)
     assert (second.expected_score, second.p_ship) == (None, None)
     assert ws.store.get(first.key) == first  # kept by the store as it was made
+
+
+class EngineErrors(MockBackend):
+    """The mock, except that the attempts in ``failing`` get an engine error and no text,
+    as VLLMBackend reports a request the engine dropped ("engine returned no output")."""
+
+    failing: tuple[int, ...] = (0,)
+
+    def generate(self, requests: Sequence[GenRequest],
+                 on_result: OnResult | None = None) -> list[GenResult]:
+        results = []
+        for req in requests:
+            if int(req.id.rsplit("#", 1)[1]) in self.failing:
+                MockBackend.calls += 1
+                res = GenResult(id=req.id, error="engine returned no output")
+                if on_result:
+                    on_result(res)
+            else:
+                [res] = super().generate([req], on_result)
+            results.append(res)
+        return results
+
+
+def test_an_engine_error_is_an_attempt_retried_with_the_next_seed_end_to_end(
+        ws: Workspace) -> None:
+    """Four personas: each first attempt an engine error, each second valid; stored ok
+    with both attempts and their two distinct seeds. Then every attempt erring: a failed
+    review stored with the engine's reason, and no output."""
+    settings = ws.settings("mock")
+    summary = review_cards(ws, [card()], "mock", backend=EngineErrors(settings.spec))
+    assert MockBackend.calls == 8 and len(summary.records) == 4
+    for rec in summary.records:
+        assert rec.ok and [a.error for a in rec.attempts] == [
+            "engine error: engine returned no output", None]
+        assert [a.seed for a in rec.attempts] == [request_seed(rec.key, 0),
+                                                  request_seed(rec.key, 1)]
+        assert rec.attempts[0].seed != rec.attempts[1].seed
+    erring = EngineErrors(settings.spec)
+    erring.failing = (0, 1, 2)
+    [failed] = review_cards(ws, [card()], "mock", ["builder"], force=True,
+                            backend=erring).records
+    assert (failed.status, failed.output, failed.failure) == (
+        "failed", None, "engine error: engine returned no output")
+    assert [a.seed for a in failed.attempts] == [request_seed(failed.key, i) for i in range(3)]
+    assert ws.store.get(failed.key) == failed

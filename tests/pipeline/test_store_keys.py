@@ -18,7 +18,7 @@ from panel.pipeline.batch import run_batch
 from panel.pipeline.run import plan
 
 from conftest import EXAMPLES
-from factories import copy_project
+from factories import copy_project, edit
 
 CARDS = ("tracelens", "patchpilot", "diffsage")  # 3 cards x 4 personas = 12 reviews
 
@@ -30,12 +30,6 @@ def project(tmp_path: Path) -> tuple[Path, Path]:
     docs = [yaml.safe_load((EXAMPLES / f"{c}.yaml").read_text()) for c in CARDS]
     cards.write_text("".join(json.dumps(d, default=str) + "\n" for d in docs))
     return root, cards
-
-
-def edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text()
-    assert text.count(old) >= 1, old
-    path.write_text(text.replace(old, new, 1))
 
 
 def _card(root: Path, cards: Path) -> None:

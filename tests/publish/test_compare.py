@@ -34,7 +34,12 @@ def test_reviews_and_judgments_share_one_engine_and_a_rerun_starts_none(
     assert len(started) == 1 and h2h is not None and len(h2h.rows) == 1
     doc = json.loads(paths[0].read_text())
     assert doc["head_to_head"] == h2h.model_dump(mode="json")
-    assert doc["head_to_head"]["rows"][0]["result"] == h2h.rows[0].result
+    # The file's row is the two stored judgments, each order's pick as the store holds it.
+    [row] = doc["head_to_head"]["rows"]
+    ab, ba = ws.store.get_pair(row["ab"]["key"]), ws.store.get_pair(row["ba"]["key"])
+    assert ab and ba and ab.output and ba.output and (ab.first, ba.first) == (a.slug, b.slug)
+    assert (row["persona"], row["ab"]["choice"], row["ba"]["choice"]) == (
+        "builder", ab.output.choice, ba.output.choice)
     compare_cards(ws, a, b, "mock", ["builder"], head_to_head=True)
     assert len(started) == 1                                  # all stored: no engine at all
     # The flag off: what was judged stays in the files (a plain re-run used to drop it) ...

@@ -33,6 +33,7 @@ from panel.publish import editor
 from panel.publish.webapp import MAX_BODY, bind, create_app, make_ui_server
 
 from conftest import EXAMPLES
+from factories import stub_ui_server
 
 BASE = "http://127.0.0.1:5000"
 TOKEN = "s3cret-token-for-the-tests-0123456789"
@@ -366,25 +367,9 @@ def test_cli_allow_remote_makes_and_prints_a_token(tmp_path: Path,
     """No socket is opened: the server is a stub that stops at once (as Ctrl-C would)."""
     from click.testing import CliRunner
 
-    import panel.publish.webapp
     from panel.cli import main
 
-    made: dict[str, Any] = {}
-
-    class Stub:
-        server_port = 5000
-
-        def serve_forever(self) -> None:
-            raise KeyboardInterrupt
-
-        def server_close(self) -> None:
-            pass
-
-    def stub(app: Flask, host: str, port: int, **kw: Any) -> Stub:
-        made.update(app=app, host=host, **kw)
-        return Stub()
-
-    monkeypatch.setattr(panel.publish.webapp, "make_ui_server", stub)
+    made = stub_ui_server(monkeypatch)
     out = str(tmp_path / "outputs")
     res = CliRunner().invoke(main, ["ui", "--host", "0.0.0.0", "--allow-remote", "-m", "mock",
                                     "--output", out])

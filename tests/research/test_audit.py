@@ -352,11 +352,16 @@ def test_the_audit_on_the_engine_reviews_each_perturbation(ws: Workspace,
     assert [(r.persona, r.bias) for r in report.rows] == [
         (p, b) for p in ("builder", "all")
         for b in ("verbosity", "name", "injection", "injection-flip")]
-    for row in report.rows:
-        if row.unit == "points":
-            assert row.n + row.excluded == 2
     store = audit_workspace(ws, "e").store
-    renamed = [r for r in store.all() if r.tool.startswith("audit-name-") and r.output]
+    records = store.all()
+    assert len(records) == 8 and [r.failure for r in records if not r.ok] == []
+    # Every review valid: each shift stands on both cards, none excluded; the flip share on
+    # the cards the model skipped unperturbed.
+    skipped = sum(r.verdict == "skip" for r in records if not r.tool.startswith("audit-"))
+    assert [(r.unit, r.n, r.excluded) for r in report.rows] == [
+        ("points", 2, 0), ("points", 2, 0), ("points", 2, 0), ("%", skipped, 0)] * 2
+    renamed = [r for r in records if r.tool.startswith("audit-name-") and r.output]
+    assert len(renamed) == 2
     for r in renamed:  # the review grammar copies the name: the placeholder's, not the tool's
         assert r.tool_name == "Tool X" and r.output.review.startswith("Tool X")
         assert "TraceLens" not in r.output.review and "DiffSage" not in r.output.review
@@ -413,3 +418,35 @@ def test_position_bias_end_to_end_through_pairwise_judging_on_the_mock(tmp_path:
         MockBackend.enqueue("not json")
     assert CliRunner().invoke(main, args).stdout == res.stdout
     assert MockBackend.calls == calls + 6
+
+
+def test_k_samples_pair_each_perturbed_review_with_its_own_samples_original(
+        tmp_path: Path) -> None:
+    """`audit -k 2`: 2 cards x 1 persona x (original + verbosity) x 2 samples = 8 reviews;
+    each shift pairs a sample with the same sample of the original, read from the store,
+    and the estimate is their mean."""
+    out = tmp_path / "o"
+    res = CliRunner().invoke(main, ["audit", *TWO, "--models", "mock", "-p", "builder",
+                                    "--biases", "verbosity", "-k", "2", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert res.stdout.splitlines()[0] == "Bias audit mock: 2 cards, 1 persona, 2 samples; mock"
+    doc = json.loads((out / "audits" / "mock" / "bias.json").read_text())
+    assert doc["runs"]["mock"]["reviewed"] == 8 and doc["audit"]["samples"] == 2
+    scores = {(r.tool, r.sample): r.score for r in audit_workspace(
+        Workspace(output=out), "mock").store.all()}
+    assert len(scores) == 8
+    assert [(s["tool"], s["sample"], s["original"], s["perturbed"]) for s in doc["shifts"]] == [
+        (t, k, scores[(t, k)], scores[(f"audit-verbosity-{t}", k)])
+        for t in ("tracelens", "diffsage") for k in (0, 1)]
+    row = doc["rows"][0]
+    shifts = [s["perturbed"] - s["original"] for s in doc["shifts"]]
+    assert (row["n"], row["excluded"], row["estimate"]) == (4, 0, sum(shifts) / 4)
+
+
+def test_a_bias_listed_twice_is_refused_before_any_review(tmp_path: Path) -> None:
+    res = CliRunner().invoke(main, ["audit", *TWO, "--models", "mock", "--biases",
+                                    "verbosity,name,verbosity", "-o", str(tmp_path / "o")])
+    assert (res.exit_code, res.stdout) == (2, "")
+    assert res.stderr == ("error: audit options: field 'biases' Value error, listed twice: "
+                          "verbosity\n")
+    assert not (tmp_path / "o").exists()

@@ -17,6 +17,7 @@ from panel.errors import InputError
 from panel.research.calibrate import (
     best_threshold,
     calibrate_store,
+    contradicting,
     editor_labels,
     set_ship_threshold,
 )
@@ -232,3 +233,15 @@ def test_the_split_keeps_cards_whole_and_both_verdicts_on_each_side(ws: Workspac
     assert {r.tool for r in fit} == {"t2", "t3", "t4"}  # skip t3; ship t2, t4 (seed 0)
     assert split_by_card(labels) == (fit, test)
     assert {str(r.verdict) for r in fit} == {str(r.verdict) for r in test} == {"ship", "skip"}
+
+
+def test_the_labels_a_new_threshold_contradicts_are_the_editors_ships_below_it(
+        ws: Workspace) -> None:
+    """By hand from LABELS (effective verdict and score, the editor's when edited): mock's
+    ships are t2/builder 70, t4/builder 58, t5/builder 80, t1/skeptic 90, t2/skeptic 60."""
+    _fill(ws)
+    labels = editor_labels(ws, "mock")
+    assert {(r.tool, r.persona) for r in contradicting(labels, 65)} == {
+        ("t4", "builder"), ("t2", "skeptic")}
+    assert {(r.tool, r.persona) for r in contradicting(labels, 59)} == {("t4", "builder")}
+    assert contradicting(labels, 58) == []

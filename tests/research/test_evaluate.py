@@ -119,3 +119,36 @@ def test_evaluate_cli_on_the_shipped_reference(tmp_path: Path) -> None:
     assert doc["overall"]["n"] == 24 and doc["model"] == "mock"
     rows = (out / "evaluate" / "reference.mock.csv").read_text().splitlines()
     assert len(rows) == 1 + 5 and rows[-1].split(",")[0] == "all"
+
+
+def all_row(out: str) -> list[str]:
+    """persona, ref, n and miss of the table's 'all' row."""
+    [row] = [line.split()[:4] for line in out.splitlines() if line.startswith("all ")]
+    return row
+
+
+def test_evaluate_study_weighs_every_sample_of_that_study_only(tmp_path: Path) -> None:
+    """A study of tracelens with 3 samples on mock and mock-alt: `evaluate --study` scores
+    all 3 samples of each of the 4 reference lines (n 12), without it the newest review per
+    persona (n 4); a model outside the study is one error line."""
+    out, runner = tmp_path / "o", CliRunner()
+    res = runner.invoke(main, ["study", str(EXAMPLES / "tracelens.yaml"), "--models",
+                               "mock,mock-alt", "--samples", "3", "--name", "k3", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    ref = tmp_path / "tracelens.jsonl"
+    ref.write_text("".join(line + "\n" for line in SHIPPED.read_text().splitlines()
+                           if '"tracelens"' in line))
+    studied = runner.invoke(main, ["evaluate", str(ref), "-m", "mock-alt", "--study", "k3",
+                                   "-o", str(out)])
+    assert studied.exit_code == 0, studied.output
+    assert all_row(studied.stdout) == ["all", "4", "12", "0"]
+    doc = json.loads((out / "evaluate" / "tracelens.mock-alt.json").read_text())
+    assert [(p["persona"], p["n"]) for p in doc["personas"]] == [
+        ("builder", 3), ("skeptic", 3), ("futurist", 3), ("founder", 3)]
+    newest = runner.invoke(main, ["evaluate", str(ref), "-m", "mock-alt", "-o", str(out)])
+    assert all_row(newest.stdout) == ["all", "4", "4", "0"]
+    other = runner.invoke(main, ["evaluate", str(ref), "-m", "smollm2-135m", "--study", "k3",
+                                 "-o", str(out)])
+    assert (other.exit_code, other.stdout) == (2, "")
+    assert other.stderr == ("error: k3: field 'models' model 'smollm2-135m' is not in this "
+                            "study (have: mock, mock-alt)\n")

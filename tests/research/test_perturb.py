@@ -123,3 +123,29 @@ def test_a_card_too_long_to_pad_is_an_error_before_any_model_runs() -> None:
                                          " field 'description' String should have at most "
                                          "4000 characters$"):
         perturb(card, "verbosity")
+
+
+def test_renaming_changes_the_name_and_nothing_else() -> None:
+    """Every mention of the name becomes the placeholder, every other character of the
+    card stays: the tagline, category, description and pricing as written by hand here."""
+    card = ToolCard(name="Lens", tagline="Lens for teams", category="Testing tools",
+                    description="Lens runs fast. Ask LENS or lens-cli; it is not Glensoft.",
+                    pricing="Lens Pro at $9", entry="paid", url="https://lens.example",
+                    launched="2024-05-01")
+    renamed = perturb(card, "name")
+    assert (renamed.name, renamed.tagline, renamed.category, renamed.description,
+            renamed.pricing) == (
+        "Tool X", "Tool X for teams", "Testing tools",
+        "Tool X runs fast. Ask Tool X or Tool X-cli; it is not GTool Xoft.", "Tool X Pro at $9")
+    assert renamed.url is None and renamed.id == "audit name lens"
+    _same_but(card.model_copy(update={"url": None}), renamed.model_copy(update={
+        f: getattr(card, f) for f in ("name", "tagline", "description", "pricing")}), "id")
+
+
+def test_a_card_no_placeholder_can_rename_is_refused_before_any_model_runs() -> None:
+    card = ToolCard(name="Lens", tagline="Tool X, Product Q, Service Z, Item 7, Gadget 4",
+                    category="Testing", description="Lens.", pricing="Free", entry="free")
+    with pytest.raises(PanelError, match=r"^card 'Lens': no neutral placeholder removes the "
+                                         r"name from its text \(tried Tool X, Product Q, "
+                                         r"Service Z, Item 7, Gadget 4\)$"):
+        perturb(card, "name")

@@ -6,7 +6,8 @@ times out. Here a deadline is set for the calling thread (``deadline(seconds)``)
 connection pool's network streams clamp every connect, read and write to the time left,
 failing with httpx's own timeout errors once it is spent. Sync httpx does all its I/O in
 the thread that sends the request, so a thread-local deadline is the request's deadline
-even on a pooled connection another thread opened.
+even on a pooled connection another thread opened. A proxy from the environment goes
+through the same bound streams (``client``).
 """
 
 from __future__ import annotations
@@ -98,17 +99,36 @@ class _Backend(httpcore.NetworkBackend):
         self._inner.sleep(seconds)
 
 
-def transport(limits: httpx.Limits) -> httpx.HTTPTransport:
-    """httpx's own transport with deadline-bound sockets.
+LOOPBACK = ("all://localhost", "all://127.0.0.1", "all://[::1]")
 
-    httpx has no public hook for the network backend, so this swaps the one its connection
-    pool holds; if a new httpx moves it, fail here rather than lose the deadline silently.
-    """
-    tr = httpx.HTTPTransport(limits=limits)
+
+def client(timeout: httpx.Timeout, limits: httpx.Limits) -> httpx.Client:
+    """An httpx client with deadline-bound sockets on every route it can take: the direct
+    one and each proxy the environment names (``HTTP_PROXY``, ``HTTPS_PROXY``,
+    ``ALL_PROXY``, ``NO_PROXY``, read by httpx itself). A client given a ``transport``
+    ignores those variables altogether, so a proxy the user set was never used; building
+    the client plainly and binding each of its transports keeps both the proxy and the
+    deadline. Loopback is always direct: the server `panel serve` started on this machine
+    is never behind the user's proxy, whatever ``NO_PROXY`` says."""
+    built = httpx.Client(timeout=timeout, limits=limits, mounts=dict.fromkeys(LOOPBACK))
+    mounts = getattr(built, "_mounts", None)
+    if not isinstance(mounts, dict):
+        raise RuntimeError(f"httpx {httpx.__version__}: no proxy mounts to bind; the "
+                           "request deadline (panel.backends.http_deadline) needs updating")
+    for tr in [getattr(built, "_transport", None), *mounts.values()]:
+        if tr is not None:  # None: a NO_PROXY route, served by the direct transport
+            _bind(tr)
+    return built
+
+
+def _bind(tr: object) -> None:
+    """Swap the network backend of httpx's transport (direct or proxy) for deadline-bound
+    streams. httpx has no public hook for it; if a new httpx moves it, fail here rather
+    than lose the deadline silently."""
     pool = getattr(tr, "_pool", None)
     inner = getattr(pool, "_network_backend", None)
     if not isinstance(inner, httpcore.NetworkBackend):
         raise RuntimeError(f"httpx {httpx.__version__}: no network backend to wrap; the "
                            "request deadline (panel.backends.http_deadline) needs updating")
-    pool._network_backend = _Backend(inner)  # type: ignore[union-attr]
-    return tr
+    if not isinstance(inner, _Backend):
+        pool._network_backend = _Backend(inner)  # type: ignore[union-attr]

@@ -66,8 +66,9 @@ class OpenAIServerBackend(Backend):
 
         self.base_url = (base_url or resolve_url(spec)).rstrip("/")
         limits = httpx.Limits(max_connections=spec.max_concurrency)
-        self.client = httpx.Client(timeout=httpx.Timeout(spec.timeout_s, connect=5.0),
-                                   transport=transport or http_deadline.transport(limits))
+        timeout = httpx.Timeout(spec.timeout_s, connect=5.0)
+        self.client = (http_deadline.client(timeout, limits) if transport is None
+                       else httpx.Client(timeout=timeout, transport=transport))
         self._versions: dict[str, str] | None = None
         self._gave_up = threading.Event()
         self.check_up()

@@ -119,14 +119,23 @@ def apply(path: Path, output: Path) -> None:
               help="Allow a --host beyond loopback; every request then needs the access token.")
 @click.option("--token", envvar="PANEL_UI_TOKEN", default=None,
               help="Access token (env PANEL_UI_TOKEN; made and printed with --allow-remote).")
+@click.option("--cert", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="TLS certificate (PEM) to serve HTTPS; needs --key.")
+@click.option("--key", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="The certificate's private key (PEM).")
 @user_errors
 def ui(model: str | None, output: Path, host: str, port: int, allow_remote: bool,
-       token: str | None) -> None:
+       token: str | None, cert: Path | None, key: Path | None) -> None:
     """The editors' local web app: review panels, regenerate, edit and approve."""
     from panel.publish.webapp import UiServer
 
+    if (cert is None) != (key is None):
+        raise click.UsageError("--cert and --key go together")
     server = UiServer(Workspace(output), model=model, host=host, port=port,
-                      allow_remote=allow_remote, token=token)
+                      allow_remote=allow_remote, token=token,
+                      tls=(cert, key) if cert and key else None)
+    if server.warning:
+        click.secho(server.warning, err=True, fg="red", bold=True)
     click.echo(f"panel editor on {server.url} (Ctrl-C stops it)")
     server.serve()
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping, Sequence
+from typing import Literal
 
 from panel.config.registry import Price, Registry
 from panel.config.workspace import Workspace
@@ -24,6 +26,34 @@ from panel.research.verify import VerifyReport
 from panel.verdict.head_to_head import Comparison, HeadToHead
 from panel.verdict.jury import ToolJury
 from panel.verdict.views import review_state
+
+
+def display_width(text: str) -> int:
+    """The columns a terminal gives ``text``: str.format pads by characters, so a CJK or
+    emoji name (two columns a character) pushed every later column of its row right."""
+    return sum(_char_width(ch) for ch in text)
+
+
+def _char_width(ch: str) -> int:
+    """East Asian wide and full-width characters (CJK, most emoji) take two columns;
+    combining marks, joiners and variation selectors none (unicodedata: no wcwidth here)."""
+    if unicodedata.category(ch) in ("Mn", "Me", "Cf"):
+        return 0
+    return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+
+
+def fit(text: str, width: int, align: Literal["<", ">"] = "<") -> str:
+    """``text`` cut to at most ``width`` columns (never half a wide character) and padded
+    to exactly ``width``: ``f"{text[:n]:<n}"`` by display width."""
+    kept, used = [], 0
+    for ch in text:
+        w = _char_width(ch)
+        if used + w > width:
+            break
+        kept.append(ch)
+        used += w
+    pad = " " * (width - used)
+    return "".join(kept) + pad if align == "<" else pad + "".join(kept)
 
 
 def format_summary(s: BatchSummary, price: Price | None = None) -> str:
@@ -173,7 +203,7 @@ def jury_table(juries: Sequence[ToolJury], personas: Sequence[str]) -> str:
     for t in juries:
         cells = {j.persona: f"{fmt(j.mean_score, '.1f')} {j.verdict or '-'}"
                             f" ({j.ship}/{j.ship + j.skip})" for j in t.personas}
-        lines.append(f"{t.tool_name[:24]:<24} {t.label:<22} {fmt(t.mean_score, '.1f'):>6}  "
+        lines.append(f"{fit(t.tool_name, 24)} {t.label:<22} {fmt(t.mean_score, '.1f'):>6}  "
                      + "  ".join(f"{cells.get(p, '-'):<16}" for p in personas))
     return "\n".join(lines)
 
@@ -315,7 +345,7 @@ def summary_table(ws: Workspace, summary: RunSummary) -> str:
     for p in summary.panels(ws):
         pct = "–" if p.ship_pct is None else f"{p.ship_pct:g}"
         mean = "–" if p.mean_score is None else f"{p.mean_score:g}"
-        lines.append(f"{p.tool_name[:28]:<28} {p.label:<26} {pct:>6} {mean:>6}")
+        lines.append(f"{fit(p.tool_name, 28)} {p.label:<26} {pct:>6} {mean:>6}")
     lines.append(f"reviewed {summary.reviewed}, reused from store {summary.reused}, "
                  f"failed {len(summary.failed)} ({summary.seconds:g} s)")
     for r in summary.failed:
@@ -365,7 +395,8 @@ def review_line(rec: ReviewRecord) -> str:
 
 
 def comparison_lines(comp: Comparison) -> list[str]:
-    """`panel compare`: the title, each side's label, then a row per persona."""
+    """`panel compare`: the title, each side's label, then a row per persona under a head
+    that names the two columns (tool A, tool B), aligned by display width."""
     from panel.publish.render.markdown import scoreline
 
     lines = [comp.title]
@@ -373,9 +404,15 @@ def comparison_lines(comp: Comparison) -> list[str]:
         pct = "–" if side.ship_pct is None else f"{side.ship_pct:g}%"
         lines.append(f"  {side.tool_name}: {side.label} ({pct} panel ship)")
     cells = [[scoreline(r).split(" (")[0] for r in (row.a, row.b)] for row in comp.rows]
-    width = max([14, *(len(a) for a, _ in cells)])  # "· expected 71.3" widens a column
-    for row, (a, b) in zip(comp.rows, cells, strict=True):
-        lines.append(f"  {row.persona_name:<10} {a:<{width}} {b}")
+    names = [row.persona_name for row in comp.rows]
+    first = max([10, *map(display_width, names)])
+    # "· expected 71.3" widens a column; so does a long tool name over it (up to 40)
+    width = max([14, min(display_width(comp.a.tool_name), 40),
+                 *(display_width(a) for a, _ in cells)])
+    lines.append(f"  {fit('persona', first)} {fit(comp.a.tool_name, width)} "
+                 f"{comp.b.tool_name}".rstrip())
+    for name, (a, b) in zip(names, cells, strict=True):
+        lines.append(f"  {fit(name, first)} {fit(a, width)} {b}")
     return lines
 
 

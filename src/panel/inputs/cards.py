@@ -11,7 +11,9 @@ Tool identity. A tool is its optional ``id`` field if given, else its ``name``, 
 one tool, ``PatchPilot`` and ``PatchPilot!`` are two. Its *slug* (store key, file and page
 name) keeps the letters, marks and digits of every script (``Кодер`` -> ``кодер``,
 ``编码器`` -> ``编码器``); every other run of characters becomes one ``-``; it is at most
-80 characters (a longer one ends in a hash of the identity), never empty (``tool``), never a
+80 characters (a longer one ends in a hash of the identity), never empty (a name of
+symbols only is spelled out from their Unicode names, ``🚀`` -> ``rocket``; one with none
+is ``tool``), never a
 Windows device name (``con`` -> ``con-tool``). ASCII names keep the slug they always had
 (``Patch Pilot`` -> ``patch-pilot``). Collision rule: two different identities with the same
 slug never share storage or a page. The second card is refused with an error naming both
@@ -150,11 +152,36 @@ def _bounded(slug: str, chars: int, size: int) -> str:
     return slug.rstrip("-")
 
 
-def slugify(text: str) -> str:
+def _spelled(norm: str) -> str:
+    """A name of symbols only, spelled out from their Unicode names (``🚀`` -> ``rocket``,
+    ``❤️`` -> ``heavy-black-heart``, a flag's letters -> ``us``), so an emoji-only name
+    gets a slug that says something instead of ``tool``. Modifiers (skin tones) and
+    joiners add nothing and are left out; so are ASCII symbols (``$``, ``|``), as ASCII names
+    keep the slug they always had."""
+    words: list[str] = []
+    flag = False  # a flag's two letters (regional indicators) make one word: ``us``
+    for ch in norm:
+        if not ch.isascii() and unicodedata.category(ch) in ("So", "Sm", "Sc"):
+            name = unicodedata.name(ch, "").lower()
+            letter = name.removeprefix("regional indicator symbol letter ")
+            if flag and letter != name and len(words[-1]) == 1:
+                words[-1] += letter
+            else:
+                words.append(letter)
+            flag = letter != name
+    return "-".join("".join(c if c.isascii() and c.isalnum() else " " for c in w)
+                    for w in words).replace(" ", "-")
+
+
+def slugify(text: str, spell_symbols: bool = True) -> str:
     """The slug of a name or id (see the module docstring); never empty, stable under
-    re-slugging, equal for equal identities."""
+    re-slugging, equal for equal identities. A name with no letter or digit is spelled
+    out from its symbols' names; ``spell_symbols=False`` is the rule before that, which
+    only the store's migration asks for."""
     norm = normalize(text)
     slug = "-".join("".join(ch if _kept(ch) else " " for ch in norm).split())
+    if spell_symbols and not any(unicodedata.category(ch)[0] in "LN" for ch in slug):
+        slug = "-".join(_spelled(norm).replace("-", " ").split()) or slug
     if len(slug) > SLUG_MAX or len(slug.encode()) > SLUG_MAX_BYTES:
         slug = f"{_bounded(slug, SLUG_MAX - 9, SLUG_MAX_BYTES - 9)}-{sha(norm)[:8]}".lstrip("-")
     slug = slug or "tool"

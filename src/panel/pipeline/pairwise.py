@@ -8,14 +8,16 @@ content of everything that shapes it, stored in the same SQLite store and reused
 runs: a second ``panel compare --head-to-head`` makes no request.
 
 The key holds both cards in the order shown, so the order is part of it, and ``compare B A``
-reuses ``compare A B``'s judgments (its "B first" is their "A first"). Judgments are not
-leased like reviews: two runs judging the same pair at once may both pay for it (the store
-keeps one row per key).
+reuses ``compare A B``'s judgments (its "B first" is their "A first"). Judgments are
+leased as reviews are (the store's ``claim``/``release``, renewed by the same heartbeat):
+two runs judging the same pair at once pay for each judgment once, the second waiting for
+what the first holds and reading it from the store.
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -40,7 +42,7 @@ from panel.inputs.prompts import Messages, messages_hash
 from panel.pipeline.cost import share_engine_time
 from panel.pipeline.jobs import request_seed
 from panel.pipeline.retry import run_jobs, validate_reply
-from panel.pipeline.run import Progress
+from panel.pipeline.run import POLL_S, Progress, _Heartbeat
 from panel.verdict.head_to_head import (
     HeadToHead,
     Order,
@@ -201,24 +203,11 @@ class _Run:
     def go(self, contract: PairContract) -> None:
         jobs = self.plan.jobs
         stored = self.ws.store.pair_done_keys(jobs)
-        todo = [j for k, j in jobs.items() if k not in stored]
+        todo = {k: j for k, j in jobs.items() if k not in stored}
         self.done = len(jobs) - len(todo)
         self._report()
         if todo:
-            engine = self.backend or create_backend(self.settings.spec)
-            made: list[PairRecord] = []
-
-            def keep(record: PairRecord) -> None:  # stored at once, its time share after
-                made.append(record)
-                self._stored(record)
-            try:
-                started = time.perf_counter()
-                run_jobs(todo, engine, self.settings, on_record=keep,
-                         on_unavailable=self._unavailable, contract=contract)
-                share_engine_time(made, time.perf_counter() - started, self._put_all)
-            finally:
-                if self.backend is None:
-                    engine.close()
+            self._leased(todo, contract)
         for key in jobs:
             rec = self.ws.store.get_pair(key)
             if rec is not None:
@@ -227,6 +216,62 @@ class _Run:
     def _put_all(self, records: list[PairRecord]) -> None:
         for rec in records:
             self.ws.store.put_pair(rec)
+
+    def _judge(self, jobs: list[PairJob], engine: Backend, contract: PairContract) -> None:
+        """Judge claimed jobs, each stored at once, and then again with its share of the
+        engine time they took together."""
+        made: list[PairRecord] = []
+
+        def keep(record: PairRecord) -> None:
+            made.append(record)
+            self._stored(record)
+
+        started = time.perf_counter()
+        run_jobs(jobs, engine, self.settings, on_record=keep,
+                 on_unavailable=self._unavailable, contract=contract)
+        share_engine_time(made, time.perf_counter() - started, self._put_all)
+
+    def _leased(self, pending: dict[str, PairJob], contract: PairContract) -> None:
+        """Run what this run can claim, round by round, and wait for what another live run
+        holds (as ``run.Claims`` does for reviews). The engine starts on the first claim."""
+        store, owner = self.ws.store, uuid.uuid4().hex
+        before = {k: store.get_pair(k) for k in pending}
+        engine: Backend | None = None
+        beat = _Heartbeat(store, owner)
+        try:
+            while pending:
+                mine = store.claim(pending, owner, skip_done=False)
+                ours = [pending.pop(k) for k in list(pending) if k in mine]
+                # claimed, so no one holds it: one stored ok meanwhile is done, not run again
+                jobs = [j for j in ours if j.key not in store.pair_done_keys(mine)]
+                self._count(len(ours) - len(jobs))
+                if jobs:
+                    engine = engine or self.backend or create_backend(self.settings.spec)
+                    self._judge(jobs, engine, contract)
+                self._settle(pending, before, owner)
+                if pending and not ours:
+                    time.sleep(POLL_S)
+        finally:
+            beat.stop()
+            store.release(owner)
+            if engine is not None and self.backend is None:
+                engine.close()
+
+    def _settle(self, pending: dict[str, PairJob], before: dict[str, PairRecord | None],
+                owner: str) -> None:
+        """Drop from ``pending`` the judgments another run has stored since we looked."""
+        store = self.ws.store
+        held = store.held_by_others(pending, owner)
+        done = store.pair_done_keys(pending)
+        for key in [k for k in pending if k not in held]:
+            if key in done or store.get_pair(key) != before[key]:
+                del pending[key]
+                self._count(1)
+
+    def _count(self, n: int) -> None:
+        if n:
+            self.done += n
+            self._report()
 
     def _stored(self, record: PairRecord) -> None:
         self.ws.store.put_pair(record)

@@ -24,10 +24,12 @@ import hmac
 import ipaddress
 import secrets
 import socket
+import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal, cast
+from pathlib import Path
+from typing import Any, Literal, cast
 from urllib.parse import quote, urlencode
 
 from flask import Flask, Response, abort, g, redirect, request
@@ -37,7 +39,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from panel.backends import Backend, create_backend
 from panel.config.workspace import Workspace
-from panel.errors import PanelError
+from panel.errors import InputError, PanelError
 from panel.publish import editor
 from panel.publish.render.html import comparison_html, csp, render
 from panel.publish.site import add_pair, load_pairs, reviewed_tools
@@ -454,12 +456,46 @@ class TimedHandler(WSGIRequestHandler):
             super().log_error(format, *args)
 
 
+class _LazyHandshake(ssl.SSLContext):
+    """A server context whose connections shake hands on their first read, in the
+    request's own thread under its socket timeout, not in ``accept``: there, one client
+    that connects and never shakes hands would hold up the whole server."""
+
+    def wrap_socket(self, sock: Any, *args: Any, **kwargs: Any) -> ssl.SSLSocket:
+        kwargs["do_handshake_on_connect"] = False
+        return super().wrap_socket(sock, *args, **kwargs)
+
+
+def tls_context(cert: Path, key: Path) -> ssl.SSLContext:
+    """HTTPS for the editor (``panel ui --cert --key``): TLS 1.2 or newer, the certificate
+    chain and its private key from PEM files."""
+    ctx = _LazyHandshake(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        ctx.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise InputError(str(cert), f"cannot serve HTTPS with this certificate and the key "
+                         f"{key}: {getattr(exc, 'strerror', None) or exc}",
+                         field="--cert") from None
+    return ctx
+
+
+def plain_remote_warning(host: str) -> str:
+    """What `panel ui` says, loudly, when it serves beyond loopback without TLS."""
+    return (f"WARNING: the editor on {host} is served over plain HTTP: the access token and "
+            "every review and edit cross the network unencrypted, readable and replayable "
+            "by anyone on the path. Serve it with --cert and --key (HTTPS), or behind a "
+            "TLS-terminating proxy.")
+
+
 def make_ui_server(app: Flask, host: str = DEFAULT_HOST, port: int = 0, *,
-                   allow_remote: bool = False, timeout: float = READ_TIMEOUT) -> BaseWSGIServer:
+                   allow_remote: bool = False, timeout: float = READ_TIMEOUT,
+                   tls: ssl.SSLContext | None = None) -> BaseWSGIServer:
     """A threaded WSGI server for the app (port 0 picks a free port), bound and told its
-    address. Beyond loopback it needs ``allow_remote`` and an app made with a token. A
-    client that stalls on its socket for ``timeout`` seconds is dropped; the app's own
-    lock keeps its work to one request at a time."""
+    address, over HTTPS with ``tls`` (``tls_context``). Beyond loopback it needs
+    ``allow_remote`` and an app made with a token. A client that stalls on its socket for
+    ``timeout`` seconds is dropped; the app's own lock keeps its work to one request at a
+    time."""
     guard = cast(Guard, app.extensions["panel_guard"])
     if not is_loopback(host):
         if not allow_remote:
@@ -469,7 +505,8 @@ def make_ui_server(app: Flask, host: str = DEFAULT_HOST, port: int = 0, *,
             raise PanelError(f"--host {host} needs an access token (--token or "
                              "PANEL_UI_TOKEN; `panel ui --allow-remote` makes one)")
     handler = type("TimedHandler", (TimedHandler,), {"timeout": timeout})
-    server = make_server(host, port, app, threaded=True, request_handler=handler)
+    server = make_server(host, port, app, threaded=True, request_handler=handler,
+                         ssl_context=tls)
     guard.bind(host, server.server_port)
     return server
 
@@ -479,14 +516,20 @@ class UiServer:
     token, if one is needed), ``serve()`` runs until Ctrl-C and then closes both."""
 
     def __init__(self, ws: Workspace, *, model: str | None, host: str, port: int,
-                 allow_remote: bool = False, token: str | None = None) -> None:
-        if allow_remote and not is_loopback(host) and token is None:
+                 allow_remote: bool = False, token: str | None = None,
+                 tls: tuple[Path, Path] | None = None) -> None:
+        remote = allow_remote and not is_loopback(host)
+        if remote and token is None:
             token = new_token()
+        context = tls_context(*tls) if tls else None
         self.app = create_app(ws, model, token=token)
-        self.server = make_ui_server(self.app, host, port, allow_remote=allow_remote)
+        self.server = make_ui_server(self.app, host, port, allow_remote=allow_remote,
+                                     tls=context)
         shown = f"[{host}]" if ":" in host else host
         query = f"?token={token}" if token else ""
-        self.url = f"http://{shown}:{self.server.server_port}/{query}"
+        scheme = "https" if context else "http"
+        self.url = f"{scheme}://{shown}:{self.server.server_port}/{query}"
+        self.warning = plain_remote_warning(host) if remote and context is None else None
 
     def serve(self) -> None:
         try:

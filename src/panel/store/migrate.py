@@ -10,6 +10,10 @@ editor edits and its card (rebuilt from the review's provenance when the slot's 
 belonged to another tool). A move that would land on a slug held by a different identity
 is not made: that tool keeps its old slug. ASCII names map to the same slug as before, so
 most stores only gain the columns.
+
+A later rule spells out names of symbols only (``🚀`` -> ``rocket``, was ``tool``); stores
+written before it (``PRAGMA user_version`` below ``SLUG_RULE``) move those reviews the same
+way, once.
 """
 
 from __future__ import annotations
@@ -22,10 +26,15 @@ from pydantic import ValidationError
 from panel.contract.records import Edit, ReviewRecord
 from panel.inputs.cards import ToolCard, normalize, slugify
 
+# The slug rule a store was written under, in SQLite's ``user_version``: 0 before symbols
+# were spelled out (every emoji-only name was ``tool``), 1 since.
+SLUG_RULE = 1
+
 
 def needs_migration(db: sqlite3.Connection) -> bool:
     cols = {row[1] for row in db.execute("PRAGMA table_info(cards)")}
-    return not {"identity", "source"} <= cols
+    version = int(db.execute("PRAGMA user_version").fetchone()[0])
+    return not {"identity", "source"} <= cols or version < SLUG_RULE
 
 
 def migrate_cards(db: sqlite3.Connection) -> None:
@@ -33,6 +42,15 @@ def migrate_cards(db: sqlite3.Connection) -> None:
     if not needs_migration(db):
         return
     cols = {row[1] for row in db.execute("PRAGMA table_info(cards)")}
+    if not {"identity", "source"} <= cols:
+        _add_identities(db, cols)
+    else:
+        _spell_symbol_slugs(db)
+    db.execute(f"PRAGMA user_version = {SLUG_RULE}")
+
+
+def _add_identities(db: sqlite3.Connection, cols: set[str]) -> None:
+    """A store from before identities: every review moves to its name's slug of today."""
     for col in ("identity", "source"):
         if col not in cols:
             db.execute(f"ALTER TABLE cards ADD COLUMN {col} TEXT")
@@ -46,6 +64,18 @@ def migrate_cards(db: sqlite3.Connection) -> None:
             _move(db, tool, name, new)
 
 
+def _spell_symbol_slugs(db: sqlite3.Connection) -> None:
+    """A store from before symbols were spelled out: the reviews of a name of symbols only
+    (``🚀``, stored as ``tool``) move to its spelled slug (``rocket``). Only a group whose
+    slug is what the old rule gave its name moves; a card with an ``id`` has its slug
+    from the id and stays."""
+    for tool, name in _review_groups(db, without_id=True):
+        new = slugify(name)
+        if tool == slugify(name, spell_symbols=False) != new and \
+                not _taken(db, new, normalize(name)):
+            _move(db, tool, name, new)
+
+
 def _card(raw: str) -> ToolCard | None:
     try:
         return ToolCard.model_validate_json(raw)
@@ -53,10 +83,13 @@ def _card(raw: str) -> ToolCard | None:
         return None
 
 
-def _review_groups(db: sqlite3.Connection) -> list[tuple[str, str]]:
-    """(stored slug, tool name) pairs of the reviews, in a stable order."""
-    rows = db.execute("SELECT DISTINCT tool, json_extract(record, '$.tool_name') FROM reviews "
-                      "ORDER BY tool, 2").fetchall()
+def _review_groups(db: sqlite3.Connection,
+                   without_id: bool = False) -> list[tuple[str, str]]:
+    """(stored slug, tool name) pairs of the reviews, in a stable order (``without_id``:
+    only reviews of cards that have no ``id``)."""
+    where = " WHERE json_extract(record, '$.provenance.card.id') IS NULL" if without_id else ""
+    rows = db.execute("SELECT DISTINCT tool, json_extract(record, '$.tool_name') FROM reviews"
+                      f"{where} ORDER BY tool, 2").fetchall()
     return [(tool, name) for tool, name in rows if isinstance(name, str) and name]
 
 

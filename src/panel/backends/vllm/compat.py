@@ -107,7 +107,8 @@ def _start(kwargs: dict[str, Any]) -> Any:
         from vllm import envs
 
         envs.disable_envs_cache()
-    with _environ(forced, override=True), _environ(defaults), _proxies_resolvable():
+    with _environ(forced, override=True), _environ(defaults), _proxies_resolvable(), \
+            _restored("LD_PRELOAD"):
         llm = LLM(**kwargs)
     if alone:
         _in_process.add(id(llm))
@@ -130,6 +131,25 @@ def _proxies_resolvable() -> Iterator[None]:
         return
     with flask.Flask(__name__).test_request_context():
         yield
+
+
+@contextmanager
+def _restored(name: str) -> Iterator[None]:
+    """Put ``name`` back as it was once the block ends. vLLM's CPU platform writes
+    ``LD_PRELOAD`` (PyTorch's libgomp, its tcmalloc) into this process's environment while
+    an engine starts, for the engine processes it spawns then; left there, every later
+    child of this process (``panel serve``'s server, a test's subprocess, git) loaded
+    them too, and a libgomp loaded at a child's start sizes its thread pool to that
+    moment's CPUs (six times slower once the child narrowed its affinity: measured in
+    tests/reproduce_batch.py). A vLLM child started later adds them itself."""
+    old = os.environ.get(name)
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old
 
 
 @contextmanager

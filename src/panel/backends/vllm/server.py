@@ -17,7 +17,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NamedTuple
@@ -103,7 +103,8 @@ def running_server(spec: ModelSpec, host: str = "127.0.0.1", port: int = 8000,
         log.parent.mkdir(parents=True, exist_ok=True)
         out = log.open("wb")
     proc = subprocess.Popen(command(spec, host, port), stdout=out, env=server_env(),
-                            stderr=subprocess.STDOUT if out else None, start_new_session=True)
+                            stderr=subprocess.STDOUT if out else None, start_new_session=True,
+                            preexec_fn=_dies_with(os.getpid()))
     path = record_path(spec.name)
     try:
         wait_healthy(root, proc, timeout_s, log)
@@ -115,6 +116,28 @@ def running_server(spec: ModelSpec, host: str = "127.0.0.1", port: int = 8000,
         stop(proc)
         if out:
             out.close()
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _dies_with(parent: int) -> Callable[[], None]:
+    """What the server's process runs before it execs: on Linux, ask for SIGTERM when the
+    process that started it dies, however it dies. The server runs in a process group of
+    its own (so a Ctrl-C meant for us does not reach it half-way, and ``stop`` ends its
+    engine processes with it); without this, a run killed before its ``finally`` (a test
+    session ended by SIGTERM or SIGKILL, a closed terminal) left ``vllm serve`` holding
+    the port, the memory and the cores. The signal follows the starting *thread*: start
+    a server from the thread that outlives it (every caller here uses the main one)."""
+    def arm() -> None:
+        if not sys.platform.startswith("linux"):
+            return
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # it died before the request was made
+            os.kill(os.getpid(), signal.SIGTERM)
+    return arm
 
 
 def server_args(spec: ModelSpec, host: str, port: int) -> list[str]:
