@@ -302,3 +302,31 @@ def test_a_next_round_folder_holding_an_export_is_refused_before_anything_is_sto
     assert ws.store.count() == 0
     with pytest.raises(InputError, match="no results file given"):
         import_results(jobs, ws.store, rs, [])
+
+
+def test_run_batch_refuses_a_model_without_weights_and_an_existing_results_file(
+        tmp_path: Path) -> None:
+    requests = write_lines(tmp_path / "requests.jsonl", [{"custom_id": "k#0"}])
+    taken = write_lines(tmp_path / "results.jsonl", [{}])
+    runner = CliRunner()
+    res = runner.invoke(main, ["models", "run-batch", str(requests), "-o", "new.jsonl",
+                               "-m", "mock"])
+    assert res.exit_code == 2  # a user error
+    assert "model 'mock' (backend mock) has no weights to run a batch on" in res.output
+    res = runner.invoke(main, ["models", "run-batch", str(requests), "-o", str(taken),
+                               "-m", "smollm2-135m"])
+    assert res.exit_code == 2 and f"{taken}: exists already" in res.output
+    assert taken.read_text() == "{}\n"
+
+
+def test_the_batch_runner_command_is_the_servers_with_the_files() -> None:
+    from panel.backends.vllm.batch_runner import command
+    from panel.backends.vllm.server import server_args
+
+    spec = Workspace().registry.get("smollm2-135m")
+    cmd = command(spec, Path("in.jsonl"), Path("out.jsonl"))
+    serve = server_args(spec, "127.0.0.1", 8000)
+    assert cmd[:3] == [serve[0], "-m", "vllm.entrypoints.openai.run_batch"]
+    assert cmd[3:-4] == serve[3:-5]  # weights, served name, engine flags: the server's own
+    assert cmd[-4:] == ["-i", "in.jsonl", "-o", "out.jsonl"]
+    assert cmd[cmd.index("--served-model-name") + 1] == "smollm2-135m"

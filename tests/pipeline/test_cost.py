@@ -116,3 +116,23 @@ def test_judgments_carry_their_share_of_engine_time(ws: Workspace) -> None:
     assert len(stored) == 8
     assert all(r is not None and r.engine_seconds is not None for r in stored)
     assert stored[0].attempts[0].prompt_tokens > 0  # type: ignore[union-attr]
+
+
+def test_an_engine_start_is_no_reviews_cost(ws: Workspace) -> None:
+    """A backend that starts lazily is started before the clock runs (CountingBackend)."""
+    import time
+
+    from panel.backends.mock import MockBackend
+
+    class SlowStart(MockBackend):
+        started = False
+
+        def start(self) -> None:
+            time.sleep(0.5)
+            self.started = True
+
+    backend = SlowStart(ws.settings("mock").spec)
+    run = review_cards(ws, [c.card for c in load_cards([EXAMPLES / "voicedesk.yaml"])],
+                       "mock", backend=backend)
+    assert backend.started and run.seconds >= 0.5
+    assert 0 <= sum(r.engine_seconds or 0.0 for r in run.records) < 0.25

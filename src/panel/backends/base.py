@@ -131,6 +131,10 @@ class Backend(ABC):
         self.stream(requests, keep)
         return [results[r.id] for r in requests]
 
+    def start(self) -> None:  # noqa: B027 - optional hook, a no-op by default
+        """Start the engine now, if this backend starts it on its first request: a caller
+        timing the engine's work (its cost) starts the clock after this."""
+
     def reset_cache(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Empty any prompt cache, so the next batch runs as it would on a fresh engine.
 

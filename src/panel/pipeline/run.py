@@ -248,7 +248,8 @@ class LocalWork:
             made.append(record)
             on_record(record)
 
-        started = time.perf_counter()  # the engine is up: its start is no review's cost
+        self.backend.start()  # a lazy engine starts here: its start is no review's cost
+        started = time.perf_counter()
         run_jobs(jobs, self.backend, self.settings, on_record=keep,
                  on_unavailable=on_unavailable)
         if self.store is not None:  # each review's share of the batch's engine time
