@@ -4,28 +4,31 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Mapping, Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from panel.config.registry import Price, Registry
-from panel.config.workspace import Workspace
-from panel.contract.records import ReviewRecord
-from panel.pipeline.batch import BatchSummary
-from panel.pipeline.batchfile import Export, ImportReport
-from panel.pipeline.cost import REVIEWS_PER_VERDICT, Usage
-from panel.pipeline.run import RunSummary
-from panel.research.agreement import AgreementReport
-from panel.research.audit import AuditReport
-from panel.research.calibrate import Calibration, HeldOut
+from panel.pipeline.cost import REVIEWS_PER_VERDICT
 from panel.research.cluster import method, se_method
 from panel.research.consistency import Consistency
-from panel.research.drift import DriftReport
-from panel.research.evaluate import EvalReport
-from panel.research.jury_size import JurySize
 from panel.research.stats import fmt
-from panel.research.verify import VerifyReport
-from panel.verdict.head_to_head import Comparison, HeadToHead
-from panel.verdict.jury import ToolJury
 from panel.verdict.views import review_state
+
+if TYPE_CHECKING:  # the tables only name these types: `panel batch` need not import them
+    from panel.config.registry import Price, Registry
+    from panel.config.workspace import Workspace
+    from panel.contract.records import ReviewRecord
+    from panel.pipeline.batch import BatchSummary
+    from panel.pipeline.batchfile import Export, ImportReport
+    from panel.pipeline.cost import Usage
+    from panel.pipeline.run import RunSummary
+    from panel.research.agreement import AgreementReport
+    from panel.research.audit import AuditReport
+    from panel.research.calibrate import Calibration, HeldOut
+    from panel.research.drift import DriftReport
+    from panel.research.evaluate import EvalReport
+    from panel.research.jury_size import JurySize
+    from panel.research.verify import VerifyReport
+    from panel.verdict.head_to_head import Comparison, HeadToHead
+    from panel.verdict.jury import ToolJury
 
 
 def display_width(text: str) -> int:
