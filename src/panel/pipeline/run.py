@@ -279,6 +279,8 @@ class Claims:
         self.store, self.force = store, force
         self.done, self.total, self.progress = done, total, progress
         self.planned = 0
+        self.finished = False
+        """Every window is in (``finish``): until then the total stays above ``done``."""
         self.owner = uuid.uuid4().hex
         self.ran = self.by_other = 0
         self.unavailable: list[str] = []
@@ -286,8 +288,6 @@ class Claims:
     def report(self) -> None:
         if self.progress:  # an estimate of the total stays above what is done until the end
             self.progress(self.done, max(self.total, self.done + (not self.finished)))
-
-    finished = False
 
     def grow(self, jobs: int, done: int) -> None:
         """A new window: ``jobs`` more, ``done`` of them stored already. The total is the
