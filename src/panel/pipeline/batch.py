@@ -48,7 +48,7 @@ from panel.pipeline.run import (
     write_run_file,
     write_tool_panels,
 )
-from panel.store.sqlite import CardOwner, Store
+from panel.store.sqlite import CardOwner, Store, slug_refusal
 
 
 @dataclass(frozen=True)
@@ -311,7 +311,7 @@ class CardWindows:
         lost = {row[0] for row, _ in refused}
         for row, owner in refused:
             self.tally.cards -= 1
-            self._skip(slug_taken(row[3] or row[0], row[0], owner[1], owner[2]), "refused")
+            self._skip(slug_refusal(row, owner), "refused")
         return [c for c in mine if c.card.slug not in lost]
 
 

@@ -267,7 +267,7 @@ class Store:
                 held = owners.get(row[0])
                 if held is not None and held[0] is not None and held[0] != row[1]:
                     if strict:
-                        raise _refusal(row, held)
+                        raise slug_refusal(row, held)
                     refused.append((row, held))
                 elif (held is None or held[0] != row[1] or held[2] != row[2]
                       or (held[1] is None and row[3] is not None)):
@@ -588,7 +588,7 @@ def _put_args(record: ReviewRecord) -> tuple[Any, ...]:
             record.tool, record.persona, record.model, record.key)
 
 
-def _refusal(row: CardRow, held: CardOwner) -> InputError:
+def slug_refusal(row: CardRow, held: CardOwner) -> InputError:
     """The error for registering ``row`` on a slug ``held`` by another tool."""
     mine = row[3] or f"card '{ToolCard.model_validate_json(row[2]).name}'"
     return slug_taken(mine, row[0], held[1], held[2])
