@@ -38,6 +38,7 @@ def test_ray_batch_matches_a_local_batch_keeps_leases_and_resumes(tmp_path: Path
         assert store.count() == 12
         keys = [r.key for r in store.all()]
         assert store.claim(keys, "after", skip_done=False) == set(keys)  # leases released
+        store.release("after")  # else the re-run below waits out this lease (600 s)
     by_key = {r.key: r.output for r in list(local.records())}
     assert {r.key: r.output for r in list(ray.records())} == by_key  # same keys, same reviews
     again = run_batch_ray(cards, tmp_path / "ray", "mock", None, False, Shard(), "local")
@@ -82,6 +83,7 @@ def test_jobs_the_actors_server_cannot_serve_are_reported_not_stored_and_resumed
                                     [c.card for c in load_cards(cards)], "mock",
                                     ["builder", "skeptic"])]
         assert store.claim(keys, "after", skip_done=False) == set(keys)  # leases released
+        store.release("after")  # else the re-run below waits out this lease (600 s)
     monkeypatch.delenv("PANEL_MOCK_UNAVAILABLE")
     again = run_batch_ray(cards, tmp_path / "ray", "mock", ["builder", "skeptic"], False,
                           Shard(), "local", actors=1, batch_size=2)
