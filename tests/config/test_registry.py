@@ -14,7 +14,12 @@ from panel.backends.vllm.weights import resolve
 from panel.config.registry import load_registry
 from panel.config.workspace import Workspace
 from panel.contract.bound import max_tokens_bound
-from panel.contract.grammar import OPENER_MAX_BYTES, generation_grammar, review_max_tokens
+from panel.contract.grammar import (
+    OPENER_MAX_BYTES,
+    WIDEST_QUOTES,
+    generation_grammar,
+    review_max_tokens,
+)
 from panel.contract.output import Rubric
 from panel.errors import InputError, ModelNotAvailable, PanelError
 from panel.inputs.cards import ToolCard
@@ -262,7 +267,8 @@ def test_every_entry_covers_the_longest_reply_and_the_longest_prompt(ws: Workspa
     on length. Cards of other scripts tokenize longer (a 4,000-character CJK description is
     over 13k SmolLM2 tokens) and are not covered by the context length."""
     spec = ws.registry.get(name)
-    grammar = generation_grammar(Rubric(), "N" * OPENER_MAX_BYTES)
+    grammar = generation_grammar(Rubric(), "N" * OPENER_MAX_BYTES, quotes=WIDEST_QUOTES)
+    assert '"{\\"evidence\\":[" quote' in grammar  # the evidence is in the bound
     loaded = None if spec.backend == "mock" else load(spec)
     assert max_tokens_bound(grammar, loaded[1] if loaded else None) <= spec.sampling.max_tokens
     if loaded:

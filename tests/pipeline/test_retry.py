@@ -13,6 +13,7 @@ from panel.backends.base import Backend, GenRequest, GenResult, OnResult, Settle
 from panel.backends.mock import MockBackend, _valid
 from panel.config.workspace import Workspace
 from panel.contract.bound import max_tokens_bound
+from panel.contract.evidence import quote_texts
 from panel.contract.grammar import generation_grammar, review_max_tokens
 from panel.errors import PanelError
 from panel.inputs.cards import load_cards
@@ -94,7 +95,8 @@ def test_a_max_tokens_below_the_grammars_bound_is_refused_before_any_request(
     sampling = settings.spec.sampling.model_copy(update={"max_tokens": 400})
     low = replace(settings, spec=settings.spec.model_copy(update={"sampling": sampling}))
     job = make_job(card(), ws.personas(["builder"])[0], low)
-    bound = max_tokens_bound(generation_grammar(settings.rubric, job.card.name))
+    quotes = quote_texts(job.card.description)
+    bound = max_tokens_bound(generation_grammar(settings.rubric, job.card.name, quotes=quotes))
     with pytest.raises(PanelError, match=f"'mock': max_tokens 400 is below {bound}, the "
                                          "longest reply the review grammar allows for 'Voice"):
         ReviewContract(low).request(job, 0)

@@ -16,7 +16,7 @@ record, as instructor's response model does for one call.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -25,6 +25,7 @@ from pydantic import BaseModel, ValidationError
 from panel.backends.base import Backend, GenRequest, GenResult
 from panel.config.settings import ReviewSettings
 from panel.contract.bound import max_tokens_bound
+from panel.contract.evidence import quote_texts
 from panel.contract.expected import TOP_LOGPROBS, Expected, expected
 from panel.contract.grammar import generation_grammar, generation_schema
 from panel.contract.output import DEFAULT_LENGTHS, ReviewLengths, ReviewOutput, Rubric
@@ -80,26 +81,35 @@ def validate_reply(result: GenResult, model: type[BaseModel],
 
 
 def check(result: GenResult, rubric: Rubric, lengths: ReviewLengths = DEFAULT_LENGTHS,
-          ) -> tuple[ReviewOutput | None, str | None]:
+          quotes: Collection[str] | None = None) -> tuple[ReviewOutput | None, str | None]:
     """Validate one review reply; return the output or the reason it is rejected.
 
     Under vLLM, in process or served, a reply cannot hit ``max_tokens``: the grammar bounds
     it and ``_request`` makes sure ``max_tokens`` covers that bound. A backend may still
-    ignore the grammar, so the length check stays."""
-    return validate_reply(result, ReviewOutput, {"rubric": rubric, "lengths": lengths})
+    ignore the grammar, so the length check stays, and so does the check that every quote
+    is one of the card's ``quotes``."""
+    return validate_reply(result, ReviewOutput,
+                          {"rubric": rubric, "lengths": lengths, "quotes": quotes})
 
 
 @dataclass(frozen=True)
 class ReviewContract:
-    """A persona's review of one card: the review grammar, ReviewOutput, ReviewRecord."""
+    """A persona's review of one card: the review grammar, ReviewOutput, ReviewRecord.
+
+    A reply's quotes are checked against its own card's candidates, remembered by the
+    job's key when its request is made (a result carries its request id, not its job).
+    """
 
     settings: ReviewSettings
+    quotes: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False)
 
     def request(self, job: Job, attempt: int) -> GenRequest:
-        return _request(job, self.settings, attempt)
+        self.quotes[job.key] = quote_texts(job.card.description)
+        return _request(job, self.settings, attempt, self.quotes[job.key])
 
     def check(self, result: GenResult) -> tuple[Scored | None, str | None]:
-        output, reason = check(result, self.settings.rubric, self.settings.lengths)
+        output, reason = check(result, self.settings.rubric, self.settings.lengths,
+                               self.quotes.get(request_key(result.id)))
         if output is None:
             return None, reason
         tokens = result.logprobs
@@ -195,11 +205,17 @@ def request_id(key: str, attempt: int) -> str:
     return f"{key}#{attempt}"
 
 
-def _request(job: Job, settings: ReviewSettings, attempt: int) -> GenRequest:
+def request_key(req_id: str) -> str:
+    """The job key a request id was made from (``request_id``'s inverse; a bare key too)."""
+    return req_id.partition("#")[0]
+
+
+def _request(job: Job, settings: ReviewSettings, attempt: int,
+             quotes: Sequence[str]) -> GenRequest:
     """The review request; a PanelError if the grammar's longest reply could outrun
     ``max_tokens`` (the registry refuses such entries, so this is a last guard)."""
     s = settings.spec.sampling
-    grammar = generation_grammar(settings.rubric, job.card.name, settings.lengths)
+    grammar = generation_grammar(settings.rubric, job.card.name, settings.lengths, quotes)
     bound = max_tokens_bound(grammar)
     if bound > s.max_tokens:
         raise PanelError(f"model '{settings.spec.name}': max_tokens {s.max_tokens} is below "
@@ -207,7 +223,7 @@ def _request(job: Job, settings: ReviewSettings, attempt: int) -> GenRequest:
                          f"'{job.card.name}'")
     return GenRequest(id=job.key, messages=job.messages,
                       json_schema=generation_schema(settings.rubric, job.card.name,
-                                                    settings.lengths),
+                                                    settings.lengths, quotes),
                       grammar=grammar, seed=request_seed(job.key, attempt),
                       max_tokens=s.max_tokens,
                       temperature=s.temperature, top_p=s.top_p, top_k=s.top_k,
