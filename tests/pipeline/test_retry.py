@@ -166,3 +166,15 @@ def test_a_reply_with_log_probabilities_stores_its_expected_score(ws: Workspace)
     assert first.p_ship == pytest.approx(.8 + .2 * .5)
     assert (second.expected_score, second.p_ship) == (None, None)
     assert ws.store.get(first.key) == first  # kept by the store as it was made
+
+
+def test_a_review_records_its_evidence_and_its_unsupported_claims(ws: Workspace) -> None:
+    """The mock quotes the card; a planted price and name the card lacks are recorded."""
+    MockBackend.enqueue(json.dumps({"reasoning": "Fine notes here.", "score": 70,
+                                    "verdict": "ship", "review": "VoiceDesk answers calls "
+                                    "for $4 a month. It syncs with Zendesk Plus."}))
+    rec = review_cards(ws, [card()], "mock", ["builder"]).records[0]
+    assert rec.ok and rec.output is not None
+    assert rec.output.evidence == [quote_texts(card().description)[0]]
+    assert rec.output.evidence[0] in card().description
+    assert rec.unsupported == ["$4", "Zendesk Plus"]

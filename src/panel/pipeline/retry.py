@@ -25,6 +25,7 @@ from pydantic import BaseModel, ValidationError
 from panel.backends.base import Backend, GenRequest, GenResult
 from panel.config.settings import ReviewSettings
 from panel.contract.bound import max_tokens_bound
+from panel.contract.claims import unsupported_claims
 from panel.contract.evidence import quote_texts
 from panel.contract.expected import TOP_LOGPROBS, Expected, expected
 from panel.contract.grammar import generation_grammar, generation_schema
@@ -247,6 +248,7 @@ def _record(job: Job, settings: ReviewSettings, scored: Scored | None, reason: s
         output=scored.output if scored else None,
         expected_score=round(exp.score, 3) if exp else None,
         p_ship=round(exp.p_ship, 4) if exp else None,
+        unsupported=unsupported_claims(scored.output.review, job.card) if scored else [],
         failure=None if scored else reason, attempts=list(attempts),
         provenance={**job.provenance, "versions": backend.versions()},
     )
