@@ -12,6 +12,7 @@ from panel.cli.options import (
     model_option,
     output_option,
     personas_option,
+    samples_option,
     split,
     user_errors,
 )
@@ -24,11 +25,12 @@ from panel.config.workspace import Workspace
 @model_option
 @dtype_option
 @personas_option
+@samples_option
 @output_option
 @click.option("--force", is_flag=True, help="Re-run reviews even if stored.")
 @user_errors
 def review(cards: tuple[str, ...], model: str | None, dtype: str | None, personas: str | None,
-           output: Path, force: bool) -> None:
+           samples: str | None, output: Path, force: bool) -> None:
     """Review tool cards (YAML/JSON files, JSONL, or folders) with the panel."""
     from panel.cli.display import show_progress
     from panel.pipeline.run import review_files
@@ -36,7 +38,8 @@ def review(cards: tuple[str, ...], model: str | None, dtype: str | None, persona
     ws = Workspace(output, dtype=dtype)
     with show_progress("reviews") as progress:
         summary = review_files(ws, cards=cards, model=model, personas=split(personas),
-                               force=force, progress=progress)
+                               force=force, progress=progress,
+                               samples=samples)
     click.echo(summary_table(ws, summary))
     if summary.failed or summary.unavailable:
         raise SystemExit(1)
@@ -48,22 +51,25 @@ def review(cards: tuple[str, ...], model: str | None, dtype: str | None, persona
 @model_option
 @dtype_option
 @personas_option
+@samples_option
 @output_option
 @click.option("--head-to-head", "head_to_head", is_flag=True,
               help="Also ask each persona which of the two it would ship with, in one prompt, "
                    "with each tool shown first in turn (reuses stored judgments).")
 @user_errors
 def compare(a: str, b: str, model: str | None, dtype: str | None, personas: str | None,
-            output: Path, head_to_head: bool) -> None:
+            samples: str | None, output: Path, head_to_head: bool) -> None:
     """Compare two tools (card files), reusing stored reviews; write JSON and Markdown."""
     from panel.cli.display import show_phases
     from panel.publish.compare import compare_files
 
+    ws = Workspace(output, dtype=dtype)
     with show_phases() as view:
-        done = compare_files(Workspace(output, dtype=dtype), cards=[a, b], model=model,
+        done = compare_files(ws, cards=[a, b], model=model,
                              personas=split(personas), progress=view.counter("reviews"),
                              head_to_head=head_to_head,
-                             judge_progress=view.counter("head-to-head judgments"))
+                             judge_progress=view.counter("head-to-head judgments"),
+                             samples=samples)
     click.echo("\n".join(comparison_lines(done.comparison)))
     if done.head_to_head is not None:
         click.echo("\n".join(head_to_head_lines(done.head_to_head)))
@@ -81,6 +87,7 @@ def compare(a: str, b: str, model: str | None, dtype: str | None, personas: str 
 @model_option
 @dtype_option
 @personas_option
+@samples_option
 @output_option
 @click.option("--force", is_flag=True, help="Re-run reviews even if stored (default: resume).")
 @click.option("--shard", default=None, metavar="I/N",
@@ -91,8 +98,8 @@ def compare(a: str, b: str, model: str | None, dtype: str | None, personas: str 
 @click.option("--actors", default=1, show_default=True, help="Ray actors (engines) to run.")
 @user_errors
 def batch(inputs: tuple[str, ...], model: str | None, dtype: str | None,
-          personas: str | None, output: Path, force: bool, shard: str | None,
-          ray_address: str | None, actors: int) -> None:
+          personas: str | None, samples: str | None, output: Path, force: bool,
+          shard: str | None, ray_address: str | None, actors: int) -> None:
     """Review a JSONL file or folders of cards unattended: resumes, skips bad cards, exit 1
     if anything failed."""
     from panel.cli.display import show_progress
@@ -108,7 +115,8 @@ def batch(inputs: tuple[str, ...], model: str | None, dtype: str | None,
                                     actors=actors, progress=progress, dtype=dtype)
         else:
             summary = run_batch(inputs, output=output, model=model, personas=people,
-                                force=force, shard=part, progress=progress, dtype=dtype)
+                                force=force, shard=part, progress=progress, dtype=dtype,
+                                samples=samples)
     click.echo(format_summary(summary))
     if not summary.ok:
         raise SystemExit(1)

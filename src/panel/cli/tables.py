@@ -32,6 +32,8 @@ def format_summary(s: BatchSummary) -> str:
         rows.insert(5, ("  done by another run", run.by_other))
     if run.unavailable:  # not reviews: the server failed them; a re-run makes them
         rows.insert(-1, ("  not reviewed (server unavailable)", len(run.unavailable)))
+    if s.needs_editor:  # uncertain at the samples cap: listed first in `panel editor`
+        rows.insert(-1, ("  needs an editor", s.needs_editor))
     lines = [f"batch{part}: {s.output}"]
     lines += [f"  {name:<26} {value:>7}" for name, value in rows]
     lines.append(f"  {'seconds':<26} {run.seconds:>7g}")

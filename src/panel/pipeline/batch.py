@@ -23,13 +23,16 @@ from pathlib import Path
 from panel.backends import Backend, GenRequest, GenResult, create_backend
 from panel.backends.base import OnResult, Settle
 from panel.config.registry import ModelSpec
+from panel.config.settings import SamplesChoice
 from panel.config.workspace import Workspace
 from panel.contract.records import ReviewRecord
 from panel.errors import InputError, PanelError
 from panel.hashing import sha
 from panel.inputs.cards import InputTally, LoadedCard, iter_cards, slug_taken
-from panel.pipeline.run import Progress, RunSummary, review_cards, write_panels
+from panel.pipeline.adaptive import review_sampled
+from panel.pipeline.run import Progress, RunSummary, write_panels
 from panel.store.sqlite import Store
+from panel.verdict.samples import editor_queue
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,8 @@ class BatchSummary:
     shard: Shard = field(default_factory=Shard)
     output: Path = Path("outputs")
     tally: InputTally | None = None
+    needs_editor: int = 0
+    """Personas still uncertain at the samples cap (``--samples auto``): an editor decides."""
 
     @property
     def ok(self) -> bool:
@@ -184,9 +189,10 @@ def run_batch(inputs: Sequence[str | Path], output: Path = Path("outputs"),
               model: str | None = None, personas: list[str] | None = None,
               force: bool = False, shard: Shard | None = None,
               backend: Backend | None = None, progress: Progress | None = None,
-              root: Path | None = None, dtype: str | None = None) -> BatchSummary:
+              root: Path | None = None, dtype: str | None = None,
+              samples: SamplesChoice = None) -> BatchSummary:
     """Review every valid card of the input (this shard's part), resuming from the store;
-    ``dtype`` overrides the model's (``--dtype``)."""
+    ``dtype`` overrides the model's (``--dtype``), ``samples`` panel.yaml's samples."""
     shard = shard or Shard()
     ws = (Workspace(shard.output(output), dtype=dtype) if root is None
           else Workspace(shard.output(output), root, dtype))
@@ -199,13 +205,15 @@ def run_batch(inputs: Sequence[str | Path], output: Path = Path("outputs"),
             store.close()
     counter = CountingBackend(ws.settings(model).spec, backend)
     try:
-        run = review_cards(ws, [c.card for c in cards], model, personas, force,
-                           backend=counter, progress=progress)
+        run = review_sampled(ws, [c.card for c in cards], model, personas, force, samples,
+                             backend=counter, progress=progress)
     finally:
         counter.close()
     run.card_errors = errors
     run.seconds = round(time.perf_counter() - started, 2)
-    return BatchSummary(run, len(cards), errors, counter.requests, shard, ws.output, tally)
+    queue = editor_queue(run.records, ws.config.rubric, ws.config.samples)
+    return BatchSummary(run, len(cards), errors, counter.requests, shard, ws.output, tally,
+                        needs_editor=len(queue))
 
 
 def _main_store(output: Path, shard: Shard) -> list[Store]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from panel.backends import Backend, create_backend
-from panel.config.settings import ReviewSettings
+from panel.config.settings import ReviewSettings, SamplesChoice
 from panel.config.workspace import Workspace
 from panel.contract.records import ReviewRecord, now
 from panel.errors import InputError
@@ -27,6 +27,7 @@ from panel.pipeline.retry import Unavailable, run_jobs
 from panel.store.files import atomic_write
 from panel.store.sqlite import LEASE_S, Store, StoreError
 from panel.verdict.majority import PanelVerdict, panel_verdict
+from panel.verdict.samples import representatives
 
 Progress = Callable[[int, int], None]
 """Called with (done, total) reviews as work completes."""
@@ -56,7 +57,9 @@ class RunSummary:
         by_tool: dict[str, list[ReviewRecord]] = {}
         for r in self.records:
             by_tool.setdefault(r.tool, []).append(r)
-        return [panel_verdict(rs, ws.config.rubric) for rs in by_tool.values()]
+        rubric, policy = ws.config.rubric, ws.config.samples  # several samples: one vote
+        return [panel_verdict(representatives(rs, rubric, policy), rubric)
+                for rs in by_tool.values()]
 
 
 def plan(ws: Workspace, cards: Sequence[ToolCard], model: str | None = None,
@@ -104,13 +107,16 @@ def review_cards(ws: Workspace, cards: Sequence[ToolCard], model: str | None = N
 
 def review_files(ws: Workspace, *, cards: Sequence[str], model: str | None = None,
                  personas: list[str] | None = None, force: bool = False,
-                 progress: Progress | None = None) -> RunSummary:
+                 progress: Progress | None = None, samples: SamplesChoice = None,
+                 ) -> RunSummary:
     """`panel review`: load every card (all must be valid: nothing is written for a bad
-    one, the first error is raised), then review them."""
+    one, the first error is raised), then review them, ``samples`` per persona."""
+    from panel.pipeline.adaptive import review_sampled
+
     loaded = load_cards(cards)
     register_cards(ws, loaded)
-    return review_cards(ws, [c.card for c in loaded], model, personas, force,
-                        progress=progress)
+    return review_sampled(ws, [c.card for c in loaded], model, personas, force, samples,
+                          progress=progress)
 
 
 def register_cards(ws: Workspace, loaded: Sequence[LoadedCard]) -> None:

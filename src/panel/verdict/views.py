@@ -8,7 +8,8 @@ the effective scores, the card, and the community votes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Literal
 
 from panel.config.workspace import Workspace
@@ -18,6 +19,7 @@ from panel.inputs.cards import ToolCard, slugify
 from panel.verdict.community import Votes, load_votes, votes_label
 from panel.verdict.head_to_head import Comparison, HeadToHead, compare, stored_head_to_head
 from panel.verdict.majority import PanelVerdict, panel_verdict
+from panel.verdict.samples import SampleTally, shown_reviews
 
 ReviewState = Literal["draft", "edited", "approved"]
 
@@ -73,6 +75,8 @@ class ToolPage:
     reviews: list[ReviewRecord]
     panel: PanelVerdict
     votes: Votes | None
+    tallies: Mapping[str, SampleTally] = field(default_factory=dict)
+    """Review key -> its persona's samples counted, for personas with several samples."""
 
     @property
     def slug(self) -> str:
@@ -97,12 +101,14 @@ def tool_page(ws: Workspace, tool: str, model: str | None = None) -> ToolPage:
     """Gather one tool's page from the store (raises if the model never reviewed it)."""
     card = load_card(ws, tool)
     name = model_name(ws, model)
-    reviews = persona_sorted(ws, ws.store.latest(card.slug, name))
+    shown = shown_reviews(ws.store, card.slug, name, ws.config.rubric, ws.config.samples)
+    reviews = persona_sorted(ws, [r for r, _ in shown])
     if not reviews:
         raise PanelError(f"'{card.name}' has no reviews by model '{name}'")
     return ToolPage(card=card, model=name, reviews=reviews,
                     panel=panel_verdict(reviews, ws.config.rubric),
-                    votes=load_votes(ws.output / "votes", card.slug))
+                    votes=load_votes(ws.output / "votes", card.slug),
+                    tallies={r.key: t for r, t in shown if t is not None})
 
 
 @dataclass(frozen=True)
