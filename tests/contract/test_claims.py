@@ -28,6 +28,7 @@ def patchpilot() -> ToolCard:
     ("The API is a JSON one. It is SQL aware. I like it.", []),        # generic, openers
     ("Slack Connect is next. Acme Corp loved it.", ["Slack Connect", "Acme Corp"]),
     ("PatchPilot is great. Great work.", []),                         # a capitalised opener
+    ("Honestly, I think I'm sold and I'll pay.", []),                  # the pronoun
     ("It has 19 rules and 19 more.", []),                             # the card's 19
 ])
 def test_unsupported_claims_of_a_review(text: str, unsupported: list[str]) -> None:

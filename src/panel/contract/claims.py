@@ -15,7 +15,8 @@ The extractor is deliberately plain, so an editor can predict it:
   capital or digit after its first letter (``macOS``, ``S3``), or an acronym (``SSO``), but
   not a generic technical acronym (``API``, ``SQL``: ``GENERIC``); a
   capitalised word that opens a sentence starts a name only if the next word is one too
-  and it is not a common opener (``The``, ``It``...); it is supported when it occurs in the
+  and it is not a common opener (``The``, ``It``...); the pronoun ``I`` (``I'm``...) is
+  none; it is supported when it occurs in the
   card as a whole phrase, ignoring case (a possessive ``'s`` dropped first).
 """
 
@@ -87,6 +88,8 @@ def _next_word(text: str, end: int) -> str:
 def _is_name(word: str, opens: bool, following: str) -> bool:
     """A capitalised word not opening a sentence, an inner capital or digit, an acronym; an
     opener only before another capitalised word and when it is no common opener."""
+    if re.split("['’]", word)[0] == "I":  # the pronoun, and I'm, I'll, I've
+        return False
     inner = any(c.isupper() or c.isdigit() for c in word[1:])
     if not word[0].isupper():
         return inner and word[0].isalpha() and any(c.isupper() for c in word[1:])
