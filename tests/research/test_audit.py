@@ -263,7 +263,12 @@ mock                 all        consistency     %         2    0     50.0  [9.5,
 mock                 all        verbosity       points    4    0     +7.5  [+2.7, +12.3]
 mock                 all        name            points    3    1     -3.3  [-17.7, +11.0]
 mock                 all        injection       points    4    0    +28.8  [-13.5, +71.0]
-mock                 all        injection-flip  %         2    0     50.0  [9.5, 90.5]"""
+mock                 all        injection-flip  %         2    0     50.0  [9.5, 90.5]
+
+grounding            persona       n excl grounded%  95% CI
+mock                 builder       2    0     100.0  [34.2, 100.0]
+mock                 skeptic       2    0     100.0  [34.2, 100.0]
+mock                 all           4    0     100.0  [51.0, 100.0]"""
 
 
 def test_the_cli_audit_on_the_mock_prints_the_table_and_writes_json_csv_svg(

@@ -14,6 +14,7 @@ from panel.research.audit import AuditReport
 from panel.research.calibrate import Calibration
 from panel.research.consistency import Consistency
 from panel.research.evaluate import EvalReport
+from panel.research.grounding import grounding_table
 from panel.research.stats import fmt
 from panel.verdict.head_to_head import Comparison, HeadToHead
 from panel.verdict.jury import ToolJury
@@ -78,6 +79,8 @@ def format_table(report: AgreementReport) -> str:
     if report.consistency:
 
         lines += ["", consistency_table(report.consistency)]
+    if report.grounding:
+        lines += ["", grounding_table(report.grounding)]
     return "\n".join(lines)
 
 
@@ -130,6 +133,8 @@ def audit_table(report: AuditReport) -> str:
         ci = "n/a" if r.ci_low is None else f"[{fmt(r.ci_low, spec)}, {fmt(r.ci_high, spec)}]"
         lines.append(f"{r.model[:20]:<20} {r.persona[:10]:<10} {r.bias:<15} {r.unit:<6} "
                      f"{r.n:>4} {r.excluded:>4} {fmt(r.estimate, spec):>8}  {ci}")
+    if report.grounding:
+        lines += ["", grounding_table(report.grounding)]
     return "\n".join(lines)
 
 

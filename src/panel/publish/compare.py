@@ -60,8 +60,10 @@ def _compare(ws: Workspace, a: ToolCard, b: ToolCard, model: str | None,
     asked = {r.persona for r in summary.records}
     name = ws.settings(model).spec.name
     rubric, policy = ws.config.rubric, ws.config.samples
-    recs_a, recs_b = ([r for r, _ in shown_reviews(ws.store, t.slug, name, rubric, policy)
-                       if r.persona in asked] for t in (a, b))
+    shown = [[(r, t) for r, t in shown_reviews(ws.store, c.slug, name, rubric, policy)
+              if r.persona in asked] for c in (a, b)]
+    recs_a, recs_b = ([r for r, _ in side] for side in shown)
+    tallies = {r.key: t for side in shown for r, t in side if t is not None}
     comp = compare(recs_a, recs_b, ws.config.rubric, ws.persona_order())
     h2h = None
     if head_to_head:
@@ -81,7 +83,8 @@ def _compare(ws: Workspace, a: ToolCard, b: ToolCard, model: str | None,
     if h2h is not None:
         doc["head_to_head"] = h2h.model_dump(mode="json")
     atomic_write(json_path, json.dumps(doc, indent=2, ensure_ascii=False))
-    atomic_write(md_path, comparison_markdown(comp, a, b, votes=votes, h2h=h2h))
+    atomic_write(md_path, comparison_markdown(comp, a, b, votes=votes, h2h=h2h,
+                                              tallies=tallies))
     return comp, [json_path, md_path], h2h
 
 

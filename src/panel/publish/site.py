@@ -129,7 +129,8 @@ def write_comparison(ws: Workspace, page: ComparisonPage, folder: Path) -> list[
     atomic_write(paths[0], comparison_html(page, SiteLinks("../"), threshold))
     atomic_write(paths[1], comparison_markdown(page.comp, page.a.card, page.b.card,
                                          votes=(page.a.votes, page.b.votes),
-                                         chart=paths[2].name, h2h=page.h2h))
+                                         chart=paths[2].name, h2h=page.h2h,
+                                         tallies={**page.a.tallies, **page.b.tallies}))
     atomic_write(paths[2], chart_svg(page, threshold))
     return paths
 

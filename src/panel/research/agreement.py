@@ -17,6 +17,8 @@ from itertools import combinations
 from pydantic import BaseModel, Field
 
 from panel.contract.records import ReviewRecord
+from panel.inputs.cards import ToolCard
+from panel.research.grounding import Grounding, grounding
 from panel.research.stats import (
     ALL,
     Distribution,
@@ -84,6 +86,9 @@ class AgreementReport(BaseModel):
     backbones: list[BackboneStats]
     consistency: list[dict[str, object]] = Field(
         default_factory=list, description="Self-consistency across samples (see jury.py).")
+    grounding: list[Grounding] = Field(
+        default_factory=list, description="Reviews with no unsupported claim, per persona "
+        "x backbone (research/grounding).")
 
 
 def _by_item(records: Sequence[ReviewRecord]) -> dict[Item, ReviewRecord]:
@@ -136,7 +141,8 @@ def backbone_stats(model: str, records: Sequence[ReviewRecord], personas: Sequen
 
 def agreement_report(study: str, by_model: Mapping[str, Sequence[ReviewRecord]],
                      personas: Sequence[str],
-                     wall: Mapping[str, float] | None = None) -> AgreementReport:
+                     wall: Mapping[str, float] | None = None,
+                     cards: Mapping[str, ToolCard] | None = None) -> AgreementReport:
     """Every pairwise, all-backbone and per-backbone statistic of a study."""
     from panel.research.consistency import self_consistency
 
@@ -149,7 +155,8 @@ def agreement_report(study: str, by_model: Mapping[str, Sequence[ReviewRecord]],
     consistency = [row.model_dump() for m in models
                    for row in self_consistency(m, by_model[m], personas)]
     return AgreementReport(study=study, models=models, personas=list(personas), pairs=pairs,
-                           fleiss=fleiss, backbones=backbones, consistency=consistency)
+                           fleiss=fleiss, backbones=backbones, consistency=consistency,
+                           grounding=grounding(by_model, personas, cards or {}))
 
 
 # --- output: table, CSV, JSON, figure -------------------------------------------------------

@@ -40,6 +40,7 @@ from panel.errors import InputError, validation_error
 from panel.inputs.cards import LoadedCard, ToolCard, load_cards
 from panel.pipeline.pairwise import judge_pairs
 from panel.pipeline.run import Progress, register_cards, review_cards
+from panel.research.grounding import Grounding, grounding
 from panel.research.perturb import (
     INJECTION,
     PADDING,
@@ -171,6 +172,9 @@ class AuditReport(BaseModel):
     rows: list[AuditRow]
     shifts: list[ShiftItem]
     pairs: list[PairItem]
+    grounding: list[Grounding] = Field(
+        default_factory=list, description="Reviews of the original cards with no unsupported "
+        "claim, per persona x backbone (research/grounding).")
 
 
 # --- the statistics ---------------------------------------------------------------------------
@@ -366,6 +370,8 @@ def run_audit(ws: Workspace, audit: Audit, *, backends: Mapping[str, Backend] | 
     shifts: list[ShiftItem] = []
     pairs: list[PairItem] = []
     rows: list[AuditRow] = []
+    grounded: list[Grounding] = []
+    originals = {c.slug: c for c in cards}
     for model, spec in specs.items():
         engine = OnDemand(spec, (backends or {}).get(model))
         try:
@@ -378,9 +384,12 @@ def run_audit(ws: Workspace, audit: Audit, *, backends: Mapping[str, Backend] | 
         if "position" in audit.biases:
             rows += position_rows(model, pairs, personas)
         rows += shift_rows(model, shifts, personas, audit.perturbations)
+        grounded += grounding({model: [r for r in records if r.tool in originals]}, personas,
+                              originals)
     return AuditReport(name=audit.name, audit=audit, cards=[c.slug for c in cards],
                        personas=personas, perturbations=perturbation_notes(), runs=runs,
-                       rows=_ordered(rows, personas), shifts=shifts, pairs=pairs)
+                       rows=_ordered(rows, personas), shifts=shifts, pairs=pairs,
+                       grounding=grounded)
 
 
 def _ordered(rows: Sequence[AuditRow], personas: Sequence[str]) -> list[AuditRow]:
