@@ -89,3 +89,10 @@ def test_review_takes_samples_k_on_the_command_line(tmp_path: Path) -> None:
     bad = CliRunner().invoke(main, ["review", str(EXAMPLES / "voicedesk.yaml"), "-m", "mock",
                                     "--samples", "lots", "-o", str(out)])
     assert bad.exit_code != 0 and "--samples: 'lots' is neither auto nor a count" in bad.output
+
+
+def test_batch_refuses_samples_on_ray_rather_than_ignore_them(tmp_path: Path) -> None:
+    res = CliRunner().invoke(main, ["batch", str(EXAMPLES / "voicedesk.yaml"), "-m", "mock",
+                                    "--samples", "auto", "--ray", "local", "-o",
+                                    str(tmp_path / "out")])
+    assert res.exit_code != 0 and "--samples: not yet with --ray" in res.output

@@ -18,6 +18,7 @@ from panel.cli.options import (
 )
 from panel.cli.tables import comparison_lines, format_summary, head_to_head_lines, summary_table
 from panel.config.workspace import Workspace
+from panel.errors import InputError
 
 
 @click.command()
@@ -107,6 +108,9 @@ def batch(inputs: tuple[str, ...], model: str | None, dtype: str | None,
 
     part, people = Shard.parse(shard), split(personas)
     with show_progress("reviews") as progress:
+        if ray_address and samples is not None:
+            raise InputError("--samples", "not yet with --ray: the Ray actors draw one "
+                                          "sample per persona")
         if ray_address:  # the caller picks local or Ray; neither module knows the other's CLI
             from panel.pipeline.ray_cluster import run_batch_ray
 
