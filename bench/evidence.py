@@ -42,6 +42,8 @@ from panel.verdict.samples import tally, wilson
 
 ROOT = project_root()
 MODEL = "smollm2-135m"
+SHORT: list[tuple[str, str]] = []
+"""Personas whose stored samples ran out before auto, replayed, would have stopped."""
 
 
 def check(records: list[ReviewRecord], cards: dict[str, ToolCard]) -> dict[str, Any]:
@@ -92,10 +94,13 @@ def grouped(records: list[ReviewRecord]) -> dict[tuple[str, str], list[ReviewRec
 
 
 def replay(samples: list[ReviewRecord], ws: Workspace, policy: Samples) -> list[ReviewRecord]:
-    """The samples auto draws: the shortest prefix that is no longer uncertain, or the cap."""
+    """The samples auto draws: the shortest prefix that is no longer uncertain, or the cap;
+    a persona whose stored samples run out first is reported (``short``), not hidden."""
     for n in range(1, min(len(samples), policy.cap) + 1):
         if not tally(samples[:n], ws.config.rubric, policy).uncertain:
             return samples[:n]
+    if len(samples) < policy.cap:
+        SHORT.append((samples[0].tool, samples[0].persona))
     return samples[:policy.cap]
 
 
@@ -136,11 +141,12 @@ def main() -> None:
     report = {
         "model": MODEL, "cards": len(cards), "machine": cpu_facts(),
         "groups": len(stored),
+        "replay_short": [list(g) for g in SHORT],
         "auto": {"seconds": round(t1 - t0, 1), "samples": len(auto_records),
                  "needs_editor": editor,
                  "mean_samples_per_persona": {p: round(sum(n) / len(n), 2)
                                               for p, n in sorted(per_persona.items())},
-                 "mean_samples": round(len(auto_records) / len(auto_groups), 2),
+                 "mean_samples": round(len(auto_records) / max(len(auto_groups), 1), 2),
                  "checks": check(auto_records, by_slug)},
         f"fixed_{args.fixed}": {"seconds": round(t2 - t1, 1), "groups": len(fixed_groups),
                                 "samples": len(fixed_records),

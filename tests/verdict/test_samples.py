@@ -32,6 +32,7 @@ def samples(*votes: tuple[str, int], p_ship: list[float] | None = None,
     ([("ship", 80)], [0.95], False, "ship · 1 of 1 samples"),       # P(ship) decides at once
     ([("ship", 60)], [0.6], True, "ship · 1 of 1 samples"),         # inside the band
     ([("ship", 80), ("ship", 75)], None, False, "ship · 2 of 2 samples"),
+    ([("ship", 90), ("ship", 95)], [0.7, 0.7], False, "ship · 2 of 2 samples"),  # votes count
     ([("ship", 80), ("skip", 30)], None, True, "ship · 1 of 2 samples"),  # tie: mean 55 ships
     ([("ship", 80), ("skip", 30), ("ship", 70)], None, True, "ship · 2 of 3 samples"),
     ([("skip", 20), ("skip", 30), ("ship", 70), ("skip", 10), ("skip", 5)], None, False,

@@ -27,9 +27,9 @@ class Samples(BaseModel):
     """How many samples each persona draws of a card: panel.yaml's ``samples:``.
 
     ``auto`` draws again only while the persona's verdict is uncertain: while its
-    estimated P(ship) lies strictly inside ``band`` (the mean of the samples' P(ship) from
-    the log-probabilities, else the share of ship verdicts, counted only from the second
-    sample on), or its verdicts are tied, up to ``cap``; a persona still uncertain at the
+    estimated P(ship) lies strictly inside ``band`` (one sample's P(ship) from the
+    log-probabilities, none without them; from the second sample on, the share of ship
+    verdicts), or its verdicts are tied, up to ``cap``; a persona still uncertain at the
     cap *needs an editor*. A number draws that many samples, uncertain or not.
     """
 
