@@ -13,7 +13,7 @@ from panel.verdict.samples import editor_queue, representatives, tally, wilson
 from factories import rec
 
 RUBRIC = Rubric()
-AUTO = Samples(per_persona="auto", cap=5)
+AUTO = Samples(per_persona="auto", cap=5, band=(0.2, 0.8), trust_p_ship=True)
 
 
 def samples(*votes: tuple[str, int], p_ship: list[float] | None = None,
@@ -44,6 +44,16 @@ def test_tally_majority_and_uncertainty(votes: list[tuple[str, int]], p_ship: li
     assert counted.uncertain is uncertain
     assert counted.label == label
     assert counted.needs_editor is (uncertain and len(votes) >= AUTO.cap)
+
+
+def test_one_samples_p_ship_decides_only_when_trusted() -> None:
+    one = samples(("ship", 80), p_ship=[0.95])
+    assert tally(one, RUBRIC, Samples(per_persona="auto")).uncertain
+    assert not tally(one, RUBRIC, Samples(per_persona="auto", trust_p_ship=True)).uncertain
+    two_of_three = samples(("ship", 80), ("skip", 30), ("ship", 70))
+    assert tally(two_of_three, RUBRIC, Samples(per_persona="auto")).uncertain  # 0.67 < 0.7
+    assert not tally(two_of_three, RUBRIC, Samples(per_persona="auto", band=(0.3, 0.6))
+                     ).uncertain
 
 
 def test_uncertain_at_the_cap_needs_an_editor_most_split_first() -> None:

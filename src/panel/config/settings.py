@@ -27,10 +27,11 @@ class Samples(BaseModel):
     """How many samples each persona draws of a card: panel.yaml's ``samples:``.
 
     ``auto`` draws again only while the persona's verdict is uncertain: while its
-    estimated P(ship) lies strictly inside ``band`` (one sample's P(ship) from the
-    log-probabilities, none without them; from the second sample on, the share of ship
-    verdicts), or its verdicts are tied, up to ``cap``; a persona still uncertain at the
-    cap *needs an editor*. A number draws that many samples, uncertain or not.
+    estimated P(ship) lies strictly inside ``band`` (the share of ship verdicts, from the
+    second sample on; with ``trust_p_ship``, one sample's P(ship) from the
+    log-probabilities may stop it at one), or its verdicts are tied, up to ``cap``; a
+    persona still uncertain at the cap *needs an editor*. A number draws that many
+    samples, uncertain or not.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -39,7 +40,11 @@ class Samples(BaseModel):
         1, description="Samples per persona and card: a count (1 to cap), or auto.")
     cap: int = Field(11, ge=1, le=50, description="The most samples auto draws.")
     band: tuple[float, float] = Field(
-        (0.2, 0.8), description="P(ship) strictly inside this band is uncertain.")
+        (0.3, 0.7), description="P(ship) strictly inside this band is uncertain.")
+    trust_p_ship: bool = Field(
+        False, description="Let one sample's P(ship) from the log-probabilities decide "
+        "(off: on SmolLM2 it stopped at one sample where later votes disagreed, 10 of 40 "
+        "verdicts against k=5's majority; bench/evidence.py).")
 
     @model_validator(mode="after")
     def _check(self) -> Samples:

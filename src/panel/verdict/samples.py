@@ -71,15 +71,15 @@ class SampleTally:
         return f"{self.verdict or 'no verdict'} · {agree} of {self.samples} samples"
 
 
-def estimate(records: Sequence[ReviewRecord]) -> float | None:
-    """P(ship) of a persona: of a single sample, its P(ship) from the log-probabilities
-    (None without one: one verdict is no estimate); of several, the share of ship
-    verdicts, the margin of the majority that decides. The mean of the samples' P(ship)
-    is not used there: SmolLM2 puts P(ship) near 0.7 on most confident ships, so it would
-    keep unanimous personas in the band to the cap (16 of 40 on the examples)."""
+def estimate(records: Sequence[ReviewRecord], trust_p_ship: bool = False) -> float | None:
+    """P(ship) of a persona: of several samples, the share of ship verdicts, the margin of
+    the majority that decides; of a single one, its P(ship) from the log-probabilities
+    when ``trust_p_ship`` (else None: one verdict is no estimate). The mean of the
+    samples' P(ship) is not used: SmolLM2 puts P(ship) near 0.7 on most confident ships,
+    so it kept unanimous personas in the band to the cap (16 of 40 on the examples)."""
     ok = [r for r in records if r.ok and r.verdict]
     if len(ok) == 1:
-        return ok[0].p_ship if ok[0].edit is None else None
+        return ok[0].p_ship if trust_p_ship and ok[0].edit is None else None
     return sum(r.verdict == "ship" for r in ok) / len(ok) if ok else None
 
 
@@ -90,7 +90,7 @@ def tally(records: Sequence[ReviewRecord], rubric: Rubric, policy: Samples) -> S
     votes = [(r.verdict, float(r.score)) for r in records
              if r.ok and r.verdict and r.score is not None]
     vote = majority(votes, rubric)
-    p = estimate(records)
+    p = estimate(records, policy.trust_p_ship)
     lo, hi = policy.band
     uncertain = p is None or vote.ship == vote.skip or lo < p < hi
     return SampleTally(verdict=vote.verdict, ships=vote.ship, voters=len(votes),
