@@ -30,6 +30,7 @@ from panel.backends.openai_server import ServerDown
 from panel.cli import main
 from panel.cli.tables import format_summary
 from panel.config.project import project_root
+from panel.contract.evidence import quote_texts
 from panel.contract.grammar import generation_schema
 from panel.contract.output import Rubric
 from panel.errors import PanelError
@@ -104,8 +105,11 @@ def completion(body: dict) -> bytes:
     """A chat completion whose content is a schema-valid review (the mock backend's), for a
     request under the review grammar."""
     assert body["structured_outputs"]["grammar"].startswith("root ::=")
+    card = body["messages"][-1]["content"]
+    description = card.split("Description: ", 1)[1].rsplit("\n</tool_card>", 1)[0]
     req = GenRequest(id="x", messages=body["messages"], seed=body["seed"],
-                     json_schema=generation_schema(Rubric()), max_tokens=body["max_tokens"])
+                     json_schema=generation_schema(Rubric(), quotes=quote_texts(description)),
+                     max_tokens=body["max_tokens"])
     return json.dumps({"choices": [{"message": {"content": _valid(req)},
                                     "finish_reason": "stop"}],
                        "usage": {"prompt_tokens": 100, "completion_tokens": 40}}).encode()
@@ -186,7 +190,7 @@ def project(tmp_path: Path, url: str, timeout_s: float = TIMEOUT_S) -> Path:
         copy_project(root, models=False)
     entry = {"backend": "openai", "base_url": url, "source": {"path": "."},
              "timeout_s": timeout_s, "max_concurrency": JOBS,
-             "sampling": {"temperature": 0.7, "max_tokens": 2048, "seed": 0}}
+             "sampling": {"temperature": 0.7, "max_tokens": 2560, "seed": 0}}
     (root / "models.yaml").write_text(json.dumps({"default": NAME, "models": {NAME: entry}}))
     return root
 

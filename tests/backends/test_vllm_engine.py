@@ -75,11 +75,11 @@ class RejectFirst:
     def request(self, job: Job, attempt: int) -> GenRequest:
         return self.inner.request(job, attempt)
 
-    def check(self, result: GenResult) -> tuple[Any, str | None]:
+    def check(self, job: Job, result: GenResult) -> tuple[Any, str | None]:
         if not self.rejected and result.id in self.first_ids:
             self.rejected = result.id
             return None, "rejected by the test"
-        return self.inner.check(result)
+        return self.inner.check(job, result)
 
     def record(self, job: Job, output: Any, reason: str | None, attempts: list[Attempt],
                backend: Backend) -> Any:
@@ -125,7 +125,6 @@ def test_a_rejected_reply_is_retried_inside_the_running_engine_batch(
     assert [len(r.attempts) for r in records if r.key != key] == [1] * (len(records) - 1)
 
 
-
 def test_flat_logprobs_become_tokens_with_their_alternatives() -> None:
     """vLLM's FlatLogprobs layout: the sampled token first at each position, perhaps again
     among the top ones (counted once); ids that decode alike are summed."""
@@ -152,7 +151,7 @@ def test_expected_scores_on_the_real_engine(ws: Workspace, engine: Backend) -> N
     contract = ReviewContract(settings)
     results = engine.generate([contract.request(job, 0) for job in jobs])
     for job, res in zip(jobs, results, strict=True):
-        scored, reason = contract.check(res)  # the first attempt: no retry to hide behind
+        scored, reason = contract.check(job, res)  # the first attempt: no retry to hide behind
         assert scored is not None and res.finish_reason == "stop", (reason, res.text)
         check_tokens(res)
         check_expected(contract.record(job, scored, None, [], engine), scored.output.score,

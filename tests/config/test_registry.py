@@ -14,7 +14,12 @@ from panel.backends.vllm.weights import resolve
 from panel.config.registry import load_registry
 from panel.config.workspace import Workspace
 from panel.contract.bound import max_tokens_bound
-from panel.contract.grammar import OPENER_MAX_BYTES, generation_grammar, review_max_tokens
+from panel.contract.grammar import (
+    OPENER_MAX_BYTES,
+    WIDEST_QUOTES,
+    generation_grammar,
+    review_max_tokens,
+)
 from panel.contract.output import Rubric
 from panel.errors import InputError, ModelNotAvailable, PanelError
 from panel.inputs.cards import ToolCard
@@ -263,7 +268,8 @@ def test_every_entry_covers_the_tokenizer_free_bound(ws: Workspace, name: str) -
     bound for the mock) fits ``max_tokens`` for every entry: a cheap check that needs no
     weights, and for a hub entry whose tokenizer is not here, the only one."""
     spec = ws.registry.get(name)
-    grammar = generation_grammar(Rubric(), "N" * OPENER_MAX_BYTES)
+    grammar = generation_grammar(Rubric(), "N" * OPENER_MAX_BYTES, quotes=WIDEST_QUOTES)
+    assert '"{\\"evidence\\":[" quote' in grammar  # the evidence is in the bound
     assert max_tokens_bound(grammar, None) <= spec.sampling.max_tokens
 
 
@@ -283,6 +289,6 @@ def test_every_entry_covers_the_longest_reply_and_the_longest_prompt(ws: Workspa
     if loaded is None:
         pytest.skip(f"tokenizer of {spec.weights_source.hf}@{spec.revision} not in the "
                     f"local cache (`panel models fetch {name}` fetches it)")
-    grammar = generation_grammar(Rubric(), "N" * OPENER_MAX_BYTES)
+    grammar = generation_grammar(Rubric(), "N" * OPENER_MAX_BYTES, quotes=WIDEST_QUOTES)
     assert max_tokens_bound(grammar, loaded[1]) <= spec.sampling.max_tokens
     assert _longest_prompt(ws, loaded[0]) + spec.sampling.max_tokens <= spec.max_model_len

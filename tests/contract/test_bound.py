@@ -19,8 +19,10 @@ from panel.contract.bound import (
     min_token_bytes,
     sample,
 )
+from panel.contract.evidence import EVIDENCE_MAX, QUOTE_MAX_BYTES, quote_texts
 from panel.contract.grammar import (
     OPENER_MAX_BYTES,
+    WIDEST_QUOTES,
     generation_grammar,
     reasoning_pattern,
     review_max_tokens,
@@ -101,6 +103,8 @@ def _span(lo: int, hi: int) -> st.SearchStrategy[tuple[int, int]]:
     return st.integers(lo, hi).flatmap(lambda a: st.tuples(st.just(a), st.integers(a, hi)))
 
 
+descriptions = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1,
+                       max_size=4000).filter(str.strip)
 lengths = st.builds(ReviewLengths, sentences=_span(*DEFAULT_LENGTHS.sentences),
                     sentence_words=_span(*DEFAULT_LENGTHS.sentence_words),
                     reasoning_words=_span(*DEFAULT_LENGTHS.reasoning_words))
@@ -108,33 +112,52 @@ lengths = st.builds(ReviewLengths, sentences=_span(*DEFAULT_LENGTHS.sentences),
 
 @settings(max_examples=SAMPLE_EXAMPLES, deadline=None,
           suppress_health_check=[HealthCheck.too_slow])
-@given(names, rubrics, st.one_of(st.just(DEFAULT_LENGTHS), lengths),
+@given(names, descriptions, rubrics, st.one_of(st.just(DEFAULT_LENGTHS), lengths),
        st.randoms(use_true_random=False))
 def test_every_reply_the_grammar_allows_is_within_the_bound_and_valid(
-        name: str, rubric: Rubric, shape: ReviewLengths, rng: random.Random) -> None:
-    """Random replies of the review grammar, under the default lengths or a project's
-    tighter ones: never longer than ``max_bytes``, accepted by xgrammar's own parser (so
-    the evaluator reads the grammar as the engine does), valid ReviewOutput under the
-    rubric and those lengths, and the card's bound never above the registry's."""
+        name: str, description: str, rubric: Rubric, shape: ReviewLengths,
+        rng: random.Random) -> None:
+    """Random replies of the review grammar for any card text, under the default lengths
+    or a project's tighter ones: never longer than ``max_bytes``, accepted by xgrammar's
+    own parser (so the evaluator reads the grammar as the engine does), valid ReviewOutput
+    under the rubric, those lengths and the card's quotes, every quote verbatim in the
+    card, and the card's bound never above the registry's."""
     testing = need("xgrammar.testing")
     xgr = need("xgrammar")
-    grammar = generation_grammar(rubric, name, shape)
+    quotes = quote_texts(description)
+    grammar = generation_grammar(rubric, name, shape, quotes)
     reply = sample(grammar, rng)
     assert len(reply.encode()) <= max_bytes(grammar)
     assert max_tokens_bound(grammar) <= review_max_tokens()
     assert testing._is_grammar_accept_string(xgr.Grammar.from_ebnf(grammar), reply)
-    ReviewOutput.model_validate_json(reply, context={"rubric": rubric, "lengths": shape})
+    out = ReviewOutput.model_validate_json(
+        reply, context={"rubric": rubric, "lengths": shape, "quotes": quotes})
+    assert 1 <= len(out.evidence) <= EVIDENCE_MAX
+    assert all(quote in description for quote in out.evidence)
 
 
 def test_a_name_wider_than_the_opener_budget_opens_with_any_capitalised_word() -> None:
     wide = "Кодер " * 12  # 71 characters, 131 bytes
     assert len(wide.strip()) <= NAME_MAX < len(wide.strip().encode())
-    assert '"Кодер' not in generation_grammar(RUBRIC, wide.strip())
-    assert '"Кодер' in generation_grammar(RUBRIC, "Кодер " * 5)
-    assert "first ::= capword words" in generation_grammar(RUBRIC, "Yahoo!")  # ends a sentence
-    widest = generation_grammar(RUBRIC, "N" * OPENER_MAX_BYTES)
+    assert '"Кодер' not in generation_grammar(RUBRIC, wide.strip(), quotes=WIDEST_QUOTES)
+    assert '"Кодер' in generation_grammar(RUBRIC, "Кодер " * 5, quotes=WIDEST_QUOTES)
+    assert "first ::= capword words" in generation_grammar(RUBRIC, "Yahoo!",
+                                                           quotes=WIDEST_QUOTES)
+    widest = generation_grammar(RUBRIC, "N" * OPENER_MAX_BYTES, quotes=WIDEST_QUOTES)
     assert max_tokens_bound(widest) == review_max_tokens()
-    assert max_bytes(generation_grammar(RUBRIC, wide.strip())) < max_bytes(widest)
+    assert max_bytes(generation_grammar(RUBRIC, wide.strip(), quotes=WIDEST_QUOTES)) \
+        < max_bytes(widest)
+
+
+def test_the_evidence_adds_three_of_the_widest_quotes_to_the_bound() -> None:
+    """The bound covers the evidence: three quotes of ``QUOTE_MAX_BYTES`` each, their
+    quotes and commas, and the key; a card's own quotes are never longer."""
+    name = "N" * OPENER_MAX_BYTES
+    short = generation_grammar(RUBRIC, name, quotes=("q",))
+    extra = EVIDENCE_MAX * (QUOTE_MAX_BYTES - 1)
+    assert max_bytes(generation_grammar(RUBRIC, name, quotes=WIDEST_QUOTES)) \
+        == max_bytes(short) + extra
+    assert longest(short).startswith('{"evidence":["q","q","q"],"reasoning":"')
 
 
 def test_the_longest_reply_is_valid_and_accepted_token_by_token(ws: Workspace) -> None:
@@ -145,10 +168,12 @@ def test_the_longest_reply_is_valid_and_accepted_token_by_token(ws: Workspace) -
     loaded = load(ws.registry.get(EMBEDDED))
     assert loaded is not None
     _, info = loaded
-    grammar = generation_grammar(RUBRIC, "N" * OPENER_MAX_BYTES)
+    grammar = generation_grammar(RUBRIC, "N" * OPENER_MAX_BYTES, quotes=WIDEST_QUOTES)
     reply = longest(grammar)
-    out = ReviewOutput.model_validate_json(reply, context={"rubric": RUBRIC})
+    out = ReviewOutput.model_validate_json(reply, context={"rubric": RUBRIC,
+                                                           "quotes": WIDEST_QUOTES})
     assert out.review.startswith("N" * OPENER_MAX_BYTES)
+    assert out.evidence == list(WIDEST_QUOTES) * EVIDENCE_MAX
     byte_token = {b: i for i, b in enumerate(info.decoded_vocab) if len(b) == 1}
     matcher = xgr.GrammarMatcher(xgr.GrammarCompiler(info).compile_grammar(grammar))
     for byte in reply.encode():

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from panel.config.settings import load_config
 from panel.config.workspace import Workspace
 from panel.contract.bound import max_tokens_bound
+from panel.contract.evidence import quote_texts
 from panel.contract.grammar import (
     generation_grammar,
     generation_schema,
@@ -28,11 +29,27 @@ from conftest import EXAMPLES, need
 from factories import copy_project
 
 RUBRIC = Rubric(ship_threshold=55, skip_threshold=65)
+QUOTES = ("Tool.io (beta) ships diffs.", 'It says "hi" \\ in caf\u00e9s.\nTwice.')
 
 
 def reply(score: int, verdict: str, review: str = "Tool is fine. It works well.") -> str:
-    return json.dumps({"reasoning": "Short notes here.", "score": score, "verdict": verdict,
-                       "review": review})
+    return json.dumps({"evidence": [QUOTES[0]], "reasoning": "Short notes here.",
+                       "score": score, "verdict": verdict, "review": review})
+
+
+def test_evidence_must_be_the_cards_own_quotes_when_they_are_known() -> None:
+    """A new reply (the card's quotes in the context) needs one to three of them; a record
+    read back (no quotes) keeps what it has, an older one no evidence at all."""
+    ctx = {"quotes": QUOTES[1:]}
+    with pytest.raises(ValidationError, match="evidence quote 1 is not a sentence of the card"):
+        ReviewOutput.model_validate_json(reply(70, "ship"), context=ctx)
+    old = json.loads(reply(70, "ship"))
+    del old["evidence"]
+    assert ReviewOutput.model_validate(old).evidence == []
+    with pytest.raises(ValidationError, match="needs 1 to 3 quotes"):
+        ReviewOutput.model_validate(old, context=ctx)
+    with pytest.raises(ValidationError, match="over 160 bytes"):
+        ReviewOutput.model_validate({**old, "evidence": ["é" * 81]})
 
 
 @pytest.mark.parametrize(("score", "verdict", "ok"), [
@@ -67,12 +84,13 @@ def test_out_of_range_score_and_extra_keys_are_rejected() -> None:
 
 
 def test_generation_schema_branches_follow_the_rubric() -> None:
-    ship, skip = generation_schema(RUBRIC)["anyOf"]
+    ship, skip = generation_schema(RUBRIC, quotes=QUOTES)["anyOf"]
     assert ship["properties"]["verdict"]["enum"] == ["ship"]
     ship_score, skip_score = ship["properties"]["score"], skip["properties"]["score"]
     assert (ship_score["minimum"], ship_score["maximum"]) == (55, 100)
     assert (skip_score["minimum"], skip_score["maximum"]) == (0, 65)
-    assert list(ship["properties"]) == ["reasoning", "score", "verdict", "review"]
+    assert list(ship["properties"]) == ["evidence", "reasoning", "score", "verdict", "review"]
+    assert generation_schema(RUBRIC, quotes=QUOTES)["$defs"]["quote"]["enum"] == list(QUOTES)
 
 
 def test_review_pattern_opens_with_the_escaped_tool_name() -> None:
@@ -98,7 +116,8 @@ def accepts(grammar: str, reply: dict[str, object], separators: tuple[str, str] 
     return bool(testing._is_grammar_accept_string(xgr.Grammar.from_ebnf(grammar), text))
 
 
-GOOD = {"reasoning": "Real primitive, cheap first run.", "score": 70, "verdict": "ship",
+GOOD = {"evidence": list(QUOTES), "reasoning": "Real primitive, cheap first run.",
+        "score": 70, "verdict": "ship",
         "review": "Tool.io (beta) does one job well. The first run took me five minutes."}
 
 
@@ -116,19 +135,26 @@ GOOD = {"reasoning": "Real primitive, cheap first run.", "score": 70, "verdict":
     ({"reasoning": "Too short."}, False),
     ({"reasoning": 'Has a "quote" inside it.'}, False),
     ({"reasoning": "Cheap first run, très good."}, False),  # every word character is 1 byte
+    ({"evidence": []}, False),                                # at least one quote
+    ({"evidence": [QUOTES[0]] * 4}, False),                   # at most three
+    ({"evidence": [QUOTES[1], QUOTES[0], QUOTES[1]]}, True),  # in any order, repeats too
+    ({"evidence": ["Tool.io (beta) ships diffs"]}, False),    # only the card's own sentences
+    ({"evidence": ["It says \"hi\""]}, False),
     ({"review": "Tool.io (beta) does one job well. The first run took me 5\u00a0minutes."},
      False),
 ])
 def test_generation_grammar_enforces_the_contract(change: dict[str, object], ok: bool) -> None:
-    assert accepts(generation_grammar(RUBRIC, "Tool.io (beta)"), {**GOOD, **change}) is ok
+    assert accepts(generation_grammar(RUBRIC, "Tool.io (beta)", quotes=QUOTES),
+                   {**GOOD, **change}) is ok
 
 
 def test_generation_grammar_allows_no_whitespace_between_json_tokens() -> None:
-    assert not accepts(generation_grammar(RUBRIC, "Tool.io (beta)"), GOOD, (", ", ": "))
+    assert not accepts(generation_grammar(RUBRIC, "Tool.io (beta)", quotes=QUOTES), GOOD,
+                       (", ", ": "))
 
 
 def test_a_name_that_needs_escaping_falls_back_to_any_capitalised_opener() -> None:
-    grammar = generation_grammar(RUBRIC, 'Say "hi"')
+    grammar = generation_grammar(RUBRIC, 'Say "hi"', quotes=QUOTES)
     assert accepts(grammar, {**GOOD, "review": "Greeter does one job well. It says hello twice."})
 
 
@@ -140,7 +166,8 @@ def longest_reply(name: str, lengths: ReviewLengths) -> dict[str, object]:
     sentence = " ".join(["S" + word[1:]] + [word] * words) + "."
     review = " ".join([name + " " + " ".join([word] * words) + "."]
                       + [sentence] * (lengths.sentences[1] - 1))
-    return {"reasoning": reasoning, "score": 100, "verdict": "ship", "review": review}
+    return {"evidence": [QUOTES[0]] * 3, "reasoning": reasoning, "score": 100,
+            "verdict": "ship", "review": review}
 
 
 TIGHT = ReviewLengths(sentences=(2, 3), sentence_words=(4, 12), reasoning_words=(4, 12))
@@ -153,7 +180,7 @@ def test_the_longest_strings_the_grammar_allows_pass_validation(lengths: ReviewL
     rejected for its length, under the default lengths and under a project's tighter ones."""
     name = "N" * NAME_MAX
     reply = longest_reply(name, lengths)
-    assert accepts(generation_grammar(RUBRIC, name, lengths), reply)
+    assert accepts(generation_grammar(RUBRIC, name, lengths, QUOTES), reply)
     out = ReviewOutput.model_validate_json(json.dumps(reply),
                                            context={"rubric": RUBRIC, "lengths": lengths})
     assert out.review == reply["review"]
@@ -168,13 +195,13 @@ def test_tighter_lengths_refuse_one_more_sentence_or_word(longer: str) -> None:
     wider = TIGHT.model_copy(update={longer: (getattr(TIGHT, longer)[0],
                                               getattr(TIGHT, longer)[1] + 1)})
     reply = longest_reply("Tool.io (beta)", wider)
-    assert not accepts(generation_grammar(RUBRIC, "Tool.io (beta)", TIGHT), reply)
-    assert accepts(generation_grammar(RUBRIC, "Tool.io (beta)", wider), reply)
+    assert not accepts(generation_grammar(RUBRIC, "Tool.io (beta)", TIGHT, QUOTES), reply)
+    assert accepts(generation_grammar(RUBRIC, "Tool.io (beta)", wider, QUOTES), reply)
     if longer != "sentence_words":  # more words fit the characters another sentence frees
         with pytest.raises(ValidationError, match="sentences|characters"):
             ReviewOutput.model_validate_json(json.dumps(reply), context={"lengths": TIGHT})
     ReviewOutput.model_validate_json(json.dumps(reply))
-    schema = generation_schema(RUBRIC, "Tool.io (beta)", TIGHT)["$defs"]
+    schema = generation_schema(RUBRIC, "Tool.io (beta)", TIGHT, QUOTES)["$defs"]
     field = "reasoning" if longer == "reasoning_words" else "review"
     assert not re.fullmatch(schema[field]["pattern"].strip("^$"), str(reply[field]))
 
@@ -207,5 +234,6 @@ def test_panel_yaml_lengths_reach_grammar_prompt_and_bound(tmp_path: Path) -> No
     assert settings.lengths == TIGHT
     job = plan(ws, [load_cards([EXAMPLES / "vectorloom.yaml"])[0].card], "mock")[0]
     assert "2 to 3 sentences" in job.messages[0]["content"]
-    grammar = generation_grammar(settings.rubric, job.card.name, settings.lengths)
+    grammar = generation_grammar(settings.rubric, job.card.name, settings.lengths,
+                                 quote_texts(job.card.description))
     assert max_tokens_bound(grammar) < review_max_tokens() // 2

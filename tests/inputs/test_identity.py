@@ -75,16 +75,16 @@ def test_long_slugs_are_bounded_and_distinct() -> None:
 
 def test_a_card_without_id_keeps_its_store_key() -> None:
     """Card keys computed on the code before ``id`` existed (commit b5767cf); review keys
-    re-pinned when the contract (schema 4, max_tokens 2048) changed every review key."""
+    re-pinned when the contract (schema 5: evidence, max_tokens 2560) changed every review key."""
     card = load_cards([EXAMPLES / "patchpilot.yaml"])[0].card
     assert json_sha(card.key_data()) == "fec87f1d000b1587"
     ws = Workspace(Path("out"), ROOT)
     keys = {(j.card.slug, j.persona.key): j.key for j in plan(ws, [card], "mock")}
-    assert keys[("patchpilot", "builder")] == "6ead6c23db536bdd"
+    assert keys[("patchpilot", "builder")] == "eabe71de1158a8d8"
     unicode_card = tool("Кодер Café").model_copy(update={
         "tagline": "t", "category": "c", "description": "d", "pricing": "p"})
     assert json_sha(unicode_card.key_data()) == "b361ba1bbcc55c65"
-    assert plan(ws, [unicode_card], "mock")[0].key == "18a1691d722d7214"
+    assert plan(ws, [unicode_card], "mock")[0].key == "aac5c36970b91ee1"
     assert "id" in tool("X", id="x").key_data()
 
 

@@ -73,10 +73,11 @@ def priced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A project whose mock entry costs $36 an hour ($0.01 an engine-second)."""
     root = copy_project(tmp_path / "project")
     models = root / "models.yaml"
-    models.write_text(models.read_text().replace(
-        "    backend: mock\n    sampling: {temperature: 0.7, max_tokens: 2048, seed: 0}\n",
-        "    backend: mock\n    cost: {per_hour: 36}\n"
-        "    sampling: {temperature: 0.7, max_tokens: 2048, seed: 0}\n", 1))
+    entry = "    backend: mock\n    sampling: {temperature: 0.7, max_tokens: 2560, seed: 0}\n"
+    text = models.read_text()
+    assert entry in text  # the fixture fails loudly when models.yaml's mock entry moves
+    models.write_text(text.replace(entry, "    backend: mock\n    cost: {per_hour: 36}\n"
+                                          + entry.removeprefix("    backend: mock\n"), 1))
     monkeypatch.setenv("PANEL_HOME", str(root))
     return root
 

@@ -213,10 +213,14 @@ def test_a_narrowed_contract_refuses_a_pick_outside_it(ws: Workspace) -> None:
     picks outside them (a server that ignored the grammar) is rejected, with the reason."""
     from panel.backends.base import GenResult
 
-    contract = PairContract(ws.settings("mock"), ("first",))
-    out, why = contract.check(GenResult(id="k", text=pick("second"), finish_reason="stop"))
+    settings = ws.settings("mock")
+    contract = PairContract(settings, ("first",))
+    a, b = cards("patchpilot", "diffsage")
+    job = make_pair_job(a, b, ws.personas(["builder"])[0], settings, ("first",))
+    out, why = contract.check(job, GenResult(id="k", text=pick("second"),
+                                             finish_reason="stop"))
     assert (out, why) == (None, "invalid choice: 'second' is not among ['first']")
-    out, why = contract.check(GenResult(id="k", text=pick("first"), finish_reason="stop"))
+    out, why = contract.check(job, GenResult(id="k", text=pick("first"), finish_reason="stop"))
     assert out is not None and (out.choice, why) == ("first", None)
-    assert PairContract(ws.settings("mock")).check(GenResult(
+    assert PairContract(settings).check(job, GenResult(
         id="k", text=pick("second"), finish_reason="stop"))[0] is not None

@@ -13,6 +13,7 @@ from panel.backends.base import Backend, GenRequest, GenResult, OnResult, Settle
 from panel.backends.mock import MockBackend, _valid
 from panel.config.workspace import Workspace
 from panel.contract.bound import max_tokens_bound
+from panel.contract.evidence import quote_texts
 from panel.contract.grammar import generation_grammar, review_max_tokens
 from panel.errors import PanelError
 from panel.inputs.cards import load_cards
@@ -94,7 +95,8 @@ def test_a_max_tokens_below_the_grammars_bound_is_refused_before_any_request(
     sampling = settings.spec.sampling.model_copy(update={"max_tokens": 400})
     low = replace(settings, spec=settings.spec.model_copy(update={"sampling": sampling}))
     job = make_job(card(), ws.personas(["builder"])[0], low)
-    bound = max_tokens_bound(generation_grammar(settings.rubric, job.card.name))
+    quotes = quote_texts(job.card.description)
+    bound = max_tokens_bound(generation_grammar(settings.rubric, job.card.name, quotes=quotes))
     with pytest.raises(PanelError, match=f"'mock': max_tokens 400 is below {bound}, the "
                                          "longest reply the review grammar allows for 'Voice"):
         ReviewContract(low).request(job, 0)
@@ -209,3 +211,15 @@ def test_an_engine_error_is_an_attempt_retried_with_the_next_seed_end_to_end(
         "failed", None, "engine error: engine returned no output")
     assert [a.seed for a in failed.attempts] == [request_seed(failed.key, i) for i in range(3)]
     assert ws.store.get(failed.key) == failed
+
+
+def test_a_review_records_its_evidence_and_its_unsupported_claims(ws: Workspace) -> None:
+    """The mock quotes the card; a planted price and name the card lacks are recorded."""
+    MockBackend.enqueue(json.dumps({"reasoning": "Fine notes here.", "score": 70,
+                                    "verdict": "ship", "review": "VoiceDesk answers calls "
+                                    "for $4 a month. It syncs with Zendesk Plus."}))
+    rec = review_cards(ws, [card()], "mock", ["builder"]).records[0]
+    assert rec.ok and rec.output is not None
+    assert rec.output.evidence == [quote_texts(card().description)[0]]
+    assert rec.output.evidence[0] in card().description
+    assert rec.unsupported == ["$4", "Zendesk Plus"]

@@ -9,6 +9,7 @@ $PANEL_SCREENSHOTS when that is set.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -23,6 +24,7 @@ from typing import Any
 import pytest
 
 from panel.config.workspace import Workspace
+from panel.contract.evidence import quote_texts
 from panel.inputs.cards import ToolCard, load_cards
 from panel.pipeline.run import review_cards
 from panel.publish import editor
@@ -336,6 +338,51 @@ def test_app_shows_hostile_card_and_edit_as_text(ws: Workspace, app_url: str, ta
     assert_no_injected_markup(page)
     tab.clean()
 
+
+
+PLANTED = ("PatchPilot is free for teams at $5 per seat. It also reviews GitLab merge "
+           "requests.")
+QUOTE_BG = "rgb(254, 249, 195)"  # mark.quote's background (base.html.j2)
+
+
+def assert_quotes_and_claims(page: Any, quoted: set[str]) -> None:
+    """PatchPilot's card marks exactly the quoted sentences, highlighted; the builder's
+    planted claims are flagged beside its review."""
+    marks = page.locator(".tool[data-tool=patchpilot] .desc mark.quote")
+    assert set(marks.all_inner_texts()) == quoted
+    assert marks.first.evaluate("m => getComputedStyle(m).backgroundColor") == QUOTE_BG
+    builder = page.locator("#scorecard tr[data-persona=builder] td").first
+    assert builder.locator(".claim").all_inner_texts() == ["$5", "GitLab"]
+    assert builder.locator(".evidence q").first.inner_text() in quoted
+
+
+def test_quotes_are_highlighted_and_a_planted_claim_flagged_on_site_and_app(
+        ws: Workspace, site_url: str, app_url: str, tab: Tab) -> None:
+    from panel.backends.mock import MockBackend
+
+    cards = [c.card for c in load_cards([EXAMPLES / "patchpilot.yaml",
+                                         EXAMPLES / "diffsage.yaml"])]
+    MockBackend.enqueue(json.dumps({"reasoning": "Planted notes here.", "score": 70,
+                                    "verdict": "ship", "review": PLANTED}))
+    review_cards(ws, cards, "mock")
+    add_pair(ws, "patchpilot", "diffsage")
+    build_site(ws, "mock")
+    reviews = tool_page(ws, "patchpilot", "mock").reviews
+    quoted = {q for r in reviews for q in (r.output.evidence if r.output else [])}
+    assert reviews[0].unsupported == ["$5", "GitLab"] and quoted
+    page = tab.page
+    page.goto(f"{site_url}/compare/patchpilot-vs-diffsage.html")
+    assert_quotes_and_claims(page, quoted)
+    tab.shot("site-evidence.png")
+    page.goto(f"{app_url}/compare/patchpilot/diffsage")
+    assert_quotes_and_claims(page, quoted)
+    page.goto(f"{app_url}/tools/patchpilot")
+    builder = page.locator("section[data-persona=builder]")
+    assert builder.locator(".claim").all_inner_texts() == ["$5", "GitLab"]
+    assert set(page.locator(".desc mark.quote").all_inner_texts()) == quoted
+    unused = [s for s in quote_texts(cards[0].description) if s not in quoted]
+    assert page.locator("#unquoted li").all_inner_texts() == unused
+    tab.shot("app-evidence.png")
 
 
 ATTACK = """<!doctype html><meta charset="utf-8"><title>You won a prize</title>

@@ -300,7 +300,12 @@ mock                 all        name            points    3   2    1     -3.3  [
 mock                 all        injection       points    4   2    0    +28.8  [-177.7,\
  +235.2] [-13.5, +71.0]
 mock                 all        injection-flip  %         2   2    0     50.0  [0.2,\
- 99.8]      [9.5, 90.5]"""
+ 99.8]      [9.5, 90.5]
+
+grounding            persona       n  cl excl grounded%  95% CI (by card)
+mock                 builder       2   2    0     100.0  [1.2, 100.0]
+mock                 skeptic       2   2    0     100.0  [1.2, 100.0]
+mock                 all           4   2    0     100.0  [2.4, 100.0]"""
 
 
 def test_the_cli_audit_on_the_mock_prints_the_table_and_writes_json_csv_svg(

@@ -30,6 +30,13 @@ def dtype_option(fn: F) -> F:
                              "native bf16, else bfloat16).")(fn)
 
 
+def samples_option(fn: F) -> F:
+    return click.option("--samples", default=None, metavar="auto|K",
+                        help="Samples per persona: K, or auto (again only while the verdict "
+                             "is uncertain, up to panel.yaml's cap). Default: panel.yaml's "
+                             "samples (1).")(fn)
+
+
 def output_option(fn: F) -> F:
     return click.option("--output", "-o", type=click.Path(file_okay=False, path_type=Path),
                         default=Path("outputs"), show_default=True,

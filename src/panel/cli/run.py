@@ -12,11 +12,13 @@ from panel.cli.options import (
     model_option,
     output_option,
     personas_option,
+    samples_option,
     split,
     user_errors,
 )
 from panel.cli.tables import comparison_lines, format_summary, head_to_head_lines, summary_table
 from panel.config.workspace import Workspace
+from panel.errors import InputError
 
 
 @click.command()
@@ -24,11 +26,12 @@ from panel.config.workspace import Workspace
 @model_option
 @dtype_option
 @personas_option
+@samples_option
 @output_option
 @click.option("--force", is_flag=True, help="Re-run reviews even if stored.")
 @user_errors
 def review(cards: tuple[str, ...], model: str | None, dtype: str | None, personas: str | None,
-           output: Path, force: bool) -> None:
+           samples: str | None, output: Path, force: bool) -> None:
     """Review tool cards (YAML/JSON files, JSONL, or folders) with the panel."""
     from panel.cli.display import show_progress
     from panel.pipeline.run import review_files
@@ -36,7 +39,8 @@ def review(cards: tuple[str, ...], model: str | None, dtype: str | None, persona
     ws = Workspace(output, dtype=dtype)
     with show_progress("reviews") as progress:
         summary = review_files(ws, cards=cards, model=model, personas=split(personas),
-                               force=force, progress=progress)
+                               force=force, progress=progress,
+                               samples=samples)
     click.echo(summary_table(ws, summary))
     if summary.failed or summary.unavailable:
         raise SystemExit(1)
@@ -48,22 +52,25 @@ def review(cards: tuple[str, ...], model: str | None, dtype: str | None, persona
 @model_option
 @dtype_option
 @personas_option
+@samples_option
 @output_option
 @click.option("--head-to-head", "head_to_head", is_flag=True,
               help="Also ask each persona which of the two it would ship with, in one prompt, "
                    "with each tool shown first in turn (reuses stored judgments).")
 @user_errors
 def compare(a: str, b: str, model: str | None, dtype: str | None, personas: str | None,
-            output: Path, head_to_head: bool) -> None:
+            samples: str | None, output: Path, head_to_head: bool) -> None:
     """Compare two tools (card files), reusing stored reviews; write JSON and Markdown."""
     from panel.cli.display import show_phases
     from panel.publish.compare import compare_files
 
+    ws = Workspace(output, dtype=dtype)
     with show_phases() as view:
-        done = compare_files(Workspace(output, dtype=dtype), cards=[a, b], model=model,
+        done = compare_files(ws, cards=[a, b], model=model,
                              personas=split(personas), progress=view.counter("reviews"),
                              head_to_head=head_to_head,
-                             judge_progress=view.counter("head-to-head judgments"))
+                             judge_progress=view.counter("head-to-head judgments"),
+                             samples=samples)
     click.echo("\n".join(comparison_lines(done.comparison)))
     if done.head_to_head is not None:
         click.echo("\n".join(head_to_head_lines(done.head_to_head)))
@@ -81,6 +88,7 @@ def compare(a: str, b: str, model: str | None, dtype: str | None, personas: str 
 @model_option
 @dtype_option
 @personas_option
+@samples_option
 @output_option
 @click.option("--force", is_flag=True, help="Re-run reviews even if stored (default: resume).")
 @click.option("--shard", default=None, metavar="I/N",
@@ -106,8 +114,9 @@ def compare(a: str, b: str, model: str | None, dtype: str | None, personas: str 
               "structured_outputs; openai its JSON schema as response_format.")
 @user_errors
 def batch(inputs: tuple[str, ...], model: str | None, dtype: str | None,
-          personas: str | None, output: Path, force: bool, shard: str | None,
-          ray_address: str | None, actors: int, window: int | None, export_dir: Path | None,
+          personas: str | None, samples: str | None, output: Path, force: bool,
+          shard: str | None, ray_address: str | None, actors: int, window: int | None,
+          export_dir: Path | None,
           import_files: tuple[Path, ...], flavor: str) -> None:
     """Review a JSONL file or folders of cards unattended: resumes, skips bad cards, exit 1
     if anything failed."""
@@ -115,14 +124,18 @@ def batch(inputs: tuple[str, ...], model: str | None, dtype: str | None,
     from panel.pipeline.batch import Shard, run_batch
 
     if export_dir or import_files:  # the reviews run elsewhere: files out, results in
-        if shard or ray_address or force:
-            raise click.UsageError("--export/--import take no --shard, --ray or --force")
+        if shard or ray_address or force or samples is not None:
+            raise click.UsageError("--export/--import take no --shard, --ray, --force or "
+                                   "--samples")
         batch_files(inputs, model=model, dtype=dtype, personas=split(personas),
                     output=output, export_dir=export_dir, import_files=import_files,
                     flavor=flavor)
         return
     part, people = Shard.parse(shard), split(personas)
     with show_progress("reviews") as progress:
+        if ray_address and samples is not None:
+            raise InputError("--samples", "not yet with --ray: the Ray actors draw one "
+                                          "sample per persona")
         if ray_address:  # the caller picks local or Ray; neither module knows the other's CLI
             from panel.pipeline.ray_cluster import run_batch_ray
 
@@ -133,7 +146,7 @@ def batch(inputs: tuple[str, ...], model: str | None, dtype: str | None,
         else:
             summary = run_batch(inputs, output=output, model=model, personas=people,
                                 force=force, shard=part, progress=progress, dtype=dtype,
-                                window=window)
+                                window=window, samples=samples)
     price = Workspace(output).registry.get(model).cost
     click.echo(format_summary(summary, price))
     if not summary.ok:

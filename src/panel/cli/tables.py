@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Literal
 from panel.pipeline.cost import REVIEWS_PER_VERDICT
 from panel.research.cluster import method, se_method
 from panel.research.consistency import Consistency
+from panel.research.grounding import grounding_table
 from panel.research.stats import fmt
 from panel.verdict.views import review_state
 
@@ -72,6 +73,8 @@ def format_summary(s: BatchSummary, price: Price | None = None) -> str:
         rows.insert(5, ("  done by another run", c.by_other))
     if c.unavailable:  # not reviews: the server failed them; a re-run makes them
         rows.insert(-1, ("  not reviewed (server unavailable)", c.unavailable))
+    if c.needs_editor:  # uncertain at the samples cap: listed first in `panel editor`
+        rows.insert(-1, ("  needs an editor", c.needs_editor))
     lines = [f"batch{part}: {s.output}"]
     lines += [f"  {name:<26} {value:>7}" for name, value in rows]
     lines.append(f"  {'seconds':<26} {s.seconds:>7g}")
@@ -182,8 +185,9 @@ def format_table(report: AgreementReport) -> str:
                      f"{fmt(b.engine_s_per_review, '.3f'):>6} {fmt(b.agreement_pct, '.1f'):>6} "
                      f"{fmt(b.dollars_per_1000_verdicts, '.4f'):>13}")
     if report.consistency:
-
         lines += ["", consistency_table(report.consistency)]
+    if report.grounding:
+        lines += ["", grounding_table(report.grounding)]
     return "\n".join(lines)
 
 
@@ -253,6 +257,8 @@ def audit_table(report: AuditReport) -> str:
                      f"{r.n:>4} {r.clusters:>3} {r.excluded:>4} {fmt(r.estimate, spec):>8}  "
                      f"{_ci(r.ci_low, r.ci_high, spec):<16} "
                      f"{_ci(r.naive_ci_low, r.naive_ci_high, spec)}")
+    if report.grounding:
+        lines += ["", grounding_table(report.grounding)]
     return "\n".join(lines)
 
 

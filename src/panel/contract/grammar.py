@@ -9,11 +9,14 @@ UTF-8 bytes are capped by ``OPENER_MAX_BYTES``.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
 from panel.contract.bound import max_tokens_bound
+from panel.contract.evidence import EVIDENCE_MAX, EVIDENCE_MIN, QUOTE_MAX_BYTES, ebnf_literal
 from panel.contract.output import DEFAULT_LENGTHS, WORD_CHARS, ReviewLengths, Rubric
+from panel.errors import PanelError
 from panel.inputs.cards import NAME_MAX
 
 OPENER_MAX_BYTES = NAME_MAX
@@ -63,8 +66,18 @@ def reasoning_pattern(lengths: ReviewLengths = DEFAULT_LENGTHS) -> str:
     return f"^[A-Z]{_WORD}*( {_WORD}+){{{lo - 1},{hi - 1}}}$"
 
 
+WIDEST_QUOTES = ("q" * QUOTE_MAX_BYTES,)
+"""A card whose quote is as long as a quote may be: the longest reply quotes it thrice."""
+
+
+def _need_quotes(quotes: Sequence[str]) -> None:
+    if not quotes:
+        raise PanelError("a review grammar needs at least one quote of the card to offer")
+
+
 def generation_schema(rubric: Rubric, tool_name: str | None = None,
-                      lengths: ReviewLengths = DEFAULT_LENGTHS) -> dict[str, Any]:
+                      lengths: ReviewLengths = DEFAULT_LENGTHS,
+                      quotes: Sequence[str] = ()) -> dict[str, Any]:
     """The generation shape as a JSON schema: ReviewOutput split into ship and skip branches.
 
     String lengths are bounded by the patterns themselves (xgrammar rejects a pattern
@@ -72,6 +85,9 @@ def generation_schema(rubric: Rubric, tool_name: str | None = None,
     Both branches point at one definition of each string (``$defs``): xgrammar then builds
     one rule for it instead of two, which halves the compile time of every card's grammar.
     """
+    _need_quotes(quotes)
+    evidence = {"type": "array", "items": {"$ref": "#/$defs/quote"},
+                "minItems": EVIDENCE_MIN, "maxItems": EVIDENCE_MAX}
     reasoning = {"$ref": "#/$defs/reasoning"}
     review = {"$ref": "#/$defs/review"}
 
@@ -79,12 +95,13 @@ def generation_schema(rubric: Rubric, tool_name: str | None = None,
         return {
             "type": "object",
             "properties": {
+                "evidence": evidence,
                 "reasoning": reasoning,
                 "score": {"type": "integer", "minimum": lo, "maximum": hi},
                 "verdict": {"type": "string", "enum": [verdict]},
                 "review": review,
             },
-            "required": ["reasoning", "score", "verdict", "review"],
+            "required": ["evidence", "reasoning", "score", "verdict", "review"],
             "additionalProperties": False,
         }
 
@@ -92,6 +109,7 @@ def generation_schema(rubric: Rubric, tool_name: str | None = None,
         branch("ship", rubric.ship_threshold, 100),
         branch("skip", 0, rubric.skip_threshold),
     ], "$defs": {
+        "quote": {"type": "string", "enum": list(dict.fromkeys(quotes))},
         "reasoning": {"type": "string", "pattern": reasoning_pattern(lengths)},
         "review": {"type": "string", "pattern": review_pattern(tool_name, lengths)},
     }}
@@ -114,7 +132,8 @@ def _one_of_ints(lo: int, hi: int) -> str:
 
 
 def generation_grammar(rubric: Rubric, tool_name: str | None = None,
-                       lengths: ReviewLengths = DEFAULT_LENGTHS) -> str:
+                       lengths: ReviewLengths = DEFAULT_LENGTHS,
+                       quotes: Sequence[str] = ()) -> str:
     """The EBNF grammar the in-process engine decodes under: compact JSON of ReviewOutput.
 
     Words are bounded to WORD_CHARS one-byte characters as well as counted, which a
@@ -123,15 +142,20 @@ def generation_grammar(rubric: Rubric, tool_name: str | None = None,
     thousands of cards, each with its own grammar (the review opens with the tool's name),
     stay cheap. Every string is bounded, so the grammar has a longest reply
     (``contract/bound.max_bytes``), which ``max_tokens`` must cover. Strings need no
-    escapes: words are printable ASCII without quotes, backslashes or spaces.
+    escapes: words are printable ASCII without quotes, backslashes or spaces. The evidence
+    comes first, each quote one of ``quotes`` (the card's own sentences,
+    ``contract/evidence.card_quotes``), written as a JSON string and escaped for EBNF.
     """
+    _need_quotes(quotes)
     r_lo, r_hi = lengths.reasoning_words
     s_lo, s_hi = lengths.sentence_words
     n_lo, n_hi = lengths.sentences
     opener = f'"{tool_name}"' if _nameable(tool_name) else "capword"  # nothing to escape
     rules = {
-        "root": ('"{\\"reasoning\\":\\"" reasoning "\\",\\"score\\":" verdict '
+        "root": (f'"{{\\"evidence\\":[" quote ("," quote){{{EVIDENCE_MIN - 1},{EVIDENCE_MAX - 1}}} '
+                 '"],\\"reasoning\\":\\"" reasoning "\\",\\"score\\":" verdict '
                  '",\\"review\\":\\"" review "\\"}"'),
+        "quote": f'"\\"" ({" | ".join(map(ebnf_literal, dict.fromkeys(quotes)))}) "\\""',
         "verdict": ('shipscore ",\\"verdict\\":\\"ship\\"" | '
                     'skipscore ",\\"verdict\\":\\"skip\\""'),
         "shipscore": _one_of_ints(rubric.ship_threshold, 100),
@@ -154,5 +178,8 @@ def review_max_tokens() -> int:
     rubric and (tighter) ``ReviewLengths``: the bound of the default lengths' grammar with
     the widest opener (a name of ``OPENER_MAX_BYTES`` one-byte characters; a wider name
     opens with a shorter word). The rubric only picks which scores each branch allows, and
-    100 is always a ship score, so the longest score is three digits under any rubric."""
-    return max_tokens_bound(generation_grammar(Rubric(), "N" * OPENER_MAX_BYTES))
+    100 is always a ship score, so the longest score is three digits under any rubric.
+    A quote's JSON form is at most ``QUOTE_MAX_BYTES`` for every card, so three quotes of
+    that many one-byte characters are the longest evidence."""
+    return max_tokens_bound(generation_grammar(Rubric(), "N" * OPENER_MAX_BYTES,
+                                               quotes=WIDEST_QUOTES))

@@ -9,24 +9,30 @@ a fixed number of bytes and tokens (``contract/bound``) that every registry entr
 ``max_tokens`` covers: a reply cannot run out of tokens. Both the in-process engine
 and a vLLM server decode under it; ``generation_schema`` is the same shape as a JSON
 schema, for a request that has no grammar (OpenAI-style ``response_format``).
-``reasoning`` comes first so the model writes its thinking before it commits to a score.
+``evidence`` comes first, then ``reasoning``, so the model quotes the facts it rests on and
+writes its thinking before it commits to a score (writing the proof before the preference
+steadies an LLM judge's verdicts); the grammar offers only the card's own sentences as
+quotes (``contract/evidence``).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
+from panel.contract.evidence import EVIDENCE_MAX, EVIDENCE_MIN, QUOTE_MAX_BYTES, json_bytes
 from panel.inputs.cards import NAME_MAX
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5  # 5: evidence quotes before the reasoning
 # Lengths are bounded in words, and words in characters, so that no string can loop until
 # max_tokens: the small model's runaway outputs are one word growing without end
 # ("boarding,boarding,...", "3,3,3,...", hyphen chains) or one endless comma-separated
-# sentence. The numbers set the longest reply (2,026 bytes with a 120-byte tool name, so
-# 2,027 tokens: grammar.review_max_tokens), which every registry entry's max_tokens covers.
+# sentence. With three quotes of the card (contract/evidence) they set the longest reply
+# (2,528 bytes with a 120-byte tool name, so 2,529 tokens: grammar.review_max_tokens), which
+# every registry entry's max_tokens covers.
 # Validation's character limits follow from the same numbers, so whatever the grammar
 # allows, validation accepts.
 WORD_CHARS = 14
@@ -119,6 +125,11 @@ class ReviewOutput(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    evidence: list[str] = Field(
+        default_factory=list, max_length=EVIDENCE_MAX,
+        description=f"{EVIDENCE_MIN} to {EVIDENCE_MAX} verbatim quotes of the card's "
+                    "description, written first: the facts the review rests on (empty only "
+                    "in reviews stored before schema 5).")
     reasoning: str = Field(min_length=REASONING_MIN, max_length=REASONING_MAX,
                            description="Brief private notes written before scoring.")
     score: int = Field(ge=0, le=100, description="Overall score, 0 to 100.")
@@ -142,9 +153,26 @@ class ReviewOutput(BaseModel):
             size = len(getattr(self, field))
             if not least <= size <= most:
                 raise ValueError(f"{field} has {size} characters; needs {least} to {most}")
+        _check_evidence(self.evidence, context.get("quotes"))
         rubric = context.get("rubric")
         if rubric is not None and not rubric.allows(self.score, self.verdict):
             raise ValueError(f"verdict '{self.verdict}' contradicts score {self.score} "
                              f"(ship needs >= {rubric.ship_threshold}, "
                              f"skip needs <= {rubric.skip_threshold})")
         return self
+
+
+def _check_evidence(evidence: list[str], quotes: Collection[str] | None) -> None:
+    """Each quote within the grammar's size; when the card's candidates are in the context
+    (``quotes``: every new reply), one to three of them and nothing else."""
+    for i, quote in enumerate(evidence):
+        if not quote or json_bytes(quote) > QUOTE_MAX_BYTES:
+            raise ValueError(f"evidence quote {i + 1} is empty or over {QUOTE_MAX_BYTES} bytes")
+    if quotes is None:
+        return
+    if len(evidence) < EVIDENCE_MIN:
+        raise ValueError(f"evidence needs {EVIDENCE_MIN} to {EVIDENCE_MAX} quotes of the card")
+    for i, quote in enumerate(evidence):
+        if quote not in quotes:
+            raise ValueError(f"evidence quote {i + 1} is not a sentence of the card: "
+                             f"{quote[:60]!r}")

@@ -66,6 +66,10 @@ class ReviewRecord(BaseModel):
     p_ship: float | None = Field(
         None, ge=0, le=1, description="Probability of a ship verdict under the same "
         "log-probabilities, the verdict position's for scores either verdict allows.")
+    unsupported: list[str] = Field(
+        default_factory=list, description="Numbers, prices, percentages, versions and proper "
+        "names of the review's text that its card does not hold (contract/claims): empty "
+        "when grounded, when failed, and for reviews stored before schema 5.")
     failure: str | None = Field(None, description="Why the last attempt failed, if failed.")
     attempts: list[Attempt] = Field(default_factory=list, description="Every try, in order.")
     provenance: dict[str, Any] = Field(default_factory=dict,

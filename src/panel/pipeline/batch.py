@@ -31,6 +31,7 @@ from typing import IO, Any
 from panel.backends import Backend, GenRequest, GenResult, create_backend
 from panel.backends.base import OnResult, Settle
 from panel.config.registry import ModelSpec
+from panel.config.settings import Samples, SamplesChoice, samples_policy
 from panel.config.workspace import Workspace
 from panel.contract.records import ReviewRecord
 from panel.errors import InputError, PanelError
@@ -331,9 +332,10 @@ def run_batch(inputs: Sequence[str | Path], output: Path = Path("outputs"),
               force: bool = False, shard: Shard | None = None,
               backend: Backend | None = None, progress: Progress | None = None,
               root: Path | None = None, dtype: str | None = None,
-              window: int | None = None) -> BatchSummary:
+              window: int | None = None, samples: SamplesChoice = None) -> BatchSummary:
     """Review every valid card of the input (this shard's part), resuming from the store,
-    a window of cards at a time; ``dtype`` overrides the model's (``--dtype``)."""
+    a window of cards at a time; ``dtype`` overrides the model's (``--dtype``), ``samples``
+    panel.yaml's samples per persona."""
     shard = shard or Shard()
     ws = (Workspace(shard.output(output), dtype=dtype) if root is None
           else Workspace(shard.output(output), root, dtype))
@@ -341,7 +343,8 @@ def run_batch(inputs: Sequence[str | Path], output: Path = Path("outputs"),
     try:
         summary = stream_batch(ws, inputs, shard, model, personas, force,
                                LocalWork(ws.settings(model), counter, ws.store), progress,
-                               window or WINDOW, known=main_stores(output, shard))
+                               window or WINDOW, known=main_stores(output, shard),
+                               samples=samples_policy(samples, ws.config.samples))
     finally:
         ws.store.close()
     summary.requests = counter.requests
@@ -351,15 +354,15 @@ def run_batch(inputs: Sequence[str | Path], output: Path = Path("outputs"),
 def stream_batch(ws: Workspace, inputs: Sequence[str | Path], shard: Shard,
                  model: str | None, personas: list[str] | None, force: bool, work: Work,
                  progress: Progress | None, window: int = WINDOW,
-                 known: Sequence[Store] = ()) -> BatchSummary:
+                 known: Sequence[Store] = (), samples: Samples | None = None) -> BatchSummary:
     """The batch loop, wherever the reviews are made (``work``: this machine, Ray): read a
     window, review it, store it, write its keys; then the manifest. Closes ``work`` and
     ``known``."""
     started, stem = time.perf_counter(), run_stem(ws, model)
     folder = ws.output / "runs"
     log, tally = SkipLog(folder / f"{stem}.skipped.jsonl"), InputTally()
-    session = Session(ws, model, personas, force, work=work, progress=progress,
-                      expected=estimate_entries(inputs) // shard.count)
+    session = Session(ws, model, personas, force, samples or Samples(), work=work,
+                      progress=progress, expected=estimate_entries(inputs) // shard.count)
     session.on_failed, session.on_unavailable = log.failure, log.lost
     cards, keys = 0, folder / f"{stem}.keys"
     folder.mkdir(parents=True, exist_ok=True)
@@ -385,7 +388,7 @@ def write_batch_manifest(ws: Workspace, model: str | None, summary: BatchSummary
     """The run's manifest: counts, the input's accounting, and the files beside it."""
     c, tally = summary.counts, summary.tally
     counts = {"reviews": c.reviews, "reviewed": c.reviewed, "reused": c.reused,
-              "by_other_run": c.by_other, "failed": c.failed,
+              "by_other_run": c.by_other, "failed": c.failed, "needs_editor": c.needs_editor,
               "card_errors": summary.log.counts["skipped"], "unavailable": c.unavailable}
     return write_run_file(ws, model, {
         "counts": counts, "cards": summary.cards, "seconds": summary.seconds,

@@ -307,7 +307,7 @@ def _settle(rl: ResultLine, share: float | None, store: Store, contract: ReviewC
     if key in store.done_keys([key]) or (prior and seed in {a.seed for a in prior.attempts}):
         report.already += 1
         return
-    output, reason = contract.check(rl.result)
+    output, reason = contract.check(rl.job, rl.result)
     attempts = [*(prior.attempts if prior else []), make_attempt(rl.result, seed, reason)]
     record = contract.record(rl.job, output, reason, attempts, Runner(contract.settings.spec,
                                                                       rl.runner))

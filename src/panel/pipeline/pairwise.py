@@ -106,7 +106,7 @@ class PairContract:
                           temperature=s.temperature, top_p=s.top_p, top_k=s.top_k,
                           repetition_penalty=s.repetition_penalty)
 
-    def check(self, result: GenResult) -> tuple[PairOutput | None, str | None]:
+    def check(self, job: PairJob, result: GenResult) -> tuple[PairOutput | None, str | None]:
         output, reason = validate_reply(result, PairOutput)
         if output is not None and output.choice not in self.choices:
             return None, f"invalid choice: '{output.choice}' is not among {list(self.choices)}"

@@ -16,7 +16,7 @@ record, as instructor's response model does for one call.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any, Generic, Protocol, TypeVar
@@ -26,6 +26,8 @@ from pydantic import BaseModel, ValidationError
 from panel.backends.base import Backend, GenRequest, GenResult
 from panel.config.settings import ReviewSettings
 from panel.contract.bound import max_tokens_bound
+from panel.contract.claims import unsupported_claims
+from panel.contract.evidence import quote_texts
 from panel.contract.expected import TOP_LOGPROBS, Expected, expected
 from panel.contract.grammar import generation_grammar, generation_schema
 from panel.contract.output import DEFAULT_LENGTHS, ReviewLengths, ReviewOutput, Rubric
@@ -55,8 +57,8 @@ class Contract(Protocol[J_contra, R_co]):
         """The request for this attempt (its seed from ``request_seed(job.key, attempt)``)."""
         ...
 
-    def check(self, result: GenResult) -> tuple[Any | None, str | None]:
-        """The validated output, or None and the reason it is rejected."""
+    def check(self, job: J_contra, result: GenResult) -> tuple[Any | None, str | None]:
+        """The validated output of ``job``'s reply, or None and the reason it is rejected."""
         ...
 
     def record(self, job: J_contra, output: Any | None, reason: str | None,
@@ -81,30 +83,38 @@ def validate_reply(result: GenResult, model: type[BaseModel],
 
 
 def check(result: GenResult, rubric: Rubric, lengths: ReviewLengths = DEFAULT_LENGTHS,
-          ) -> tuple[ReviewOutput | None, str | None]:
+          quotes: Collection[str] | None = None) -> tuple[ReviewOutput | None, str | None]:
     """Validate one review reply; return the output or the reason it is rejected.
 
     Under vLLM, in process or served, a reply cannot hit ``max_tokens``: the grammar bounds
     it and ``_request`` makes sure ``max_tokens`` covers that bound. A backend may still
-    ignore the grammar, so the length check stays."""
-    return validate_reply(result, ReviewOutput, {"rubric": rubric, "lengths": lengths})
+    ignore the grammar, so the length check stays, and so does the check that every quote
+    is one of the card's ``quotes``."""
+    return validate_reply(result, ReviewOutput,
+                          {"rubric": rubric, "lengths": lengths, "quotes": quotes})
 
 
 @dataclass(frozen=True)
 class ReviewContract:
-    """A persona's review of one card: the review grammar, ReviewOutput, ReviewRecord."""
+    """A persona's review of one card: the review grammar, ReviewOutput, ReviewRecord.
+
+    A reply's quotes are checked against its own card's candidates: a backend that
+    ignores the grammar, or a batch runner's results file, may hold any text there.
+    """
 
     settings: ReviewSettings
 
     def request(self, job: Job, attempt: int) -> GenRequest:
         return _request(job, self.settings, attempt)
 
-    def check(self, result: GenResult) -> tuple[Scored | None, str | None]:
-        output, reason = check(result, self.settings.rubric, self.settings.lengths)
+    def check(self, job: Job, result: GenResult) -> tuple[Scored | None, str | None]:
+        s = self.settings
+        quotes = card_constraints(s.rubric, job.card.name, job.card.description, s.lengths)[3]
+        output, reason = check(result, s.rubric, s.lengths, quotes)
         if output is None:
             return None, reason
         tokens = result.logprobs
-        return Scored(output, expected(tokens, self.settings.rubric) if tokens else None), None
+        return Scored(output, expected(tokens, s.rubric) if tokens else None), None
 
     def record(self, job: Job, output: Scored | None, reason: str | None,
                attempts: list[Attempt], backend: Backend) -> ReviewRecord:
@@ -179,7 +189,7 @@ class _Stream(Generic[J, R]):
             if self.on_unavailable:
                 self.on_unavailable(job, res.error or "server unavailable")
             return None
-        output, reason = self.contract.check(res)
+        output, reason = self.contract.check(job, res)
         tried = self.attempts.setdefault(job.key, [])
         tried.append(make_attempt(res, seed, reason))
         if output is None and attempt < self.max_attempts - 1:
@@ -200,7 +210,8 @@ def _request(job: Job, settings: ReviewSettings, attempt: int) -> GenRequest:
     """The review request; a PanelError if the grammar's longest reply could outrun
     ``max_tokens`` (the registry refuses such entries, so this is a last guard)."""
     s = settings.spec.sampling
-    grammar, schema, bound = card_constraints(settings.rubric, job.card.name, settings.lengths)
+    grammar, schema, bound, _ = card_constraints(settings.rubric, job.card.name,
+                                                 job.card.description, settings.lengths)
     if bound > s.max_tokens:
         raise PanelError(f"model '{settings.spec.name}': max_tokens {s.max_tokens} is below "
                          f"{bound}, the longest reply the review grammar allows for "
@@ -213,14 +224,16 @@ def _request(job: Job, settings: ReviewSettings, attempt: int) -> GenRequest:
 
 
 @lru_cache(maxsize=64)  # a window asks for a card's personas together; 64 bounds memory
-def card_constraints(rubric: Rubric, name: str,
-                     lengths: ReviewLengths) -> tuple[str, dict[str, Any], int]:
-    """A card's review grammar, its JSON-schema twin and the grammar's longest reply in
-    tokens: the same for every persona and attempt of the card, so built once (building
-    and bounding them was most of the pipeline's own time per request). Callers must not
-    change the schema they get."""
-    grammar = generation_grammar(rubric, name, lengths)
-    return grammar, generation_schema(rubric, name, lengths), max_tokens_bound(grammar)
+def card_constraints(rubric: Rubric, name: str, description: str, lengths: ReviewLengths,
+                     ) -> tuple[str, dict[str, Any], int, tuple[str, ...]]:
+    """A card's review grammar, its JSON-schema twin, the grammar's longest reply in tokens
+    and the quotes both enumerate (the card's sentences): the same for every persona and
+    attempt of the card, so built once (building and bounding them was most of the
+    pipeline's own time per request). Callers must not change the schema they get."""
+    quotes = quote_texts(description)
+    grammar = generation_grammar(rubric, name, lengths, quotes)
+    return (grammar, generation_schema(rubric, name, lengths, quotes),
+            max_tokens_bound(grammar), quotes)
 
 
 def make_attempt(res: GenResult, seed: int, reason: str | None) -> Attempt:
@@ -241,6 +254,7 @@ def _record(job: Job, settings: ReviewSettings, scored: Scored | None, reason: s
         output=scored.output if scored else None,
         expected_score=round(exp.score, 3) if exp else None,
         p_ship=round(exp.p_ship, 4) if exp else None,
+        unsupported=unsupported_claims(scored.output.review, job.card) if scored else [],
         failure=None if scored else reason, attempts=list(attempts),
         provenance={**job.provenance, "versions": backend.versions()},
     )

@@ -23,18 +23,20 @@ from typing import Protocol
 from pydantic_core import to_json
 
 from panel.backends import Backend, create_backend
-from panel.config.settings import ReviewSettings
+from panel.config.settings import ReviewSettings, Samples, SamplesChoice, samples_policy
 from panel.config.workspace import Workspace
 from panel.contract.records import ReviewRecord, now
 from panel.errors import InputError
 from panel.hashing import json_sha
 from panel.inputs.cards import LoadedCard, ToolCard, load_cards
+from panel.pipeline.adaptive import Pending, sample_until_sure
 from panel.pipeline.cost import Usage, share_engine_time
 from panel.pipeline.jobs import Job, Planner, batched
 from panel.pipeline.retry import Unavailable, run_jobs
 from panel.store.files import atomic_write
 from panel.store.sqlite import LEASE_S, Store, StoreError
 from panel.verdict.majority import PanelVerdict, panel_verdict
+from panel.verdict.samples import representatives
 
 Progress = Callable[[int, int], None]
 """Called with (done, total) reviews as work completes."""
@@ -56,6 +58,8 @@ class RunSummary:
     manifest: Path | None = None
     usage: Usage = field(default_factory=Usage)
     """Tokens and engine time of the reviews this run made: what its cost figures cover."""
+    needs_editor: int = 0
+    """Personas still uncertain at the samples cap (``--samples auto``): an editor decides."""
 
     @property
     def failed(self) -> list[ReviewRecord]:
@@ -66,7 +70,9 @@ class RunSummary:
         by_tool: dict[str, list[ReviewRecord]] = {}
         for r in self.records:
             by_tool.setdefault(r.tool, []).append(r)
-        return [panel_verdict(rs, ws.config.rubric) for rs in by_tool.values()]
+        rubric, policy = ws.config.rubric, ws.config.samples  # several samples: one vote
+        return [panel_verdict(representatives(rs, rubric, policy), rubric)
+                for rs in by_tool.values()]
 
 
 def plan(ws: Workspace, cards: Sequence[ToolCard], model: str | None = None,
@@ -87,6 +93,8 @@ class RunCounts:
     by_other: int = 0
     failed: int = 0
     unavailable: int = 0
+    needs_editor: int = 0
+    """Personas still uncertain at the samples cap (``--samples auto``): an editor decides."""
 
 
 class Session:
@@ -100,23 +108,41 @@ class Session:
     """
 
     def __init__(self, ws: Workspace, model: str | None, personas: list[str] | None,
-                 force: bool = False, samples: Sequence[int] = (0,),
+                 force: bool = False, samples: Sequence[int] | Samples = (0,),
                  work: Work | None = None, progress: Progress | None = None,
                  expected: int = 0):
-        self.ws, self.force, self.samples = ws, force, tuple(samples)
+        self.ws, self.force = ws, force
+        self.auto = samples if isinstance(samples, Samples) and samples.auto else None
+        self.samples = (tuple(range(samples.fixed())) if isinstance(samples, Samples)
+                        else tuple(samples))
         self.settings = ws.settings(model)
         self.planner, self.people = Planner(self.settings), ws.personas(personas)
         self.work: Work = work or LocalWork(self.settings)
-        self.claims = Claims(ws.store, force, 0, expected * len(self.people) * len(self.samples),
+        first = 1 if self.auto else len(self.samples)  # auto: at least one sample each
+        self.claims = Claims(ws.store, force, 0, expected * len(self.people) * first,
                              progress)
         self.counts = RunCounts()
         self.on_failed: Callable[[ReviewRecord], None] = lambda rec: None
         self.on_unavailable: Callable[[str], None] = lambda line: None
 
     def review(self, cards: Sequence[ToolCard]) -> list[str]:
-        """Review one window of cards; return its keys (each review is in the store). A job
-        (and its prompt) is made only for a key that is not stored."""
-        keyed = [(c, *k) for c in cards for k in self.planner.keys(c, self.people, self.samples)]
+        """Review one window of cards (under ``auto``, in rounds until each persona is sure
+        or at the cap); return its keys (each review is in the store)."""
+        if self.auto:
+            keys, editor = sample_until_sure(
+                cards, self.people, self.auto, self.ws.config.rubric,
+                lambda pending, index: self._draw(pending, (index,)), self.ws.store.get_many)
+            self.counts.needs_editor += editor
+        else:
+            keys = self._draw([(c, self.people) for c in cards], self.samples)
+        write_tool_panels(self.ws, {(c.slug, self.settings.spec.name): None for c in cards})
+        return keys
+
+    def _draw(self, pending: Pending, samples: tuple[int, ...]) -> list[str]:
+        """The keys of each card x its personas x ``samples``; a job (and its prompt) is
+        made only for a key that is not stored, and run under leases."""
+        keyed = [(c, *k) for c, people in pending
+                 for k in self.planner.keys(c, people, samples)]
         keys = [k[-1] for k in keyed]
         stored = set() if self.force else self.ws.store.done_keys(keys)
         todo = [self.planner.job(*k) for k in keyed if k[-1] not in stored]
@@ -125,7 +151,6 @@ class Session:
         self.claims.grow(len(keys), len(keys) - len(todo))
         if todo:
             self._run(todo)
-        write_tool_panels(self.ws, {(c.slug, self.settings.spec.name): None for c in cards})
         return keys
 
     def _run(self, todo: list[Job]) -> None:
@@ -162,9 +187,10 @@ def _fetch(ws: Workspace, key: str) -> ReviewRecord:
 
 def review_cards(ws: Workspace, cards: Sequence[ToolCard], model: str | None = None,
                  personas: list[str] | None = None, force: bool = False,
-                 samples: Sequence[int] = (0,), backend: Backend | None = None,
+                 samples: Sequence[int] | Samples = (0,), backend: Backend | None = None,
                  progress: Progress | None = None) -> RunSummary:
     """Review cards, reusing stored ok reviews; start an engine only if there is work.
+    ``samples``: the sample indices, or a policy (a fixed count, or ``auto``).
 
     A stored failed review is retried (and replaced); an edit-pinned key never is. Keys
     another live run on the same store has claimed are not sent again: this run does its
@@ -186,20 +212,22 @@ def review_cards(ws: Workspace, cards: Sequence[ToolCard], model: str | None = N
     c = session.counts
     summary = RunSummary(records, reviewed=c.reviewed, reused=c.reused,
                          unavailable=unavailable, by_other=c.by_other, usage=session.usage,
-                         seconds=round(time.perf_counter() - started, 2))
+                         seconds=round(time.perf_counter() - started, 2),
+                         needs_editor=c.needs_editor)
     summary.manifest = write_manifest(ws, summary, model)
     return summary
 
 
 def review_files(ws: Workspace, *, cards: Sequence[str], model: str | None = None,
                  personas: list[str] | None = None, force: bool = False,
-                 progress: Progress | None = None) -> RunSummary:
+                 progress: Progress | None = None, samples: SamplesChoice = None,
+                 ) -> RunSummary:
     """`panel review`: load every card (all must be valid: nothing is written for a bad
-    one, the first error is raised), then review them."""
+    one, the first error is raised), then review them, ``samples`` per persona."""
     loaded = load_cards(cards)
     register_cards(ws, loaded)
     return review_cards(ws, [c.card for c in loaded], model, personas, force,
-                        progress=progress)
+                        samples_policy(samples, ws.config.samples), progress=progress)
 
 
 def register_cards(ws: Workspace, loaded: Sequence[LoadedCard]) -> None:

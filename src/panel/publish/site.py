@@ -254,5 +254,6 @@ def comparison_files(ws: Workspace, page: ComparisonPage, folder: Path) -> list[
     return [(paths[0], comparison_html(page, SiteLinks("../"), threshold)),
             (paths[1], comparison_markdown(page.comp, page.a.card, page.b.card,
                                            votes=(page.a.votes, page.b.votes),
-                                           chart=paths[2].name, h2h=page.h2h)),
+                                           chart=paths[2].name, h2h=page.h2h,
+                                           tallies={**page.a.tallies, **page.b.tallies})),
             (paths[2], chart_svg(page, threshold))]

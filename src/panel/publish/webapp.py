@@ -26,7 +26,7 @@ import secrets
 import socket
 import ssl
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -43,7 +43,8 @@ from panel.errors import InputError, PanelError
 from panel.publish import editor
 from panel.publish.render.html import comparison_html, csp, render
 from panel.publish.site import add_pair, load_pairs, reviewed_tools
-from panel.verdict.views import comparison_page, model_name, tool_page
+from panel.verdict.samples import SampleTally
+from panel.verdict.views import ToolPage, comparison_page, model_name, tool_page
 
 DEFAULT_HOST = "127.0.0.1"
 MAX_BODY = 64 * 1024          # bytes: a review is at most editor.TEXT_MAX characters
@@ -186,6 +187,14 @@ def check_access(guard: Guard) -> Response | None:
         return resp
     return refuse(401, "refused: this editor needs its access token (open the URL that "
                        "`panel ui` printed, with ?token=...)")
+
+
+def editor_queue(tools: Sequence[ToolPage]) -> list[tuple[ToolPage, str, SampleTally]]:
+    """(tool, persona name, tally) of each persona whose samples stayed uncertain at the
+    cap: the reviews the editor sees first, the most split first."""
+    queue = [(t, r.persona_name, t.tallies[r.key]) for t in tools for r in t.reviews
+             if r.key in t.tallies and t.tallies[r.key].needs_editor]
+    return sorted(queue, key=lambda q: (-q[2].split, q[0].card.name.casefold(), q[1]))
 
 
 @dataclass(frozen=True)
@@ -381,7 +390,8 @@ def add_pages(app: Flask, views: _Views) -> None:
         known = {t.slug: t for t in tools}
         pairs = [(a, b, f"{known[a].card.name} vs {known[b].card.name}")
                  for a, b in load_pairs(ws) if a in known and b in known]
-        return views.page("ui_index.html.j2", tools=tools, pairs=pairs)
+        return views.page("ui_index.html.j2", tools=tools, pairs=pairs,
+                          queue=editor_queue(tools))
 
     @app.get("/tools/<slug>")
     def tool(slug: str) -> str:

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 
 from panel.config.registry import Price
 from panel.contract.records import ReviewRecord
+from panel.inputs.cards import ToolCard
 from panel.pipeline.cost import REVIEWS_PER_VERDICT, Usage
 from panel.research.cluster import (
     Interval,
@@ -29,6 +30,7 @@ from panel.research.cluster import (
     kappa_fast,
     spearman_fast,
 )
+from panel.research.grounding import Grounding, grounding
 from panel.research.stats import ALL, Distribution, Item, distribution, fleiss_kappa
 
 # --- reports over records -------------------------------------------------------------------
@@ -116,6 +118,9 @@ class AgreementReport(BaseModel):
     backbones: list[BackboneStats]
     consistency: list[dict[str, object]] = Field(
         default_factory=list, description="Self-consistency across samples (see jury.py).")
+    grounding: list[Grounding] = Field(
+        default_factory=list, description="Reviews with no unsupported claim, per persona "
+        "x backbone (research/grounding).")
 
 
 def _by_item(records: Sequence[ReviewRecord]) -> dict[Item, ReviewRecord]:
@@ -218,9 +223,11 @@ def mean_agreement(model: str, pairs: Sequence[PairStats]) -> float | None:
 def agreement_report(study: str, by_model: Mapping[str, Sequence[ReviewRecord]],
                      personas: Sequence[str],
                      wall: Mapping[str, float] | None = None,
-                     prices: Mapping[str, Price | None] | None = None) -> AgreementReport:
+                     prices: Mapping[str, Price | None] | None = None,
+                     cards: Mapping[str, ToolCard] | None = None) -> AgreementReport:
     """Every pairwise, all-backbone and per-backbone statistic of a study, with each
-    backbone's cost beside its agreement with the others."""
+    backbone's cost beside its agreement with the others, and each persona x backbone's
+    grounding rate against ``cards``."""
     from panel.research.consistency import self_consistency
 
     models = list(by_model)
@@ -234,7 +241,8 @@ def agreement_report(study: str, by_model: Mapping[str, Sequence[ReviewRecord]],
     consistency = [row.model_dump() for m in models
                    for row in self_consistency(m, by_model[m], personas)]
     return AgreementReport(study=study, models=models, personas=list(personas), pairs=pairs,
-                           fleiss=fleiss, backbones=backbones, consistency=consistency)
+                           fleiss=fleiss, backbones=backbones, consistency=consistency,
+                           grounding=grounding(by_model, personas, cards or {}))
 
 
 # --- output: table, CSV, JSON, figure -------------------------------------------------------

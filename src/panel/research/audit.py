@@ -43,6 +43,7 @@ from panel.inputs.cards import LoadedCard, ToolCard, load_cards
 from panel.pipeline.pairwise import judge_pairs
 from panel.pipeline.run import Progress, register_cards, review_cards
 from panel.research.cluster import Interval, cluster_mean, cluster_share
+from panel.research.grounding import Grounding, grounding
 from panel.research.perturb import (
     INJECTION,
     PADDING,
@@ -181,6 +182,9 @@ class AuditReport(BaseModel):
     rows: list[AuditRow]
     shifts: list[ShiftItem]
     pairs: list[PairItem]
+    grounding: list[Grounding] = Field(
+        default_factory=list, description="Reviews of the original cards with no unsupported "
+        "claim, per persona x backbone (research/grounding).")
 
 
 # --- the statistics ---------------------------------------------------------------------------
@@ -394,6 +398,8 @@ def run_audit(ws: Workspace, audit: Audit, *, backends: Mapping[str, Backend] | 
     shifts: list[ShiftItem] = []
     pairs: list[PairItem] = []
     rows: list[AuditRow] = []
+    grounded: list[Grounding] = []
+    originals = {c.slug: c for c in cards}
     for model, spec in specs.items():
         engine = OnDemand(spec, (backends or {}).get(model))
         try:
@@ -406,9 +412,12 @@ def run_audit(ws: Workspace, audit: Audit, *, backends: Mapping[str, Backend] | 
         if "position" in audit.biases:
             rows += position_rows(model, pairs, personas)
         rows += shift_rows(model, shifts, personas, audit.perturbations)
+        grounded += grounding({model: [r for r in records if r.tool in originals]}, personas,
+                              originals)
     return AuditReport(name=audit.name, audit=audit, cards=[c.slug for c in cards],
                        personas=personas, perturbations=perturbation_notes(), runs=runs,
-                       rows=_ordered(rows, personas), shifts=shifts, pairs=pairs)
+                       rows=_ordered(rows, personas), shifts=shifts, pairs=pairs,
+                       grounding=grounded)
 
 
 def _ordered(rows: Sequence[AuditRow], personas: Sequence[str]) -> list[AuditRow]:

@@ -27,7 +27,7 @@ from panel.config.registry import ModelSpec
 from panel.config.workspace import Workspace
 from panel.contract.records import ReviewRecord, now
 from panel.errors import InputError, PanelError, validation_error
-from panel.inputs.cards import load_cards
+from panel.inputs.cards import ToolCard, load_cards
 from panel.inputs.datafile import load_data
 from panel.pipeline.run import Progress, review_cards
 from panel.store.files import atomic_write
@@ -244,9 +244,19 @@ def study_agreement(ws: Workspace, *, study: str,
     manifest = load_manifest(ws, study)
     prices = {m: spec.cost for m in manifest["runs"]
               if (spec := ws.registry.models.get(m)) is not None}
-    report = agreement_report(manifest["name"], study_records(ws, manifest),
-                              manifest["personas"], wall_seconds(manifest), prices)
+    records = study_records(ws, manifest)
+    report = agreement_report(manifest["name"], records, manifest["personas"],
+                              wall_seconds(manifest), prices, stored_cards(ws, records))
     return report, write_report(report, study_folder(ws, manifest["name"]), figure_format)
+
+
+def stored_cards(ws: Workspace, by_model: Mapping[str, Sequence[ReviewRecord]],
+                 ) -> dict[str, ToolCard]:
+    """The cards the reviews were made from, by slug, as the store holds them."""
+    from panel.verdict.views import load_card
+
+    slugs = {r.tool for records in by_model.values() for r in records}
+    return {slug: load_card(ws, slug) for slug in sorted(slugs)}
 
 
 def study_jury(ws: Workspace, *, study: str, reference: Path | None = None

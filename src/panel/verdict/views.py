@@ -8,8 +8,8 @@ the effective scores, the card, and the community votes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Literal
 
 from panel.config.workspace import Workspace
@@ -19,6 +19,7 @@ from panel.inputs.cards import ToolCard, slugify
 from panel.verdict.community import Votes, load_votes, votes_label
 from panel.verdict.head_to_head import Comparison, HeadToHead, compare, stored_head_to_head
 from panel.verdict.majority import PanelVerdict, panel_verdict
+from panel.verdict.samples import SampleTally, shown_reviews
 
 ReviewState = Literal["draft", "edited", "approved"]
 
@@ -78,6 +79,8 @@ class ToolPage:
     reviews: list[ReviewRecord]
     panel: PanelVerdict
     votes: Votes | None
+    tallies: Mapping[str, SampleTally] = field(default_factory=dict)
+    """Review key -> its persona's samples counted, for personas with several samples."""
 
     @property
     def slug(self) -> str:
@@ -109,12 +112,16 @@ def tool_page(ws: Workspace, tool: str, model: str | None = None) -> ToolPage:
 def assemble_tool_page(ws: Workspace, card: ToolCard, model: str, latest: list[ReviewRecord],
                        order: Sequence[str], votes: Votes | None) -> ToolPage:
     """``tool_page`` from what a caller of many tools reads once (the persona order, which
-    tools have votes) and what it already holds; raises if ``latest`` is empty."""
-    reviews = in_persona_order(latest, order)
+    tools have votes) and what it already holds; raises if ``latest`` is empty. A persona
+    with several samples shows their majority's review and its tally."""
+    shown = shown_reviews(latest, lambda: ws.store.reviews(card.slug, model),
+                          ws.config.rubric, ws.config.samples)
+    reviews = in_persona_order([r for r, _ in shown], order)
     if not reviews:
         raise PanelError(f"'{card.name}' has no reviews by model '{model}'")
     return ToolPage(card=card, model=model, reviews=reviews,
-                    panel=panel_verdict(reviews, ws.config.rubric), votes=votes)
+                    panel=panel_verdict(reviews, ws.config.rubric), votes=votes,
+                    tallies={r.key: t for r, t in shown if t is not None})
 
 
 @dataclass(frozen=True)

@@ -25,9 +25,12 @@ from urllib.parse import quote
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
+from panel.contract.records import ReviewRecord
 from panel.publish.index import IndexRow
 from panel.publish.render.chart import score_chart
 from panel.publish.render.urls import http_url
+from panel.verdict.evidence import claims, description_segments, evidence, unused_sentences
+from panel.verdict.samples import SampleTally
 from panel.verdict.views import ComparisonPage, ToolPage, expected_label, review_state
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -75,8 +78,18 @@ def environment() -> Environment:
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.globals["review_state"] = review_state
     env.globals["expected_label"] = expected_label
+    env.globals["description_segments"] = description_segments
+    env.globals["unused_sentences"] = unused_sentences
+    env.globals["evidence"] = evidence
+    env.globals["claims"] = claims
+    env.globals["tally_of"] = tally_of
     env.filters["http_url"] = http_url
     return env
+
+
+def tally_of(page: ToolPage, record: ReviewRecord | None) -> SampleTally | None:
+    """The samples behind a persona's shown review, when it has several."""
+    return page.tallies.get(record.key) if record is not None else None
 
 
 def csp(script: str | None = None) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -12,7 +13,9 @@ from panel.contract.records import ReviewRecord
 from panel.inputs.cards import ToolCard
 from panel.publish.render.urls import http_url, link_destination
 from panel.verdict.community import Votes, votes_label
+from panel.verdict.evidence import claims, evidence
 from panel.verdict.head_to_head import Comparison, HeadToHead, Order, OrderPick
+from panel.verdict.samples import SampleTally
 from panel.verdict.views import expected_label
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -27,6 +30,8 @@ def _env() -> Environment:
     env.filters["md_dest"] = link_destination
     env.globals["scoreline"] = scoreline
     env.globals["pickline"] = pickline
+    env.globals["evidence"] = evidence
+    env.globals["claims"] = claims
     return env
 
 
@@ -60,9 +65,10 @@ def md_url(url: str | None) -> str:
     return f"<{link_destination(safe)}>" if safe else md_escape(url)
 
 
-def scoreline(record: ReviewRecord | None) -> str:
+def scoreline(record: ReviewRecord | None, tally: SampleTally | None = None) -> str:
     """"84/100 · ship (draft)", "84/100 · ship · expected 78.2 (draft)" where the model's
-    expected score is known, or why there is no score."""
+    expected score is known, "... · ship · 4 of 5 samples (draft)" for several samples
+    (and "needs an editor" when they stayed split), or why there is no score."""
     if record is None:
         return "not reviewed"
     if not record.ok:
@@ -70,7 +76,10 @@ def scoreline(record: ReviewRecord | None) -> str:
     state = "approved" if record.edit and record.edit.approved else (
         "edited" if record.edit else "draft")
     expected = expected_label(record)
-    return f"{record.score}/100 · {record.verdict}{f' · {expected}' if expected else ''} ({state})"
+    extra = "".join(f" · {x}" for x in (expected, tally and tally.label,
+                                        tally and tally.needs_editor and "needs an editor")
+                    if x)
+    return f"{record.score}/100 · {record.verdict}{extra} ({state})"
 
 
 def pickline(h2h: HeadToHead, order: Order, pick: OrderPick | None) -> str:
@@ -85,9 +94,11 @@ def pickline(h2h: HeadToHead, order: Order, pick: OrderPick | None) -> str:
 
 def comparison_markdown(comp: Comparison, a: ToolCard, b: ToolCard,
                         votes: tuple[Votes | None, Votes | None] = (None, None),
-                        chart: str | None = None, h2h: HeadToHead | None = None) -> str:
+                        chart: str | None = None, h2h: HeadToHead | None = None,
+                        tallies: Mapping[str, SampleTally] | None = None) -> str:
     """The A-vs-B draft: decision table, the chart (if its SVG file is given), the
     head-to-head (if judged), then the reviewer scorecard with each review marked draft,
     edited or approved."""
     return _env().get_template("comparison.md.j2").render(
-        comp=comp, a=a, b=b, community=[votes_label(v) for v in votes], chart=chart, h2h=h2h)
+        comp=comp, a=a, b=b, community=[votes_label(v) for v in votes], chart=chart, h2h=h2h,
+        tallies=tallies or {})
