@@ -47,8 +47,12 @@ def test_four_personas_two_cards_on_the_real_engine(tmp_path: Path, engine: Back
     assert {(r.tool, r.persona) for r in summary.records} == {
         (c.slug, p) for c in cards for p in ("builder", "skeptic", "futurist", "founder")}
     rubric = ws.config.rubric
+    by_slug = {c.slug: c for c in cards}
     for rec in summary.records:
         assert rec.ok and rec.output is not None, rec.failure
+        quotes = rec.output.evidence  # written first, one of the card's own sentences each
+        assert 1 <= len(quotes) <= 3 and rec.attempts[0].text.startswith('{"evidence":[')
+        assert all(q in by_slug[rec.tool].description for q in quotes), quotes
         assert [a.finish_reason for a in rec.attempts] == ["stop"], rec.attempts
         assert 0 <= rec.output.score <= 100
         assert rubric.allows(rec.output.score, rec.output.verdict)
