@@ -95,8 +95,11 @@ def test_the_export_loads_in_datasets_and_pandas_with_exact_counts(
         stored.output.reasoning)
     assert json.loads(row["provenance"]) == stored.provenance
     assert row["seed"] == stored.attempts[-1].seed
+    assert list(row["evidence"]) == stored.output.evidence and stored.output.evidence
+    assert list(row["unsupported"]) == stored.unsupported
     loaded = load_dataset(str(dest), "reviews", split="latest").filter(lambda r: r["key"] == key)
     assert loaded[0]["review"] == stored.output.review
+    assert loaded[0]["evidence"] == stored.output.evidence  # a list, not text
 
 
 def test_filters_by_study_model_and_since(filled: Workspace, tmp_path: Path) -> None:
@@ -144,6 +147,9 @@ def test_text_formats_load_with_the_same_counts(filled: Workspace, tmp_path: Pat
     summary = export_dataset(filled, dest, fmt=fmt, now=_clock())  # type: ignore[arg-type]
     for config, rows in summary.rows.items():
         assert load_dataset(str(dest), config, split="latest").num_rows == rows, config
+    review = load_dataset(str(dest), "reviews", split="latest")[0]
+    evidence = review["evidence"] if fmt == "jsonl" else json.loads(review["evidence"])
+    assert isinstance(evidence, list) and evidence and all(isinstance(q, str) for q in evidence)
     first = load_dataset(str(dest), "edits", split="latest")[0]
     assert (first["tool"], first["score"], first["verdict"], first["approved"]) == (
         "tracelens", 91, "ship", False)

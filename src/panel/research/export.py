@@ -66,7 +66,9 @@ def review_row(rec: ReviewRecord) -> Row:
         "persona_name": rec.persona_name, "model": rec.model, "revision": rec.revision,
         "sample": rec.sample, "status": rec.status, "score": out.score if out else None,
         "verdict": out.verdict if out else None, "reasoning": out.reasoning if out else None,
-        "review": out.review if out else None, "expected_score": rec.expected_score,
+        "review": out.review if out else None,
+        "evidence": list(out.evidence) if out else [], "unsupported": list(rec.unsupported),
+        "expected_score": rec.expected_score,
         "p_ship": rec.p_ship, "failure": rec.failure, "attempts": len(rec.attempts),
         "seed": last.seed if last else None, "finish_reason": last.finish_reason if last else None,
         "prompt_tokens": last.prompt_tokens if last else None,
@@ -209,7 +211,9 @@ class Sink:
                 self._writer.writeheader()
         for row in rows:
             text = {k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()}
-            if self.fmt == "csv":
+            if self.fmt == "csv":  # a list has no flat CSV form: a JSON array in its cell
+                text = {k: json.dumps(v, ensure_ascii=False) if isinstance(v, list) else v
+                        for k, v in text.items()}
                 self._writer.writerow(text)
             else:
                 self._fh.write(json.dumps(text, ensure_ascii=False) + "\n")
@@ -235,7 +239,8 @@ def arrow_schema(config: str) -> Any:
     """The config's pyarrow schema, each field with its description as metadata."""
     import pyarrow as pa
 
-    types = {"string": pa.string(), "int32": pa.int32(), "int64": pa.int64(),
+    types = {"string": pa.string(), "strings": pa.list_(pa.string()),
+             "int32": pa.int32(), "int64": pa.int64(),
              "float64": pa.float64(), "bool": pa.bool_(), "timestamp": pa.timestamp("s", "UTC")}
     return pa.schema([pa.field(c.name, types[c.type], metadata={"description": c.doc})
                       for c in COLUMNS[config]])

@@ -16,7 +16,8 @@ CONFIGS = ("reviews", "head_to_head", "edits", "audits", "studies")
 
 class Column(NamedTuple):
     name: str
-    type: Literal["string", "int32", "int64", "float64", "bool", "timestamp"]
+    type: Literal["string", "strings", "int32", "int64", "float64", "bool", "timestamp"]
+    """``strings`` is a list of strings: a Parquet list, a JSON array in JSONL and CSV."""
     doc: str
 
 
@@ -47,6 +48,10 @@ COLUMNS: dict[str, list[Column]] = {
         Column("verdict", "string", "The model's verdict: ship or skip (null if failed)."),
         Column("reasoning", "string", "The model's notes before the score."),
         Column("review", "string", "The model's review text."),
+        Column("evidence", "strings", "The 1-3 sentences of the card the review quotes "
+               "first (verbatim by the grammar); empty for schema versions before 5."),
+        Column("unsupported", "strings", "Numbers, prices, versions and proper names of "
+               "the review that its card does not hold (unsupported claims)."),
         Column("expected_score", "float64", "The score's expectation under the engine's "
                "log-probabilities, beside the sampled one."),
         Column("p_ship", "float64", "Probability of a ship verdict under the same."),
