@@ -17,6 +17,10 @@ line naming the file and line:
    lines and nested functions included).
 4. At most ``MAX_TOP_LEVEL`` entries at the top of src/panel (files and folders, not
    counting ``__init__.py`` and caches).
+5. Only ``cli/`` talks to the terminal or picks an exit code: elsewhere no ``print()``,
+   ``sys.exit()``/``exit()``/``quit()``/``os._exit()``, ``raise SystemExit``,
+   ``sys.stdout``/``sys.stderr``, nor ``import click``. Library code returns results or
+   raises ``PanelError``.
 
 An import of a ``panel`` module that does not exist also fails (a stale lazy import after
 a move would only fail when its function first runs).
@@ -245,6 +249,37 @@ def long_functions(src: Path) -> list[str]:
     return problems
 
 
+TERMINAL_CALLS = frozenset({"print", "exit", "quit", "sys.exit", "os._exit"})
+TERMINAL_NAMES = frozenset({"sys.stdout", "sys.stderr", "SystemExit"})
+
+
+def terminal_use(src: Path) -> list[str]:
+    """Rule 5: each place outside cli/ that prints, exits or imports click."""
+    problems = []
+    for name, path in modules(src).items():
+        if package(name) == "cli":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            what = _terminal(node)
+            if what:
+                problems.append(f"{path.relative_to(src.parent)}:{node.lineno} {what}: only "
+                                "cli/ prints or exits (return a result or raise PanelError)")
+    return problems
+
+
+def _terminal(node: ast.AST) -> str | None:
+    """What in ``node`` talks to the terminal, if anything."""
+    if isinstance(node, ast.Call) and ast.unparse(node.func) in TERMINAL_CALLS:
+        return f"{ast.unparse(node.func)}()"
+    if isinstance(node, ast.Name | ast.Attribute) and ast.unparse(node) in TERMINAL_NAMES:
+        return ast.unparse(node)
+    if isinstance(node, ast.Import | ast.ImportFrom):
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module]
+        if any(n and (n == "click" or n.startswith("click.")) for n in names):
+            return "import click"
+    return None
+
+
 def top_level(src: Path) -> list[str]:
     """Rule 4's entries."""
     return sorted(p.name for p in (src / "panel").iterdir()
@@ -272,6 +307,10 @@ def test_no_function_over_60_lines() -> None:
 def test_at_most_12_entries_at_the_top_of_src_panel() -> None:
     entries = top_level(SRC)
     assert len(entries) <= MAX_TOP_LEVEL, entries
+
+
+def test_only_cli_prints_or_exits() -> None:
+    _none(terminal_use(SRC))
 
 
 def test_every_package_has_a_layer() -> None:
@@ -342,6 +381,22 @@ def test_checker_counts_function_lines_from_def_to_last_line(tmp_path: Path) -> 
         f"@decorator\n@another\ndef fits():\n    '''Doc.'''\n{body}"
         f"def long():\n    '''Doc.'''\n{body}    return x\n")})
     assert long_functions(src) == ["src/panel/errors.py:63 long() is 61 lines (at most 60)"]
+
+
+def test_checker_finds_printing_and_exiting_outside_cli(tmp_path: Path) -> None:
+    src = _tree(tmp_path, {
+        "panel/store/__init__.py": "import sys\nimport click.testing\n"
+                                   "def f():\n    print('x')\n    sys.exit(2)\n"
+                                   "    sys.stderr.write('y')\n    raise SystemExit(1)\n",
+        "panel/cli/__init__.py": "import click\nimport sys\nprint('ok')\nsys.exit(0)\n",
+    })
+    why = "only cli/ prints or exits (return a result or raise PanelError)"
+    assert sorted(terminal_use(src)) == [
+        f"src/panel/store/__init__.py:2 import click: {why}",
+        f"src/panel/store/__init__.py:4 print(): {why}",
+        f"src/panel/store/__init__.py:5 sys.exit(): {why}",
+        f"src/panel/store/__init__.py:6 sys.stderr: {why}",
+        f"src/panel/store/__init__.py:7 SystemExit: {why}"]
 
 
 @pytest.mark.parametrize("count", [12, 13])
