@@ -112,7 +112,9 @@ class ModelSpec(BaseModel):
 
     name: str = Field(description="Registry key, used with --model.")
     description: str = Field("", description="One line for `panel models`.")
-    backend: Literal["vllm", "openai", "mock"] = Field("vllm", description="Backend kind.")
+    backend: Literal["vllm", "openai", "mock"] = Field(
+        "vllm", description="vllm: the in-process engine; openai: a vLLM server over its "
+        "OpenAI-compatible API (other servers are refused); mock: a scripted fake.")
     source: Source | None = Field(None, description="Where the weights come from (backend "
                                   "vllm; openai unless base_url is given; never mock).")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(

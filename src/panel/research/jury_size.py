@@ -1,4 +1,5 @@
-"""The jury's effective number of judges: how many independent backbones it is worth.
+"""The jury's effective number of judges: how many independent backbones it is worth,
+and ``study_jury`` (`panel jury STUDY`), a study's juries with it.
 
 Four backbones that make the same mistakes are one judge asked four times. Per persona,
 each backbone's error on an item (tool, persona, sample) is its score minus the reference
