@@ -51,6 +51,7 @@ LAYERS: tuple[frozenset[str], ...] = (
 )
 """Packages (top-level modules count as their own package; ``panel`` is the root
 ``__init__``), lowest layer first."""
+ORDER = " < ".join("|".join(sorted(layer)) for layer in LAYERS)
 
 MAX_FUNCTION_LINES = 60
 MAX_TOP_LEVEL = 12
@@ -151,7 +152,6 @@ def imports(src: Path) -> list[Import]:
 def order_violations(src: Path) -> list[str]:
     """Rule 1, and imports of modules that do not exist."""
     known = modules(src)
-    order = " < ".join("|".join(sorted(layer)) for layer in LAYERS)
     problems = [f"{pkg}: a package in no layer; add it to LAYERS in {Path(__file__).name}"
                 for pkg in sorted({package(m) for m in known}) if layer_of(pkg) is None]
     for imp in imports(src):
@@ -164,7 +164,7 @@ def order_violations(src: Path) -> list[str]:
             continue
         why = "a higher layer" if lo > hi else "a package of the same layer"
         problems.append(f"{imp.where(src)} -> {imp.target} ({imp.kind}): {high} imports "
-                        f"{why}, {low} (layers, lowest first: {order})")
+                        f"{why}, {low} (layers, lowest first: {ORDER})")
     return problems
 
 
@@ -337,10 +337,9 @@ def test_checker_finds_an_upward_import_in_a_function(tmp_path: Path) -> None:
         "panel/contract/output.py": "def f():\n    from panel.cli import main\n",
         "panel/cli/__init__.py": "from panel.contract import output\n",
     })
-    order = " < ".join("|".join(sorted(layer)) for layer in LAYERS)
     assert order_violations(src) == [
         f"src/panel/contract/output.py:2 -> panel.cli (function): contract imports a higher "
-        f"layer, cli (layers, lowest first: {order})"]
+        f"layer, cli (layers, lowest first: {ORDER})"]
     assert cycles(src) == ["import cycle: panel.cli -> panel.contract.output -> panel.cli "
                            "(src/panel/cli/__init__.py:1 module, "
                            "src/panel/contract/output.py:2 function)"]
@@ -355,10 +354,9 @@ def test_checker_holds_type_checking_imports_to_the_order_but_not_to_cycles(
         "panel/config/__init__.py": "",
         "panel/config/b.py": "from panel.store.a import Y\n",
     })
-    order = " < ".join("|".join(sorted(layer)) for layer in LAYERS)
     assert order_violations(src) == [
         f"src/panel/store/a.py:3 -> panel.config.b (type-checking): store imports a higher "
-        f"layer, config (layers, lowest first: {order})"]
+        f"layer, config (layers, lowest first: {ORDER})"]
     assert cycles(src) == []
 
 
