@@ -1,7 +1,7 @@
 """float32 against bfloat16: raw vLLM decoding speed of the embedded model on this CPU.
 
 ``dtype: auto`` picks float32 on a CPU without native bf16 and bfloat16 on one with it
-(``panel.backends.vllm.dtype``); this measures what that choice is worth here. For each
+(``panel.config.dtype``); this measures what that choice is worth here. For each
 dtype, one engine in its own process (one after the other, never two at once) runs
 ``compat.chat`` (vLLM's ``LLM.chat``, panel's sampling and grammar) on the same requests,
 same seeds, at batch 16 and batch 64, each from an empty prefix cache after a warm-up that
@@ -26,7 +26,7 @@ from typing import Any
 
 from throughput import make_cards, snapshot
 
-from panel.backends.vllm.dtype import choose, cpu_flags, isa_flags
+from panel.config.dtype import choose, cpu_flags, isa_flags
 from panel.config.workspace import Workspace
 from panel.inputs.cards import load_cards
 from panel.pipeline.retry import _request, check

@@ -14,7 +14,7 @@ import pytest
 
 from panel.backends import create_backend, openai_server
 from panel.backends.base import GenRequest, GenResult
-from panel.backends.openai_server import OpenAIServerBackend, ServerDown
+from panel.backends.openai_server import ServerDown, VLLMServerBackend
 from panel.backends.vllm.server import server_body
 from panel.config.registry import ModelSpec
 from panel.config.workspace import Workspace
@@ -56,8 +56,8 @@ def vllm(handler: Handler, routes: dict[str, httpx.Response] | None = None) -> H
     return serve
 
 
-def backend(handler: Handler) -> OpenAIServerBackend:
-    return OpenAIServerBackend(spec(), transport=httpx.MockTransport(vllm(handler)))
+def backend(handler: Handler) -> VLLMServerBackend:
+    return VLLMServerBackend(spec(), transport=httpx.MockTransport(vllm(handler)))
 
 
 @pytest.fixture(autouse=True)
@@ -112,7 +112,7 @@ def test_a_follow_up_is_sent_while_the_first_requests_still_run() -> None:
         settled.append(res.id)
         return replace(req(9), id="r0#1") if res.id == "r0" else None
 
-    be = OpenAIServerBackend(spec(max_concurrency=4), transport=httpx.MockTransport(vllm(handler)))
+    be = VLLMServerBackend(spec(max_concurrency=4), transport=httpx.MockTransport(vllm(handler)))
     be.stream([req(0), req(1), req(2)], settle)
     assert waited == {1: True, 2: True}
     assert settled[0] == "r0" and sorted(settled[1:]) == ["r0#1", "r1", "r2"]
@@ -238,11 +238,11 @@ def test_a_server_not_serving_the_model_or_without_version_is_refused() -> None:
 
     other = {**VLLM_ROUTES, "/v1/models": httpx.Response(200, json={"data": [{"id": "x"}]})}
     with pytest.raises(PanelError, match=r"serves \['x'\], not 'smollm2-135m-server'"):
-        OpenAIServerBackend(spec(), transport=httpx.MockTransport(vllm(handler, other)))
+        VLLMServerBackend(spec(), transport=httpx.MockTransport(vllm(handler, other)))
     # Old servers' shape (only /v1/models) is not enough: /version must say it is vLLM.
     bare = {"/health": httpx.Response(200), "/v1/models": VLLM_ROUTES["/v1/models"]}
     with pytest.raises(PanelError, match="http://test/v1 is not a vLLM server"):
-        OpenAIServerBackend(spec(), transport=httpx.MockTransport(vllm(handler, bare)))
+        VLLMServerBackend(spec(), transport=httpx.MockTransport(vllm(handler, bare)))
 
 
 def test_panel_serve_on_cpu_holds_no_core_back_unless_told(

@@ -99,7 +99,7 @@ def test_a_misspelt_engine_key_names_file_model_and_key(tmp_path: Path, typo: st
 
 
 def test_every_shipped_engine_key_is_a_vllm_engine_argument() -> None:
-    from panel.backends.vllm.engine_keys import KNOWN_KEYS
+    from panel.config.engine_keys import KNOWN_KEYS
 
     reg = load_registry(ROOT / "models.yaml")
     used = {key for spec in reg.models.values() for key in spec.engine}
@@ -154,7 +154,7 @@ def test_a_mock_needs_no_source_and_keeps_its_store_key(
 
 def on_cpu(monkeypatch: pytest.MonkeyPatch, flags: set[str], build: str = "cpu") -> None:
     """Make this machine a CPU with ``flags`` under the given vLLM build."""
-    from panel.backends.vllm import dtype
+    from panel.config import dtype
 
     monkeypatch.setattr(dtype, "cpu_flags", lambda: frozenset(flags))
     monkeypatch.setattr(dtype, "engine_build", lambda: build)

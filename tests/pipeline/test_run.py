@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from panel.backends.mock import MockBackend
-from panel.backends.vllm import dtype
+from panel.config import dtype
 from panel.config.workspace import Workspace
 from panel.inputs.cards import load_cards
 from panel.pipeline.run import review_cards

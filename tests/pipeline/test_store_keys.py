@@ -101,7 +101,7 @@ def test_a_model_revision_changes_that_models_keys_only(tmp_path: Path) -> None:
 
 def test_the_resolved_dtype_is_part_of_an_engine_models_keys(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from panel.backends.vllm import dtype
+    from panel.config import dtype
 
     root, cards = project(tmp_path)
     loaded = [c.card for c in load_cards([cards])]

@@ -44,9 +44,9 @@ def _vllm(spec: ModelSpec) -> Backend:
 
 @backend("openai")
 def _openai(spec: ModelSpec) -> Backend:
-    from panel.backends.openai_server import OpenAIServerBackend
+    from panel.backends.openai_server import VLLMServerBackend
 
-    return OpenAIServerBackend(spec)
+    return VLLMServerBackend(spec)
 
 
 @backend("mock")

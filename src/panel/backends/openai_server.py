@@ -1,4 +1,9 @@
-"""A running vLLM OpenAI-compatible server as a backend (``backend: openai``).
+"""A running vLLM server, over its OpenAI-compatible API, as a backend (``backend: openai``).
+
+``openai`` names the protocol, not any server that speaks it: before any work the backend
+checks that a vLLM server answers (``/version`` in vLLM's shape), and each request carries
+vLLM's own extras (the EBNF grammar as ``structured_outputs``, ``seed``, ``top_k``,
+``repetition_penalty``) that other OpenAI-style servers ignore or refuse.
 
 Editors and batch jobs pay the engine start once (``panel serve``) and every later command
 talks to it over HTTP. The server batches continuously across concurrent requests, so
@@ -56,8 +61,9 @@ class _Garbage(Exception):
     """A 200 reply that is not a chat completion: the server's fault, retried."""
 
 
-class OpenAIServerBackend(Backend):
-    """Chat completions against ``base_url`` (or the server `panel serve` recorded)."""
+class VLLMServerBackend(Backend):
+    """Chat completions against a vLLM server at ``base_url`` (or the one `panel serve`
+    recorded)."""
 
     def __init__(self, spec: ModelSpec, base_url: str | None = None,
                  transport: httpx.BaseTransport | None = None):

@@ -94,7 +94,7 @@ def _agreement(ws: Workspace, study_name: str, figure_format: str) -> None:
 @user_errors
 def jury(study_name: str, reference: Path | None, output: Path) -> None:
     """Combine a study's backbones per persona (majority verdict, mean score)."""
-    from panel.research.study import study_jury
+    from panel.research.jury_size import study_jury
 
     backbones, juries, personas, sizes = study_jury(Workspace(output), study=study_name,
                                                     reference=reference)

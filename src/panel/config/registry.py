@@ -4,7 +4,10 @@ Researchers swap backbones by name, so every entry is validated up front: unknow
 errors, and so is a key under ``engine:`` that vLLM's EngineArgs lacks (a misspelt
 ``tensor_paralel_size`` must not be silently dropped), and so is a ``max_tokens`` below
 the longest reply the review grammar allows (it would fail on length). Where the weights
-are is ``panel.backends.vllm.weights``' business.
+are is ``panel.backends.vllm.weights``' business; the dtype ``auto`` stands for is
+``config/dtype``'s, and the keys vLLM accepts ``config/engine_keys``'s: both read facts
+(the CPU's flags, vLLM's source) without importing vLLM, and both are part of what an
+entry means, so they sit in this layer and no backend is asked.
 """
 
 from __future__ import annotations
@@ -13,17 +16,16 @@ import difflib
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from panel.config.dtype import DtypeChoice, check_dtype, choose
+from panel.config.engine_keys import engine_keys
 from panel.contract.grammar import review_max_tokens
 from panel.errors import InputError, PanelError, validation_error
 from panel.hashing import sha
 from panel.inputs.datafile import load_data
-
-if TYPE_CHECKING:
-    from panel.backends.vllm.dtype import DtypeChoice
 
 
 class Source(BaseModel):
@@ -110,12 +112,14 @@ class ModelSpec(BaseModel):
 
     name: str = Field(description="Registry key, used with --model.")
     description: str = Field("", description="One line for `panel models`.")
-    backend: Literal["vllm", "openai", "mock"] = Field("vllm", description="Backend kind.")
+    backend: Literal["vllm", "openai", "mock"] = Field(
+        "vllm", description="vllm: the in-process engine; openai: a vLLM server over its "
+        "OpenAI-compatible API (other servers are refused); mock: a scripted fake.")
     source: Source | None = Field(None, description="Where the weights come from (backend "
                                   "vllm; openai unless base_url is given; never mock).")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto", description="Weight dtype for vLLM; auto: float32 on a CPU without native "
-        "bf16, else bfloat16 (panel.backends.vllm.dtype).")
+        "bf16, else bfloat16 (panel.config.dtype).")
     max_model_len: int = Field(4096, ge=256, description="Context length for the engine.")
     engine: dict[str, Any] = Field(default_factory=dict, description="Extra vLLM engine args.")
     sampling: Sampling = Field(default_factory=Sampling, description="Sampling settings.")
@@ -175,8 +179,6 @@ class ModelSpec(BaseModel):
         None for an entry that starts no engine (a mock, a server at a given base_url)."""
         if not self.starts_engine:
             return None
-        from panel.backends.vllm.dtype import choose
-
         return choose(self.dtype)
 
     @property
@@ -187,8 +189,6 @@ class ModelSpec(BaseModel):
 
     def with_dtype(self, dtype: str) -> ModelSpec:
         """This entry with another dtype (``--dtype``), checked like the registry's own."""
-        from panel.backends.vllm.dtype import check_dtype
-
         check_dtype(dtype)
         if self.backend != "vllm":
             raise InputError("--dtype", f"model '{self.name}' (backend {self.backend}) starts "
@@ -279,8 +279,6 @@ def _check_engine_keys(registry: Registry, path: Path) -> None:
     """A key under ``engine:`` that vLLM's EngineArgs lacks is an error naming the file,
     the model and the key: vLLM would refuse it only when the engine starts, maybe hours
     into a batch, and a misspelt ``enforce_eagre`` must not be dropped silently."""
-    from panel.backends.vllm.engine_keys import engine_keys
-
     known = engine_keys()
     for name, spec in registry.models.items():
         for key in spec.engine:

@@ -10,9 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from panel.config.registry import ModelSpec
 from panel.contract.output import ReviewLengths, Rubric
+from panel.contract.prompts import PromptSet
 from panel.errors import InputError, validation_error
 from panel.inputs.datafile import load_yaml, read_text
-from panel.inputs.prompts import PromptSet
 
 
 class Generation(BaseModel):

@@ -10,11 +10,12 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from panel.config.dtype import check_dtype
 from panel.config.project import project_root
 from panel.config.registry import ModelSpec, Registry, load_registry
 from panel.config.settings import Config, ReviewSettings, load_config
+from panel.contract.prompts import PromptSet
 from panel.inputs.personas import Persona, load_personas
-from panel.inputs.prompts import PromptSet
 from panel.store.sqlite import Store
 
 
@@ -45,8 +46,6 @@ class Workspace:
 
     def __post_init__(self) -> None:
         if self.dtype is not None:  # refused before any work, not when the engine starts
-            from panel.backends.vllm.dtype import check_dtype
-
             check_dtype(self.dtype)
 
     _personas: dict[tuple[str, ...], list[Persona]] = field(

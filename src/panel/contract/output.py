@@ -1,8 +1,9 @@
-"""The review contract: what a persona must return, and the grammars that enforce it.
+"""The review contract: what a persona must return (``ReviewOutput``), under which
+``Rubric`` and ``ReviewLengths``.
 
-Three views of one definition. ``ReviewOutput`` validates any model's reply, including a
-server's that ignored the grammar. ``generation_grammar`` is what the in-process engine
-decodes under: an EBNF grammar whose ship and skip branches carry the rubric's score
+One definition, three views. ``ReviewOutput`` here validates any model's reply, including
+a server's that ignored the grammar. ``contract/grammar.generation_grammar`` is what the
+engine decodes under: an EBNF grammar whose ship and skip branches carry the rubric's score
 ranges, so a small model cannot emit a verdict that contradicts its score, and whose
 strings are bounded in sentences, words and one-byte characters, so its longest reply is
 a fixed number of bytes and tokens (``contract/bound``) that every registry entry's

@@ -21,10 +21,10 @@ from typing import Any, TypeVar
 
 from panel.config.settings import ReviewSettings
 from panel.contract.output import SCHEMA_VERSION
+from panel.contract.prompts import Messages, messages_hash
 from panel.hashing import json_sha
 from panel.inputs.cards import ToolCard
 from panel.inputs.personas import Persona
-from panel.inputs.prompts import Messages, messages_hash
 
 _CARD, _PERSONA, _SAMPLE = "\x00card\x00", "\x00persona\x00", "\x00sample\x00"
 """Placeholders in the run's serialised provenance; no JSON value of a key part can hold

@@ -34,11 +34,11 @@ from panel.contract.pairwise import (
     pair_grammar,
     pair_schema,
 )
+from panel.contract.prompts import Messages, messages_hash
 from panel.contract.records import Attempt
 from panel.hashing import json_sha
 from panel.inputs.cards import ToolCard
 from panel.inputs.personas import Persona
-from panel.inputs.prompts import Messages, messages_hash
 from panel.pipeline.cost import share_engine_time
 from panel.pipeline.jobs import request_seed
 from panel.pipeline.retry import run_jobs, validate_reply

@@ -1,4 +1,5 @@
-"""How backbones agree: pure statistics over stored reviews, and the table, files and figure.
+"""How backbones agree: pure statistics over stored reviews (``research/report`` writes the
+files and figure, ``cli/tables`` the text table).
 
 Two backbones are compared on the reviews both completed for the same card, persona and
 sample index; failed reviews are counted per backbone (failure rate) but never paired, since
@@ -117,7 +118,8 @@ class AgreementReport(BaseModel):
     fleiss: list[FleissStats]
     backbones: list[BackboneStats]
     consistency: list[dict[str, object]] = Field(
-        default_factory=list, description="Self-consistency across samples (see jury.py).")
+        default_factory=list, description="Self-consistency across samples "
+        "(research/consistency).")
     grounding: list[Grounding] = Field(
         default_factory=list, description="Reviews with no unsupported claim, per persona "
         "x backbone (research/grounding).")

@@ -1,4 +1,5 @@
-"""The jury's effective number of judges: how many independent backbones it is worth.
+"""The jury's effective number of judges: how many independent backbones it is worth,
+and ``study_jury`` (`panel jury STUDY`), a study's juries with it.
 
 Four backbones that make the same mistakes are one judge asked four times. Per persona,
 each backbone's error on an item (tool, persona, sample) is its score minus the reference
@@ -13,12 +14,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from itertools import combinations
+from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from panel.config.workspace import Workspace
 from panel.contract.records import ReviewRecord
-from panel.research.evaluate import Reference
+from panel.research.evaluate import Reference, load_reference
 from panel.research.stats import ALL
+from panel.research.study import load_manifest, study_records
+from panel.verdict.jury import ToolJury, jury
 
 
 class JurySize(BaseModel):
@@ -67,3 +72,16 @@ def jury_sizes(by_model: Mapping[str, Sequence[ReviewRecord]], reference: Sequen
                personas: Sequence[str]) -> list[JurySize]:
     """Per persona (panel order), then over all."""
     return [jury_size(by_model, reference, p) for p in [*personas, ALL]]
+
+
+def study_jury(ws: Workspace, *, study: str, reference: Path | None = None
+               ) -> tuple[list[str], list[ToolJury], list[str], list[JurySize]]:
+    """`panel jury STUDY`: (the backbones, one jury per tool, the personas in order, and
+    with a reference file each persona's effective number of judges)."""
+    manifest = load_manifest(ws, study)
+    by_model = study_records(ws, manifest)
+    juries = jury(by_model, ws.config.rubric, manifest["personas"])
+    sizes = []
+    if reference is not None:
+        sizes = jury_sizes(by_model, load_reference(reference), manifest["personas"])
+    return list(manifest["runs"]), juries, list(manifest["personas"]), sizes

@@ -34,8 +34,6 @@ from panel.store.files import atomic_write
 
 if TYPE_CHECKING:
     from panel.research.agreement import AgreementReport
-    from panel.research.jury_size import JurySize
-    from panel.verdict.jury import ToolJury
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 
@@ -258,20 +256,3 @@ def stored_cards(ws: Workspace, by_model: Mapping[str, Sequence[ReviewRecord]],
     slugs = {r.tool for records in by_model.values() for r in records}
     return {slug: load_card(ws, slug) for slug in sorted(slugs)}
 
-
-def study_jury(ws: Workspace, *, study: str, reference: Path | None = None
-               ) -> tuple[list[str], list[ToolJury], list[str], list[JurySize]]:
-    """`panel jury STUDY`: (the backbones, one jury per tool, the personas in order, and
-    with a reference file each persona's effective number of judges)."""
-    from panel.research.jury_size import jury_sizes
-    from panel.verdict.jury import jury
-
-    manifest = load_manifest(ws, study)
-    by_model = study_records(ws, manifest)
-    juries = jury(by_model, ws.config.rubric, manifest["personas"])
-    sizes = []
-    if reference is not None:
-        from panel.research.evaluate import load_reference
-
-        sizes = jury_sizes(by_model, load_reference(reference), manifest["personas"])
-    return list(manifest["runs"]), juries, list(manifest["personas"]), sizes

@@ -208,7 +208,7 @@ def conditions_of(rec: ReviewRecord, weights: str | None) -> dict[str, Any]:
 
 def conditions_now(backend: Backend, spec: ModelSpec) -> dict[str, Any]:
     """The conditions of the engine the reviews are re-run in."""
-    from panel.backends.vllm.dtype import cpu_flags, isa_flags
+    from panel.config.dtype import cpu_flags, isa_flags
     from panel.research.study import weights_package
 
     versions = backend.versions()

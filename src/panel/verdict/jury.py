@@ -1,15 +1,12 @@
-"""Juries and self-consistency: several judgements of one persona, combined or compared.
+"""Juries: several judgements of one persona (backbones, samples) combined into one.
 
 A jury draws each persona from several backbones (and/or several samples) and combines
 them as a panel of judges does: the persona's verdict is the majority of its judges, its
 score their mean, and a tie is settled by the same rule as the panel (mean score against
-the ship threshold), by reusing ``panel.panel_verdict`` rather than a second copy of it.
-The tool's jury verdict is then the majority of its persona verdicts, ties again by score.
-
-Self-consistency asks the opposite question: how much does one backbone move between
-samples drawn with distinct seeds? Per card x persona we take the population standard
-deviation and the range of the scores, and call the group "flipped" when its samples do
-not all give the same verdict; the flip rate is the share of flipped groups.
+the ship threshold), by reusing ``verdict/majority``'s ``majority`` and ``panel_verdict``
+rather than a second copy of them. The tool's jury verdict is then the majority of its
+persona verdicts, ties again by score. The opposite question, how much one backbone moves
+between samples, is ``research/consistency``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Aggregation as pure functions over reviews: the panel verdict and the A-vs-B comparison.
+"""The panel verdict as pure functions over reviews: each persona's vote, the majority and
+its tie rule (the A-vs-B comparison built on it is ``verdict/head_to_head``).
 
 Failed reviews are counted and shown but cast no vote: a panel of 4 with one failure is a
 panel of 3 voters, and says so. Tie rule (documented in the README): when ship and skip

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from panel.backends.base import GenRequest, GenResult
 from panel.backends.phases import phase
-from panel.backends.vllm.dtype import choose
 from panel.backends.vllm.weights import resolve
+from panel.config.dtype import choose
 from panel.contract.expected import TokenLogprobs
 
 if TYPE_CHECKING:

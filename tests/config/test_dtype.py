@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from panel.backends.vllm import dtype
-from panel.backends.vllm.dtype import DtypeChoice, choose, cpu_flags, parse_cpuinfo
+from panel.config import dtype
+from panel.config.dtype import DtypeChoice, choose, cpu_flags, parse_cpuinfo
 from panel.errors import InputError
 
 # A laptop (AVX2 only), an AVX-512 server without bf16, and two with native bf16.

@@ -5,7 +5,7 @@ The installed vLLM's own ``EngineArgs`` is the truth. Importing it loads torch (
 which ``panel models`` must not do, so its field names are read from the source file with
 ``ast`` instead (a few milliseconds, nothing imported). Where vLLM is not installed (or its
 source cannot be read), the keys of vLLM 0.32, the version this adapter is written for, are
-used: ``KNOWN_KEYS`` below, which ``tests/backends/test_engine_keys.py`` checks against the
+used: ``KNOWN_KEYS`` below, which ``tests/config/test_engine_keys.py`` checks against the
 installed vLLM.
 """
 

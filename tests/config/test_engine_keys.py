@@ -10,7 +10,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 import pytest
 
-from panel.backends.vllm import engine_keys as keys
+from panel.config import engine_keys as keys
 
 
 @pytest.fixture(autouse=True)
@@ -41,7 +41,7 @@ def test_the_known_list_is_the_installed_vllm_0_32s_engine_args() -> None:
 def test_reading_the_keys_does_not_import_vllm() -> None:
     import subprocess
 
-    code = ("import sys; from panel.backends.vllm.engine_keys import engine_keys; "
+    code = ("import sys; from panel.config.engine_keys import engine_keys; "
             "assert 'enforce_eager' in engine_keys(); print('vllm' in sys.modules, "
             "'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
