@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 from scipy import stats
 
+from panel.backends import lazy as lazy_module
 from panel.backends.base import Backend
 from panel.cli import main
 from panel.config.registry import ModelSpec
@@ -168,7 +169,7 @@ class _Judge:
 def test_one_engine_per_model_started_once_closed_before_the_next(
         ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
     events: list[str] = []
-    real = audit_module.create_backend
+    real = lazy_module.create_backend
 
     def tracked(spec: ModelSpec) -> Backend:
         events.append(f"open {spec.name}")
@@ -177,7 +178,7 @@ def test_one_engine_per_model_started_once_closed_before_the_next(
         engine.close = lambda: (events.append(f"close {spec.name}"), close())[1]  # type: ignore
         return engine
 
-    monkeypatch.setattr(audit_module, "create_backend", tracked)
+    monkeypatch.setattr(lazy_module, "create_backend", tracked)
     judge = _Judge()
     audit = Audit(name="a", models=["mock", "mock-alt"], cards=TWO, personas=["builder"])
     report = run_audit(ws, audit, judge=judge)
