@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from panel.backends import Backend, GenRequest, GenResult
 from panel.backends.base import OnResult
 from panel.backends.lazy import EngineHandle, LazyBackend
-from panel.backends.mock import MockBackend
+from panel.backends.mock import MockBackend, Mocks
 from panel.config.workspace import Workspace
 
 
@@ -77,13 +77,14 @@ def test_a_lazy_backend_starts_nothing_until_asked_and_passes_everything_through
     assert lent.closed == 0
 
 
-def test_a_lazy_backend_builds_the_registry_backend_at_its_first_request(ws: Workspace) -> None:
+def test_a_lazy_backend_builds_the_registry_backend_at_its_first_request(
+        ws: Workspace, mock: Mocks) -> None:
     lazy = LazyBackend(ws.settings("mock").spec)
     req = GenRequest(id="r1", messages=[{"role": "user", "content": "Name: Probe\n"}],
                      json_schema={"title": "PairOutput", "properties": {
                          "choice": {"enum": ["A", "B"]}}}, seed=3, max_tokens=8)
     [res] = lazy.generate([req])
-    assert lazy.started and isinstance(lazy.engine.peek(), MockBackend)
-    assert res.id == "r1" and '"choice": "B"' in res.text and MockBackend.calls == 1
+    assert lazy.started and [lazy.engine.peek()] == mock.made  # the registry's, built now
+    assert res.id == "r1" and '"choice": "B"' in res.text and mock.made[0].history == [req]
     lazy.close()
     assert not lazy.started
