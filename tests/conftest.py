@@ -14,14 +14,15 @@ from pathlib import Path
 from typing import Any
 
 # Flask is loaded before the session engine starts, as in any run that imported the editor
-# app first: the engine must start all the same (backends/_vllm_compat._proxies_resolvable).
+# app first: the engine must start all the same (backends/vllm/compat._proxies_resolvable).
 import flask  # noqa: F401
 import pytest
 import yaml
 from hypothesis import settings
 
+from panel import backends
 from panel.backends.base import Backend
-from panel.backends.mock import MockBackend
+from panel.backends.mock import Mocks
 from panel.config.project import project_root
 from panel.config.workspace import Workspace
 
@@ -92,10 +93,18 @@ def _outputs_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PANEL_HOME", str(home))
     monkeypatch.delenv("PANEL_MODEL", raising=False)
-    MockBackend.reset()
     project_root.cache_clear()
     yield
     project_root.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def mock(monkeypatch: pytest.MonkeyPatch) -> Mocks:
+    """Every mock backend this test's runs build through the registry, and the replies
+    queued for them (``mock.enqueue`` before the run, ``mock.calls``/``mock.made`` after)."""
+    mocks = Mocks()
+    monkeypatch.setitem(backends._FACTORIES, "mock", mocks)
+    return mocks
 
 
 @pytest.fixture

@@ -37,9 +37,9 @@ def edit(path: Path, old: str, new: str) -> None:
 
 def another_run_stores(ws: Any, job: Any, after_s: float) -> threading.Thread:
     """Another live run (this very process) claims ``job``'s key in ``ws``'s store now and,
-    from a thread, stores the job's review (made by the mock backend) ``after_s`` later.
+    from a thread, stores the job's review (made by the registry's mock backend) ``after_s`` later.
     Returns the started thread: join it."""
-    from panel.backends.mock import MockBackend
+    from panel.backends import create_backend
     from panel.pipeline.retry import run_jobs
     from panel.store.sqlite import Store
 
@@ -49,7 +49,7 @@ def another_run_stores(ws: Any, job: Any, after_s: float) -> threading.Thread:
     def finish_it() -> None:
         time.sleep(after_s)
         with Store(ws.output) as store:
-            [done] = run_jobs([job], MockBackend(settings.spec), settings)
+            [done] = run_jobs([job], create_backend(settings.spec), settings)
             store.put(done, "other run")
 
     thread = threading.Thread(target=finish_it)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from panel.backends.mock import Mocks
 from panel.cli import main
 
 from conftest import EXAMPLES
@@ -153,21 +154,20 @@ def test_a_missing_extra_is_one_line_and_any_other_missing_module_a_traceback() 
         broken()
 
 
-def test_compare_head_to_head_prints_a_line_per_persona_and_reuses_it(tmp_path: Path) -> None:
-    from panel.backends.mock import MockBackend
-
+def test_compare_head_to_head_prints_a_line_per_persona_and_reuses_it(
+        tmp_path: Path, mock: Mocks) -> None:
     args = ["compare", str(EXAMPLES / "patchpilot.yaml"), str(EXAMPLES / "diffsage.yaml"),
             "-m", "mock", "-o", str(tmp_path), "--personas", "builder,skeptic"]
     assert run(*args)[0] == 0                      # the reviews, stored
     plain = (tmp_path / "compare" / "patchpilot-vs-diffsage.json").read_text()
     assert "head_to_head" not in json.loads(plain)
     for choice in ("first", "second", "first", "first"):  # builder A/B first, skeptic A/B first
-        MockBackend.enqueue(json.dumps({"reason": "Ships today, fewer steps.", "choice": choice,
-                                        "margin": 80}))
-    calls = MockBackend.calls
+        mock.enqueue(json.dumps({"reason": "Ships today, fewer steps.", "choice": choice,
+                                 "margin": 80}))
+    calls = mock.calls
     code, out, err = run(*args, "--head-to-head")
     assert code == 0, out
-    assert MockBackend.calls == calls + 4          # reviews reused, 2 personas x 2 orders
+    assert mock.calls == calls + 4          # reviews reused, 2 personas x 2 orders
     lines = out.splitlines()
     at = lines.index("head to head (each tool shown first in turn):")
     assert lines[at + 1:at + 3] == [
@@ -185,21 +185,19 @@ def test_compare_head_to_head_prints_a_line_per_persona_and_reuses_it(tmp_path: 
     assert ("- **Skeptic: inconsistent \\(PatchPilot when shown first, DiffSage when shown "
             "first\\)**\n") in md
     code, again, _ = run(*args, "--head-to-head")  # a second run makes 0 requests
-    assert (code, MockBackend.calls, again) == (0, calls + 4, out)
+    assert (code, mock.calls, again) == (0, calls + 4, out)
     code, shown, _ = run(*args)  # without the flag: the stored lines, no request
-    assert (code, MockBackend.calls) == (0, calls + 4)
+    assert (code, mock.calls) == (0, calls + 4)
     assert shown.splitlines()[at:at + 3] == lines[at:at + 3]
 
 
-def test_compare_head_to_head_exits_1_naming_a_failed_judgment(tmp_path: Path) -> None:
-    from panel.backends.mock import MockBackend
-
+def test_compare_head_to_head_exits_1_naming_a_failed_judgment(tmp_path: Path, mock: Mocks) -> None:
     args = ["compare", str(EXAMPLES / "patchpilot.yaml"), str(EXAMPLES / "diffsage.yaml"),
             "-m", "mock", "-o", str(tmp_path), "--personas", "builder"]
     assert run(*args)[0] == 0
     good = json.dumps({"reason": "Ships today, fewer steps.", "choice": "first", "margin": 80})
     for reply in ("not json", good, "not json", "not json"):  # A first fails three times
-        MockBackend.enqueue(reply)
+        mock.enqueue(reply)
     code, out, _ = run(*args, "--head-to-head")
     assert code == 1
     lines = out.splitlines()
@@ -216,18 +214,17 @@ INVALID = "invalid reply: Invalid JSON: expected ident at line 1 column 2"
 
 @pytest.mark.parametrize("command", ["review", "batch"])
 def test_a_review_that_never_validates_exits_1_with_its_failure_line(
-        tmp_path: Path, command: str) -> None:
+        tmp_path: Path, command: str, mock: Mocks) -> None:
     """Three replies that are not JSON for the one review asked: the command exits 1 and
     names the review and the last reason; the failed review is stored, and a re-run with a
     valid reply asks for it alone and exits 0."""
-    from panel.backends.mock import MockBackend
     from panel.store.sqlite import Store
 
     out = tmp_path / "o"
     args = [command, str(EXAMPLES / "voicedesk.yaml"), "-m", "mock", "-p", "builder",
             "-o", str(out)]
     for _ in range(3):
-        MockBackend.enqueue("not json")
+        mock.enqueue("not json")
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 1, res.output
     lines = res.stdout.splitlines()
@@ -244,7 +241,7 @@ def test_a_review_that_never_validates_exits_1_with_its_failure_line(
         [rec] = store.all()
         assert (rec.status, rec.failure, len(rec.attempts)) == ("failed", INVALID, 3)
     again = CliRunner().invoke(main, args)
-    assert again.exit_code == 0 and MockBackend.calls == 4, again.output
+    assert again.exit_code == 0 and mock.calls == 4, again.output
 
 
 def test_panel_compare_writes_the_json_the_terminal_shows(tmp_path: Path) -> None:

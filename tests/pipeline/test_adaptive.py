@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 from click.testing import CliRunner
 
-from panel.backends.mock import MockBackend
+from panel.backends.mock import Mocks
 from panel.cli import main
 from panel.cli.tables import format_summary
 from panel.config.settings import Samples
@@ -33,35 +33,35 @@ def capped(tmp_path: Path) -> Path:
     return root
 
 
-def say(verdict: str, score: int) -> None:
-    MockBackend.enqueue(json.dumps({"reasoning": "Scripted notes here.", "score": score,
-                                    "verdict": verdict,
-                                    "review": "Tool is scripted. It says what we need."}))
+def say(mock: Mocks, verdict: str, score: int) -> None:
+    mock.enqueue(json.dumps({"reasoning": "Scripted notes here.", "score": score,
+                             "verdict": verdict,
+                             "review": "Tool is scripted. It says what we need."}))
 
 
 def card():
     return load_cards([EXAMPLES / "voicedesk.yaml"])[0].card
 
 
-def script_rounds() -> None:
+def script_rounds(mock: Mocks) -> None:
     """builder: ship, ship (decided at 2); skeptic: ship, skip, ship, skip, ship (3 of 5,
     inside the band at the cap: needs an editor)."""
     for builder, skeptic in [("ship", "ship"), ("ship", "skip")]:
-        say(builder, 80)
-        say(skeptic, 80 if skeptic == "ship" else 30)
+        say(mock, builder, 80)
+        say(mock, skeptic, 80 if skeptic == "ship" else 30)
     for verdict in ("ship", "skip", "ship"):
-        say(verdict, 80 if verdict == "ship" else 30)
+        say(mock, verdict, 80 if verdict == "ship" else 30)
 
 
-def test_auto_samples_only_the_uncertain_persona_up_to_the_cap(tmp_path: Path) -> None:
-    script_rounds()
+def test_auto_samples_only_the_uncertain_persona_up_to_the_cap(tmp_path: Path, mock: Mocks) -> None:
+    script_rounds(mock)
     ws = Workspace(tmp_path / "out", capped(tmp_path))
     assert ws.config.samples == Samples(cap=5)
     run = review_cards(ws, [card()], "mock", ["builder", "skeptic"], samples=AUTO5)
     drawn = sorted((r.persona, r.sample, r.verdict) for r in run.records)
     assert [(p, s) for p, s, _ in drawn] == [("builder", 0), ("builder", 1)] + [
         ("skeptic", i) for i in range(5)]
-    assert MockBackend.calls == 7 and run.reviewed == 7 and not MockBackend.script
+    assert mock.calls == 7 and run.reviewed == 7 and not mock.script
     assert run.needs_editor == 1
     page = tool_page(ws, card().slug, "mock")
     assert {r.persona: page.tallies[r.key].label for r in page.reviews} == {
@@ -73,8 +73,8 @@ def test_auto_samples_only_the_uncertain_persona_up_to_the_cap(tmp_path: Path) -
     assert again.reused == 7 and again.reviewed == 3  # builder's samples 2 to 4
 
 
-def test_batch_counts_the_personas_that_need_an_editor(tmp_path: Path) -> None:
-    script_rounds()
+def test_batch_counts_the_personas_that_need_an_editor(tmp_path: Path, mock: Mocks) -> None:
+    script_rounds(mock)
     summary = run_batch([EXAMPLES / "voicedesk.yaml"], tmp_path / "out", "mock",
                         ["builder", "skeptic"], samples=AUTO5, root=capped(tmp_path))
     assert summary.counts.needs_editor == 1

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from panel.backends.mock import MockBackend
+from panel.backends.mock import Mocks
 from panel.cli import main
 from panel.cli.tables import format_summary
 from panel.config.workspace import Workspace
@@ -95,16 +95,16 @@ def test_duplicate_tool_names_are_skipped_not_reviewed_twice(tmp_path: Path) -> 
     assert len(list(summary.records())) == 3 * PERSONAS
 
 
-def test_unchanged_rerun_makes_no_model_calls_and_exits_zero(tmp_path: Path) -> None:
+def test_unchanged_rerun_makes_no_model_calls_and_exits_zero(tmp_path: Path, mock: Mocks) -> None:
     cards = write_cards(tmp_path / "cards.jsonl", 5)
     first = run_batch([cards], Path("out"), "mock")
     assert (first.requests, first.counts.reviewed, first.ok) == (20, 20, True)
-    MockBackend.reset()
+    mock.reset()
     code, out = run("batch", str(cards), "-m", "mock", "-o", "out")
     assert code == 0
     rows = table(out)
     assert (rows["model requests"], rows["reused from store"]) == ("0", "20")
-    assert MockBackend.calls == 0
+    assert mock.calls == 0
 
 
 def test_changing_one_persona_reruns_only_that_personas_reviews(tmp_path: Path) -> None:
@@ -168,14 +168,15 @@ def test_sigkill_mid_batch_then_resume_loses_and_repeats_nothing(tmp_path: Path)
     assert len(records) == total and len(set(pairs)) == total and all(r.ok for r in records)
 
 
-def test_a_resume_retries_failed_reviews_but_never_an_edit_pinned_one(tmp_path: Path) -> None:
+def test_a_resume_retries_failed_reviews_but_never_an_edit_pinned_one(
+        tmp_path: Path, mock: Mocks) -> None:
     cards = write_cards(tmp_path / "cards.jsonl", 2)
     first = run_batch([cards], Path("out"), "mock")
     failed = list(first.records())[0].model_copy(update={"status": "failed", "output": None,
                                                      "failure": "engine error: 503"})
     with Store(Path("out")) as store:  # as a run with a failing server stored it
         store.put(failed)
-    MockBackend.reset()
+    mock.reset()
     again = run_batch([cards], Path("out"), "mock")
     assert (again.requests, again.counts.reviewed, again.counts.reused) == (1, 1, 7)
     assert again.ok and Store(Path("out")).get(failed.key).ok  # type: ignore[union-attr]
@@ -183,7 +184,7 @@ def test_a_resume_retries_failed_reviews_but_never_an_edit_pinned_one(tmp_path: 
     with Store(Path("out")) as store:  # a failed review an editor pinned stays as it is
         store.put(failed)
         store.set_edit(failed.tool, failed.persona, failed.model, Edit(key=failed.key))
-    MockBackend.reset()
+    mock.reset()
     pinned = run_batch([cards], Path("out"), "mock")
     assert (pinned.requests, pinned.counts.reused) == (0, 8)
 

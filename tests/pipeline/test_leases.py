@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from panel.backends.mock import MockBackend
+from panel.backends.mock import Mocks
 from panel.config.workspace import Workspace
 from panel.inputs.cards import load_cards
 from panel.pipeline import run
@@ -68,7 +68,8 @@ def during(out: Path, keys: list[str], work: Callable[[], Any]) -> list[set[str]
 
 
 def test_the_heartbeat_keeps_a_long_reviews_run_leased(ws: Workspace,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+                                                       monkeypatch: pytest.MonkeyPatch,
+                                                       mock: Mocks) -> None:
     """4 reviews at 0.5 s each (2 s) under 0.6 s leases: the intruder, polling every 0.1 s,
     never claims one; the run's own leases are gone when it ends."""
     short_leases(monkeypatch)
@@ -77,12 +78,13 @@ def test_the_heartbeat_keeps_a_long_reviews_run_leased(ws: Workspace,
     started = time.monotonic()
     taken = during(ws.output, keys, lambda: review_cards(ws, [card], "mock"))
     assert time.monotonic() - started > 3 * TTL_S and len(taken) > 10
-    assert set().union(*taken) == set() and MockBackend.calls == 4
+    assert set().union(*taken) == set() and mock.calls == 4
     assert ws.store.claim(keys, "after", skip_done=False) == set(keys)  # released
 
 
 def test_the_heartbeat_keeps_a_long_head_to_head_leased(ws: Workspace,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+                                                        monkeypatch: pytest.MonkeyPatch,
+                                                        mock: Mocks) -> None:
     short_leases(monkeypatch)
     a, b = (c.card for c in load_cards([EXAMPLES / "patchpilot.yaml",
                                         EXAMPLES / "diffsage.yaml"]))
@@ -92,4 +94,4 @@ def test_the_heartbeat_keeps_a_long_head_to_head_leased(ws: Workspace,
     keys = [make_pair_job(x, y, p, settings).key for p in people for x, y in ((a, b), (b, a))]
     taken = during(ws.output, keys,
                    lambda: judge_pairs(ws, [(a, b)], "mock", ["builder", "skeptic"]))
-    assert set().union(*taken) == set() and MockBackend.calls == 4
+    assert set().union(*taken) == set() and mock.calls == 4

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from panel.backends.mock import MockBackend
+from panel.backends.mock import Mocks
 from panel.config.workspace import Workspace
 from panel.inputs.cards import ToolCard, load_cards
 from panel.pipeline.pairwise import judge_pairs, make_pair_job
@@ -48,10 +48,10 @@ CHANGES: dict[str, tuple[Callable[[Path], None], set[str] | None]] = {
 
 @pytest.mark.parametrize("what", sorted(CHANGES))
 def test_changing_one_key_input_rejudges_exactly_what_it_shapes(tmp_path: Path,
-                                                                what: str) -> None:
+                                                                what: str, mock: Mocks) -> None:
     root = copy_project(tmp_path / "project")
     [first] = judge_pairs(Workspace(tmp_path / "out", root), pair(), "mock")
-    assert MockBackend.calls == 8
+    assert mock.calls == 8
     change, affected = CHANGES[what]
     change(root)
     [again] = judge_pairs(Workspace(tmp_path / "out", root), pair(), "mock")
@@ -60,7 +60,7 @@ def test_changing_one_key_input_rejudges_exactly_what_it_shapes(tmp_path: Path,
                 if p and p.key not in before}
     personas = set(PERSONAS) if affected is None else affected
     assert rejudged == {(p, o) for p in personas for o in ("ab", "ba")}
-    assert MockBackend.calls == 8 + len(rejudged)
+    assert mock.calls == 8 + len(rejudged)
 
 
 def test_a_model_revision_changes_that_models_judgments_only(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from panel.backends.base import Backend
-from panel.backends.mock import MockBackend
+from panel.backends.mock import MockBackend, Mocks
 from panel.config.workspace import Workspace
 from panel.contract.pairwise import CHOICES
 from panel.inputs.cards import ToolCard, load_cards
@@ -71,11 +71,11 @@ def test_a_template_edit_changes_every_key(tmp_path: Path) -> None:
 
 # -- runs (mock) --------------------------------------------------------------------------
 
-def test_both_orders_are_judged_stored_and_reused_across_runs(ws: Workspace) -> None:
+def test_both_orders_are_judged_stored_and_reused_across_runs(ws: Workspace, mock: Mocks) -> None:
     a, b = cards("patchpilot", "diffsage")
     seen: list[tuple[int, int]] = []
     [h2h] = judge_pairs(ws, [(a, b)], "mock", progress=lambda d, t: seen.append((d, t)))
-    assert MockBackend.calls == 8 and ws.store.pair_count() == 8   # 4 personas x 2 orders
+    assert mock.calls == 8 and ws.store.pair_count() == 8   # 4 personas x 2 orders
     assert seen[0] == (0, 8) and seen[-1] == (8, 8)
     assert [r.persona for r in h2h.rows] == ["builder", "skeptic", "futurist", "founder"]
     for row in h2h.rows:
@@ -86,19 +86,19 @@ def test_both_orders_are_judged_stored_and_reused_across_runs(ws: Workspace) -> 
         assert ab.output and ba.output
         assert row.result == by_hand(ab.output.choice, ba.output.choice)
     [again] = judge_pairs(ws, [(a, b)], "mock")
-    assert MockBackend.calls == 8 and again == h2h                 # 0 requests
+    assert mock.calls == 8 and again == h2h                 # 0 requests
     [reverse] = judge_pairs(ws, [(b, a)], "mock")                  # B first is A first swapped
-    assert MockBackend.calls == 8
+    assert mock.calls == 8
     assert [(r.ab and r.ab.key, r.ba and r.ba.key) for r in reverse.rows] == [
         (r.ba and r.ba.key, r.ab and r.ab.key) for r in h2h.rows]
 
 
-def test_scripted_picks_give_each_outcome(ws: Workspace) -> None:
+def test_scripted_picks_give_each_outcome(ws: Workspace, mock: Mocks) -> None:
     a, b = cards("patchpilot", "diffsage")
     # jobs run persona by persona, A first then B first
     for reply in (pick("first"), pick("second"), pick("first"), pick("first"),
                   pick("neither-ship"), pick("neither-ship"), pick("both-ship"), pick("second")):
-        MockBackend.enqueue(reply)
+        mock.enqueue(reply)
     [h2h] = judge_pairs(ws, [(a, b)], "mock")
     assert [(r.persona, r.result) for r in h2h.rows] == [
         ("builder", "a"), ("skeptic", "inconsistent"), ("futurist", "neither"),
@@ -111,13 +111,13 @@ def test_scripted_picks_give_each_outcome(ws: Workspace) -> None:
 
 
 def test_a_judgment_that_never_validates_is_kept_failed_and_retried_next_run(
-        ws: Workspace) -> None:
+        ws: Workspace, mock: Mocks) -> None:
     a, b = cards("patchpilot", "diffsage")
     # each round asks A first, then B first: A first fails three times, B first once
-    MockBackend.enqueue('{"reason": "Cut', "length")
+    mock.enqueue('{"reason": "Cut', "length")
     for reply in (pick("third"), "not json", pick("second"),
                   pick("first", reason="One. Two. Three.")):
-        MockBackend.enqueue(reply)
+        mock.enqueue(reply)
     [h2h] = judge_pairs(ws, [(a, b)], "mock", ["builder"])
     row = h2h.rows[0]
     assert row.ab and row.ab.choice is None and row.result == "failed"
@@ -132,9 +132,9 @@ def test_a_judgment_that_never_validates_is_kept_failed_and_retried_next_run(
     assert stored.failure == row.ab.failure == stored.attempts[-1].error
     ba = ws.store.get_pair(row.ba.key)
     assert ba and ba.ok and (ba.attempts[0].error or "").startswith("invalid choice")
-    assert MockBackend.calls == 5
+    assert mock.calls == 5
     [again] = judge_pairs(ws, [(a, b)], "mock", ["builder"])          # only the failed one
-    assert MockBackend.calls == 6 and again.rows[0].ab and again.rows[0].ab.choice
+    assert mock.calls == 6 and again.rows[0].ab and again.rows[0].ab.choice
 
 
 # -- the real engine ----------------------------------------------------------------------
@@ -170,18 +170,20 @@ def test_real_engine_judges_both_orders_and_disagreeing_orders_are_inconsistent(
 
 # -- leases (mock) ------------------------------------------------------------------------
 
-def test_a_judgment_another_live_run_holds_is_waited_for_not_paid_twice(ws: Workspace) -> None:
+def test_a_judgment_another_live_run_holds_is_waited_for_not_paid_twice(
+        ws: Workspace, mock: Mocks) -> None:
     """Another run holds A-first/builder's lease and stores it half a second later: this
     run judges the other seven, waits, and reads that one from the store."""
     a, b = cards("patchpilot", "diffsage")
     settings = ws.settings("mock")
     job = make_pair_job(a, b, ws.personas(["builder"])[0], settings)
     ws.store.claim([job.key], "other run")
+    theirs = MockBackend(settings.spec)
 
     def other_run() -> None:
         time.sleep(0.5)
         with Store(ws.output) as store:
-            [done] = run_jobs([job], MockBackend(settings.spec), settings,
+            [done] = run_jobs([job], theirs, settings,
                               contract=PairContract(settings))
             store.put_pair(done.model_copy(update={"provenance": {
                 **done.provenance, "by": "the other run"}}))
@@ -191,7 +193,7 @@ def test_a_judgment_another_live_run_holds_is_waited_for_not_paid_twice(ws: Work
     thread.start()
     [h2h] = judge_pairs(ws, [(a, b)], "mock")
     thread.join()
-    assert MockBackend.calls == 8                  # 7 here, 1 by the other run
+    assert (mock.calls, theirs.calls) == (7, 1)  # 7 here, 1 by the other run
     held = ws.store.get_pair(job.key)
     assert held and held.provenance["by"] == "the other run" and h2h.rows[0].ab
     assert h2h.rows[0].ab.key == job.key and h2h.rows[0].ab.choice == held.output.choice  # type: ignore[union-attr]
@@ -199,12 +201,13 @@ def test_a_judgment_another_live_run_holds_is_waited_for_not_paid_twice(ws: Work
     assert ws.store.claim(keys, "after", skip_done=False) == set(keys)  # all released
 
 
-def test_a_judgment_whose_lease_lapses_without_a_result_is_judged_here(ws: Workspace) -> None:
+def test_a_judgment_whose_lease_lapses_without_a_result_is_judged_here(
+        ws: Workspace, mock: Mocks) -> None:
     a, b = cards("patchpilot", "diffsage")
     job = make_pair_job(a, b, ws.personas(["builder"])[0], ws.settings("mock"))
     ws.store.claim([job.key], "stalled run", ttl_s=0.5)  # alive, but never renews
     [h2h] = judge_pairs(ws, [(a, b)], "mock", ["builder"])
-    assert MockBackend.calls == 2 and h2h.rows[0].ab and h2h.rows[0].ab.choice
+    assert mock.calls == 2 and h2h.rows[0].ab and h2h.rows[0].ab.choice
     assert ws.store.get_pair(job.key) is not None
 
 

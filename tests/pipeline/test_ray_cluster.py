@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from panel.backends.mock import MockBackend
+from panel.backends.mock import Mocks
 from panel.config.workspace import Workspace
 from panel.inputs.cards import load_cards
 from panel.pipeline.batch import Shard, run_batch
@@ -21,10 +21,11 @@ from conftest import EMBEDDED, EXAMPLES
 from factories import another_run_stores
 
 
-def test_ray_batch_matches_a_local_batch_keeps_leases_and_resumes(tmp_path: Path) -> None:
+def test_ray_batch_matches_a_local_batch_keeps_leases_and_resumes(
+        tmp_path: Path, mock: Mocks) -> None:
     cards = [EXAMPLES / "diffsage.yaml", EXAMPLES / "voicedesk.yaml", EXAMPLES / "tracelens.yaml"]
     local = run_batch(cards, tmp_path / "local", "mock")
-    MockBackend.reset()
+    mock.reset()
     ws = Workspace(tmp_path / "ray")
     other = plan(ws, [c.card for c in load_cards(cards)], "mock")[5]
     thread = another_run_stores(ws, other, after_s=1.0)
@@ -33,7 +34,7 @@ def test_ray_batch_matches_a_local_batch_keeps_leases_and_resumes(tmp_path: Path
     thread.join()
     assert ray.ok and (ray.cards, ray.requests, ray.counts.reviewed) == (3, 11, 11)
     assert ray.counts.by_other == 1 and ray.log.unavailable == []
-    assert MockBackend.calls == 1  # the other run's; the rest were made in the Ray actor
+    assert mock.calls == 1  # the other run's; the rest were made in the Ray actor
     with Store(tmp_path / "ray") as store:
         assert store.count() == 12
         keys = [r.key for r in store.all()]

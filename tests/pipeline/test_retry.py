@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 
 from panel.backends.base import Backend, GenRequest, GenResult, OnResult, Settle
-from panel.backends.mock import MockBackend, _valid
+from panel.backends.mock import MockBackend, Mocks, _valid
 from panel.config.workspace import Workspace
 from panel.contract.bound import max_tokens_bound
 from panel.contract.evidence import quote_texts
@@ -31,11 +31,12 @@ def card():
     return load_cards([EXAMPLES / "voicedesk.yaml"])[0].card
 
 
-def test_each_failure_kind_is_retried_with_a_new_seed_and_recorded(ws: Workspace) -> None:
-    MockBackend.enqueue('{"reasoning": "Cut off', "length")
-    MockBackend.enqueue(json.dumps({"reasoning": "Bad verdict here.", "score": 10,
-                                    "verdict": "ship", "review": "A b c d e. F g h i j."}))
-    MockBackend.enqueue(VALID)
+def test_each_failure_kind_is_retried_with_a_new_seed_and_recorded(
+        ws: Workspace, mock: Mocks) -> None:
+    mock.enqueue('{"reasoning": "Cut off', "length")
+    mock.enqueue(json.dumps({"reasoning": "Bad verdict here.", "score": 10,
+                             "verdict": "ship", "review": "A b c d e. F g h i j."}))
+    mock.enqueue(VALID)
     rec = review_cards(ws, [card()], "mock", ["builder"]).records[0]
     assert rec.ok and rec.output and rec.output.score == 70
     assert [a.error is None for a in rec.attempts] == [False, False, True]
@@ -45,9 +46,9 @@ def test_each_failure_kind_is_retried_with_a_new_seed_and_recorded(ws: Workspace
     assert seeds == [request_seed(rec.key, i) for i in range(3)] and len(set(seeds)) == 3
 
 
-def test_a_review_that_never_validates_is_stored_as_failed(ws: Workspace) -> None:
+def test_a_review_that_never_validates_is_stored_as_failed(ws: Workspace, mock: Mocks) -> None:
     for _ in range(3):
-        MockBackend.enqueue("not json")
+        mock.enqueue("not json")
     summary = review_cards(ws, [card()], "mock", ["skeptic"])
     rec = summary.records[0]
     assert (rec.status, len(rec.attempts), rec.output) == ("failed", 3, None)
@@ -56,13 +57,13 @@ def test_a_review_that_never_validates_is_stored_as_failed(ws: Workspace) -> Non
     assert summary.failed == [rec]
 
 
-def test_rerun_reuses_the_store_and_force_reruns(ws: Workspace) -> None:
+def test_rerun_reuses_the_store_and_force_reruns(ws: Workspace, mock: Mocks) -> None:
     first = review_cards(ws, [card()], "mock")
-    assert (first.reviewed, first.reused, MockBackend.calls) == (4, 0, 4)
+    assert (first.reviewed, first.reused, mock.calls) == (4, 0, 4)
     again = review_cards(ws, [card()], "mock")
-    assert (again.reviewed, again.reused, MockBackend.calls) == (0, 4, 4)
+    assert (again.reviewed, again.reused, mock.calls) == (0, 4, 4)
     forced = review_cards(ws, [card()], "mock", force=True)
-    assert (forced.reviewed, MockBackend.calls) == (4, 8)
+    assert (forced.reviewed, mock.calls) == (4, 8)
     assert ws.store.count() == 4
 
 
@@ -148,7 +149,8 @@ def test_a_failed_reply_is_retried_at_once_while_the_batch_still_runs(ws: Worksp
     assert [len(r.attempts) for r in records[1:]] == [1, 1, 1]
 
 
-def test_a_reply_with_log_probabilities_stores_its_expected_score(ws: Workspace) -> None:
+def test_a_reply_with_log_probabilities_stores_its_expected_score(
+        ws: Workspace, mock: Mocks) -> None:
     """The mock replays the tokens of VALID with two alternatives at each score digit:
     E = .8*70 + .2*60 at the first digit, then ".9*0 + .1*5" at the second for both."""
     from panel.contract.expected import TokenLogprobs
@@ -158,8 +160,8 @@ def test_a_reply_with_log_probabilities_stores_its_expected_score(ws: Workspace)
               TokenLogprobs("7", {"7": math.log(.8), "6": math.log(.2)}),
               TokenLogprobs("0", {"0": math.log(.9), "5": math.log(.1)}),
               TokenLogprobs(tail, {tail: 0.0})]
-    MockBackend.enqueue(VALID, logprobs=tokens)
-    MockBackend.enqueue(VALID)  # no log-probabilities: no expected score
+    mock.enqueue(VALID, logprobs=tokens)
+    mock.enqueue(VALID)  # no log-probabilities: no expected score
     first, second = review_cards(ws, [card()], "mock", ["builder", "skeptic"]).records
     assert first.expected_score == pytest.approx(.8 * 70.5 + .2 * 60.5)
     # 70 and 75 ship; 60 and 65 are in the overlap with a forced verdict (1/2)
@@ -179,7 +181,7 @@ class EngineErrors(MockBackend):
         results = []
         for req in requests:
             if int(req.id.rsplit("#", 1)[1]) in self.failing:
-                MockBackend.calls += 1
+                self.history.append(req)
                 res = GenResult(id=req.id, error="engine returned no output")
                 if on_result:
                     on_result(res)
@@ -195,8 +197,9 @@ def test_an_engine_error_is_an_attempt_retried_with_the_next_seed_end_to_end(
     with both attempts and their two distinct seeds. Then every attempt erring: a failed
     review stored with the engine's reason, and no output."""
     settings = ws.settings("mock")
-    summary = review_cards(ws, [card()], "mock", backend=EngineErrors(settings.spec))
-    assert MockBackend.calls == 8 and len(summary.records) == 4
+    backend = EngineErrors(settings.spec)
+    summary = review_cards(ws, [card()], "mock", backend=backend)
+    assert backend.calls == 8 and len(summary.records) == 4
     for rec in summary.records:
         assert rec.ok and [a.error for a in rec.attempts] == [
             "engine error: engine returned no output", None]
@@ -213,11 +216,12 @@ def test_an_engine_error_is_an_attempt_retried_with_the_next_seed_end_to_end(
     assert ws.store.get(failed.key) == failed
 
 
-def test_a_review_records_its_evidence_and_its_unsupported_claims(ws: Workspace) -> None:
+def test_a_review_records_its_evidence_and_its_unsupported_claims(
+        ws: Workspace, mock: Mocks) -> None:
     """The mock quotes the card; a planted price and name the card lacks are recorded."""
-    MockBackend.enqueue(json.dumps({"reasoning": "Fine notes here.", "score": 70,
-                                    "verdict": "ship", "review": "VoiceDesk answers calls "
-                                    "for $4 a month. It syncs with Zendesk Plus."}))
+    mock.enqueue(json.dumps({"reasoning": "Fine notes here.", "score": 70,
+                             "verdict": "ship", "review": "VoiceDesk answers calls "
+                             "for $4 a month. It syncs with Zendesk Plus."}))
     rec = review_cards(ws, [card()], "mock", ["builder"]).records[0]
     assert rec.ok and rec.output is not None
     assert rec.output.evidence == [quote_texts(card().description)[0]]

@@ -20,7 +20,7 @@ from panel.inputs.cards import ToolCard
 from panel.pipeline import batch as batch_module
 from panel.pipeline.batch import Shard, merge, run_batch
 from panel.pipeline.jobs import Planner, make_job, provenance_key
-from panel.store import sqlite as sqlite_module
+from panel.store import merge as merge_module
 from panel.store.sqlite import Store
 
 from kill import kill_part_way
@@ -199,7 +199,7 @@ def test_sigkill_in_a_later_window_loses_and_repeats_nothing(tmp_path: Path) -> 
 
 def test_a_bad_row_on_a_later_page_of_a_shard_leaves_the_store_unchanged(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sqlite_module, "MERGE_PAGE", 3)
+    monkeypatch.setattr(merge_module, "MERGE_PAGE", 3)
     path = feed(tmp_path / "cards.jsonl", [json.dumps(card(i)) for i in range(4)])
     out = tmp_path / "out"
     for i in range(2):

@@ -9,11 +9,11 @@ import json
 import pytest
 
 from panel.backends import create_backend
+from panel.backends import lazy as lazy_module
 from panel.backends.base import Backend
 from panel.config.registry import ModelSpec
 from panel.config.workspace import Workspace
 from panel.inputs.cards import load_cards
-from panel.publish import compare as compare_module
 from panel.publish.compare import compare_cards
 
 from conftest import EXAMPLES
@@ -27,7 +27,7 @@ def test_reviews_and_judgments_share_one_engine_and_a_rerun_starts_none(
         started.append(create_backend(spec))
         return started[-1]
 
-    monkeypatch.setattr(compare_module, "create_backend", counting)
+    monkeypatch.setattr(lazy_module, "create_backend", counting)
     a, b = (c.card for c in load_cards([EXAMPLES / "patchpilot.yaml",
                                         EXAMPLES / "diffsage.yaml"]))
     comp, paths, h2h = compare_cards(ws, a, b, "mock", ["builder"], head_to_head=True)

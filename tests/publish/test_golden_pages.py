@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from panel.backends.mock import MockBackend
+from panel.backends.mock import Mocks
 from panel.config.workspace import Workspace
 from panel.inputs.cards import load_cards
 from panel.pipeline.pairwise import judge_pairs
@@ -28,7 +28,7 @@ HOSTILE_REASON = ('Pick <script>alert(1)</script> "><img src=x onerror=alert(1)>
                   '[x](javascript:alert(1)) *em* {{ 7*7 }} now.')
 
 
-def head_to_head_replies() -> None:
+def head_to_head_replies(mock: Mocks) -> None:
     """One round of 8 judgments (persona by persona, hostile card first then second), then
     the two retries of the skeptic's 'hostile first', which fails every attempt."""
     def pick(choice: str, reason: str = "Plain reason here.") -> str:
@@ -37,14 +37,14 @@ def head_to_head_replies() -> None:
     for reply in (pick("first", HOSTILE_REASON), pick("second"), "not json", pick("first"),
                   pick("first"), pick("first"), pick("neither-ship"), pick("neither-ship"),
                   "not json", "not json"):
-        MockBackend.enqueue(reply)
+        mock.enqueue(reply)
 
 
-def site_files(output: Path) -> dict[str, bytes]:
+def site_files(output: Path, mock: Mocks) -> dict[str, bytes]:
     ws = Workspace(output, ROOT)
     cards = [c.card for c in load_cards([GOLDEN / "hostile.yaml", EXAMPLES / "tracelens.yaml"])]
     review_cards(ws, cards, "mock")
-    head_to_head_replies()
+    head_to_head_replies(mock)
     judge_pairs(ws, [(cards[0], cards[1])], "mock")
     add_pair(ws, cards[0].slug, cards[1].slug)
     build_site(ws, "mock")
@@ -53,8 +53,8 @@ def site_files(output: Path) -> dict[str, bytes]:
             for p in sorted(site.rglob("*")) if p.is_file()}
 
 
-def test_pages_match_the_golden_files_byte_for_byte(tmp_path: Path) -> None:
-    files = site_files(tmp_path / "out")
+def test_pages_match_the_golden_files_byte_for_byte(tmp_path: Path, mock: Mocks) -> None:
+    files = site_files(tmp_path / "out", mock)
     if os.environ.get("PANEL_UPDATE_GOLDEN"):
         for name, data in files.items():
             (GOLDEN / "site" / name).parent.mkdir(parents=True, exist_ok=True)
@@ -67,8 +67,8 @@ def test_pages_match_the_golden_files_byte_for_byte(tmp_path: Path) -> None:
         assert data == golden[name], f"{name} differs from tests/publish/golden/site/{name}"
 
 
-def test_no_page_carries_the_hostile_markup_live(tmp_path: Path) -> None:
-    for name, data in site_files(tmp_path / "out").items():
+def test_no_page_carries_the_hostile_markup_live(tmp_path: Path, mock: Mocks) -> None:
+    for name, data in site_files(tmp_path / "out", mock).items():
         text = data.decode("utf-8")
         if name.endswith(".html"):
             assert "<script>alert" not in text and "<img src=x" not in text, name

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from panel.backends.mock import Mocks
 from panel.cli import main
 from panel.config.workspace import Workspace
 from panel.errors import InputError
@@ -89,21 +90,20 @@ def test_votes_file_is_validated(ws: Workspace) -> None:
         load_votes(folder, "b")
 
 
-def test_a_failed_review_shows_every_attempts_reason(ws: Workspace) -> None:
+def test_a_failed_review_shows_every_attempts_reason(ws: Workspace, mock: Mocks) -> None:
     from html import escape
 
-    from panel.backends.mock import MockBackend
 
     card = load_cards([EXAMPLES / "tracelens.yaml"])[0].card
-    MockBackend.reset()
-    MockBackend.enqueue(HOSTILE)  # not JSON, and hostile
-    MockBackend.enqueue(json.dumps({"reasoning": "r", "score": 101, "verdict": "ship",
-                                    "review": "x"}))
-    MockBackend.enqueue('{"reasoning": "cut off', finish_reason="length")
+    mock.reset()
+    mock.enqueue(HOSTILE)  # not JSON, and hostile
+    mock.enqueue(json.dumps({"reasoning": "r", "score": 101, "verdict": "ship",
+                             "review": "x"}))
+    mock.enqueue('{"reasoning": "cut off', finish_reason="length")
     try:
         [rec] = review_cards(ws, [card], "mock", ["builder"]).records
     finally:
-        MockBackend.reset()
+        mock.reset()
     reasons = [a.error or "" for a in rec.attempts]
     assert not rec.ok and len(reasons) == 3 and all(reasons) and len(set(reasons)) == 3
     assert rec.failure == reasons[-1]

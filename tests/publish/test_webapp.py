@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from panel.backends.mock import Mocks
 from panel.config.workspace import Workspace
 from panel.contract.evidence import quote_texts
 from panel.inputs.cards import ToolCard, load_cards
@@ -357,13 +358,11 @@ def assert_quotes_and_claims(page: Any, quoted: set[str]) -> None:
 
 
 def test_quotes_are_highlighted_and_a_planted_claim_flagged_on_site_and_app(
-        ws: Workspace, site_url: str, app_url: str, tab: Tab) -> None:
-    from panel.backends.mock import MockBackend
-
+        ws: Workspace, site_url: str, app_url: str, tab: Tab, mock: Mocks) -> None:
     cards = [c.card for c in load_cards([EXAMPLES / "patchpilot.yaml",
                                          EXAMPLES / "diffsage.yaml"])]
-    MockBackend.enqueue(json.dumps({"reasoning": "Planted notes here.", "score": 70,
-                                    "verdict": "ship", "review": PLANTED}))
+    mock.enqueue(json.dumps({"reasoning": "Planted notes here.", "score": 70,
+                             "verdict": "ship", "review": PLANTED}))
     review_cards(ws, cards, "mock")
     add_pair(ws, "patchpilot", "diffsage")
     build_site(ws, "mock")
@@ -439,9 +438,9 @@ def test_a_page_on_another_origin_cannot_change_or_frame_the_app(
 
 
 def test_site_and_app_show_the_head_to_head_line_per_persona(ws: Workspace, site_url: str,
-                                                             app_url: str, tab: Tab) -> None:
+                                                             app_url: str, tab: Tab,
+                                                             mock: Mocks) -> None:
     """Judged pairs show a line per persona beside the scorecard, hostile names as text."""
-    from panel.backends.mock import MockBackend
     from panel.pipeline.pairwise import judge_pairs
 
     bad = seed(ws)
@@ -449,8 +448,8 @@ def test_site_and_app_show_the_head_to_head_line_per_persona(ws: Workspace, site
                                           EXAMPLES / "diffsage.yaml"]))
     for choice in ("first", "second", "first", "first", "neither-ship", "neither-ship",
                    "second", "first"):  # persona by persona, PatchPilot first then DiffSage
-        MockBackend.enqueue(f'{{"reason": "Fewer steps on day one.", "choice": "{choice}", '
-                            '"margin": 70}')
+        mock.enqueue(f'{{"reason": "Fewer steps on day one.", "choice": "{choice}", '
+                     '"margin": 70}')
     _, hostile = judge_pairs(ws, [(pp, ds), (bad, pp)], "mock")
     build_site(ws, "mock")
     expected = [["Builder", "PatchPilot in both orders"],

@@ -12,7 +12,9 @@ import pytest
 from click.testing import CliRunner
 from scipy import stats
 
+from panel.backends import lazy as lazy_module
 from panel.backends.base import Backend
+from panel.backends.mock import Mocks
 from panel.cli import main
 from panel.config.registry import ModelSpec
 from panel.config.workspace import Workspace
@@ -168,7 +170,7 @@ class _Judge:
 def test_one_engine_per_model_started_once_closed_before_the_next(
         ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
     events: list[str] = []
-    real = audit_module.create_backend
+    real = lazy_module.create_backend
 
     def tracked(spec: ModelSpec) -> Backend:
         events.append(f"open {spec.name}")
@@ -177,7 +179,7 @@ def test_one_engine_per_model_started_once_closed_before_the_next(
         engine.close = lambda: (events.append(f"close {spec.name}"), close())[1]  # type: ignore
         return engine
 
-    monkeypatch.setattr(audit_module, "create_backend", tracked)
+    monkeypatch.setattr(lazy_module, "create_backend", tracked)
     judge = _Judge()
     audit = Audit(name="a", models=["mock", "mock-alt"], cards=TWO, personas=["builder"])
     report = run_audit(ws, audit, judge=judge)
@@ -231,22 +233,20 @@ SCRIPT = {
 }
 
 
-def _enqueue() -> None:
-    from panel.backends.mock import MockBackend
-
+def _enqueue(mock: Mocks) -> None:
     retries = 0
     for scores in SCRIPT.values():
         for score in scores:
             if score is None:
-                MockBackend.enqueue("not json")
+                mock.enqueue("not json")
                 retries += 1
                 continue
             verdict = "ship" if score >= 60 else "skip"
-            MockBackend.enqueue(json.dumps({
+            mock.enqueue(json.dumps({
                 "reasoning": "Scripted notes for the audit test.", "score": score,
                 "verdict": verdict, "review": "Scripted review one. Scripted review two."}))
     for _ in range(2 * retries):
-        MockBackend.enqueue("not json")
+        mock.enqueue("not json")
 
 
 # By hand, shifts (perturbed - original), builder then skeptic:
@@ -309,11 +309,11 @@ mock                 all           4   2    0     100.0  [2.4, 100.0]"""
 
 
 def test_the_cli_audit_on_the_mock_prints_the_table_and_writes_json_csv_svg(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mock: Mocks) -> None:
     monkeypatch.setattr(audit_module, "judge_pairs", _Judge())
     out = tmp_path / "o"
     args = ["audit", *TWO, "--models", "mock", "-p", "builder,skeptic", "-o", str(out)]
-    _enqueue()
+    _enqueue(mock)
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 0, res.output
     folder = out / "audits" / "mock"
@@ -341,8 +341,7 @@ def test_the_cli_audit_on_the_mock_prints_the_table_and_writes_json_csv_svg(
     # A re-run reuses the store (only the failed review is asked again, and fails again) and
     # draws the same files, the SVG byte for byte.
     for _ in range(3):
-        from panel.backends.mock import MockBackend
-        MockBackend.enqueue("not json")
+        mock.enqueue("not json")
     again = CliRunner().invoke(main, args)
     assert again.stdout == res.stdout
     assert (folder / "bias.svg").read_text() == svg
@@ -395,16 +394,16 @@ mock                 all        consistency     %         2   2    1     50.0  [
 # 40.36) = 0.4985, so [0.15, 99.85]: two pairs say little, and the interval says so.
 
 
-def test_position_bias_end_to_end_through_pairwise_judging_on_the_mock(tmp_path: Path) -> None:
+def test_position_bias_end_to_end_through_pairwise_judging_on_the_mock(
+        tmp_path: Path, mock: Mocks) -> None:
     """3 cards: 3 pairs x 2 orders, judged by pipeline.pairwise on scripted mock picks."""
-    from panel.backends.mock import MockBackend
 
     # In the judge's order, pair by pair, A first then B first: (tracelens, diffsage) first
     # in both orders (follows the position); (tracelens, slidesmith) first then second
     # (tracelens both times: consistent); (diffsage, slidesmith) fails every attempt.
     for choice in ["first", "first", "first", "second", "bad", "bad", "bad", "bad",
                    "bad", "bad"]:
-        MockBackend.enqueue("not json" if choice == "bad" else json.dumps(
+        mock.enqueue("not json" if choice == "bad" else json.dumps(
             {"reason": "Scripted pick for the test.", "choice": choice, "margin": 50}))
     out = tmp_path / "o"
     args = ["audit", *THREE, "--models", "mock", "--biases", "position", "-p", "builder",
@@ -418,11 +417,11 @@ def test_position_bias_end_to_end_through_pairwise_judging_on_the_mock(tmp_path:
         ("tracelens", "slidesmith", "first", "second", "a"),
         ("diffsage", "slidesmith", None, None, "failed")]
     assert Workspace(output=out).store.count() == 0  # nothing reaches the site's store
-    calls = MockBackend.calls
+    calls = mock.calls
     for _ in range(6):  # a re-run asks only the failed judgments again
-        MockBackend.enqueue("not json")
+        mock.enqueue("not json")
     assert CliRunner().invoke(main, args).stdout == res.stdout
-    assert MockBackend.calls == calls + 6
+    assert mock.calls == calls + 6
 
 
 def test_k_samples_pair_each_perturbed_review_with_its_own_samples_original(

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from panel.backends.mock import MockBackend
+from panel.backends.mock import Mocks
 from panel.cli import main
 from panel.config.workspace import Workspace
 from panel.errors import InputError, PanelError
@@ -39,12 +39,12 @@ def test_study_stores_both_backbones_side_by_side(ws: Workspace) -> None:
     assert not seeds["mock"] & seeds["mock-alt"]
 
 
-def test_rerun_reuses_the_store(ws: Workspace) -> None:
+def test_rerun_reuses_the_store(ws: Workspace, mock: Mocks) -> None:
     study = Study(name="s", models=["mock", "mock-alt"], cards=[str(EXAMPLES / "tracelens.yaml")])
     run_study(ws, study)
-    calls = MockBackend.calls
+    calls = mock.calls
     doc = run_study(ws, study)
-    assert MockBackend.calls == calls
+    assert mock.calls == calls
     assert [r["reused"] for r in doc["runs"].values()] == [4, 4]
 
 

@@ -3,10 +3,14 @@ proving model behaviour: that is what the engine tests on the embedded model are
 
 By default it answers every request with a valid reply derived from the request's seed (a
 review, or a head-to-head pick when the request's schema is ``PairOutput``), so results
-are deterministic, with no log-probabilities. ``MockBackend.script`` queues exact replies
-(text, finish_reason and, if given, the tokens' log-probabilities) to test failure paths
-and what is kept of a reply, like simonw/llm's ``MockModel.enqueue``; a scripted review
-that has no ``evidence`` gets the card's first quote, so a script states only what it tests.
+are deterministic, with no log-probabilities. Each instance has a ``script`` of exact
+replies (text, finish_reason and, if given, the tokens' log-probabilities) to test failure
+paths and what is kept of a reply, and a ``history`` of the requests it served, like
+simonw/llm's ``MockModel`` (its queue and history). A backend a run builds through the
+registry is out of a test's reach, so ``Mocks`` (tests/conftest.py installs one per test
+as the ``mock`` factory) hands every instance it makes one queue the test fills first, and
+keeps the instances for the test to read. A scripted review that has no ``evidence`` gets
+the card's first quote, so a script states only what it tests.
 ``PANEL_MOCK_DELAY_S`` makes each request take that long, so a test can kill a batch
 part-way through; ``PANEL_MOCK_UNAVAILABLE`` makes every request a transient failure (a
 server that serves nothing), also inside Ray actors, which inherit the environment.
@@ -19,7 +23,7 @@ import os
 import time
 from collections import deque
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING
 
 from panel.backends.base import Backend, GenRequest, GenResult, OnResult
 from panel.contract.expected import TokenLogprobs
@@ -28,32 +32,38 @@ if TYPE_CHECKING:
     from panel.config.registry import ModelSpec
 
 
+Reply = tuple[str, str, list[TokenLogprobs] | None]
+"""A scripted reply: text, finish_reason, the tokens' log-probabilities (or None)."""
+
+
 class MockBackend(Backend):
-    """Deterministic fake: counts calls so tests can assert "zero model calls"."""
+    """Deterministic fake with its own script and history, so a test can assert exactly
+    what one backend was asked ("zero model calls" on a re-run)."""
 
-    script: ClassVar[deque[tuple[str, str, list[TokenLogprobs] | None]]] = deque()
-    calls: ClassVar[int] = 0
-
-    def __init__(self, spec: ModelSpec):
+    def __init__(self, spec: ModelSpec, script: deque[Reply] | None = None):
         super().__init__(spec)
+        self.script: deque[Reply] = deque() if script is None else script
+        """Replies for the next requests, oldest first; a request with none left gets a
+        valid reply derived from its seed. Shared when given (see ``Mocks``)."""
+        self.history: list[GenRequest] = []
+        """Every request this instance served, in order."""
 
-    @classmethod
-    def enqueue(cls, text: str, finish_reason: str = "stop",
+    @property
+    def calls(self) -> int:
+        """Requests served so far."""
+        return len(self.history)
+
+    def enqueue(self, text: str, finish_reason: str = "stop",
                 logprobs: list[TokenLogprobs] | None = None) -> None:
         """The next request gets exactly this reply."""
-        cls.script.append((text, finish_reason, logprobs))
-
-    @classmethod
-    def reset(cls) -> None:
-        cls.script.clear()
-        cls.calls = 0
+        self.script.append((text, finish_reason, logprobs))
 
     def generate(self, requests: Sequence[GenRequest],
                  on_result: OnResult | None = None) -> list[GenResult]:
         results = []
         delay = float(os.environ.get("PANEL_MOCK_DELAY_S") or 0)
         for req in requests:
-            MockBackend.calls += 1
+            self.history.append(req)
             if delay:  # sleep(0) still yields the CPU: ~0.6 ms a request on a busy machine
                 time.sleep(delay)
             if os.environ.get("PANEL_MOCK_UNAVAILABLE"):  # a server that serves nothing
@@ -72,6 +82,39 @@ class MockBackend(Backend):
                 on_result(res)
             results.append(res)
         return results
+
+
+class Mocks:
+    """The mock backends a test's runs build, and the replies queued for them.
+
+    Installed as the registry's ``mock`` factory (tests/conftest.py does it for every
+    test), it gives each instance it makes the one ``script`` the test filled before the
+    run started, and keeps the instances in ``made``, in order, for the test to read.
+    """
+
+    def __init__(self) -> None:
+        self.script: deque[Reply] = deque()
+        self.made: list[MockBackend] = []
+
+    def __call__(self, spec: ModelSpec) -> MockBackend:
+        """The registry's factory: a new instance on the shared script, remembered."""
+        self.made.append(MockBackend(spec, self.script))
+        return self.made[-1]
+
+    def enqueue(self, text: str, finish_reason: str = "stop",
+                logprobs: list[TokenLogprobs] | None = None) -> None:
+        """The next request any of them serves gets exactly this reply."""
+        self.script.append((text, finish_reason, logprobs))
+
+    @property
+    def calls(self) -> int:
+        """Requests served by every instance made so far."""
+        return sum(m.calls for m in self.made)
+
+    def reset(self) -> None:
+        """Forget the instances and the replies left (a test's second phase)."""
+        self.script.clear()
+        self.made.clear()
 
 
 def _with_evidence(text: str, req: GenRequest) -> str:

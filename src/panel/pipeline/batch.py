@@ -28,8 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from panel.backends import Backend, GenRequest, GenResult, create_backend
+from panel.backends import Backend, GenRequest, GenResult
 from panel.backends.base import OnResult, Settle
+from panel.backends.lazy import LazyBackend
 from panel.config.registry import ModelSpec
 from panel.config.settings import Samples, SamplesChoice, samples_policy
 from panel.config.workspace import Workspace
@@ -85,25 +86,21 @@ class Shard:
         return child(base / "shards", f"{self.index}-of-{self.count}", field="--shard")
 
 
-class CountingBackend(Backend):
+class CountingBackend(LazyBackend):
     """Starts the real backend on the first request and counts requests sent to it.
 
     The count is the run's "model calls" (a re-run of an unchanged batch must show 0), and
     starting lazily means a fully stored batch never pays the engine start.
     """
 
-    kind = "counting"
-
     def __init__(self, spec: ModelSpec, inner: Backend | None = None):
-        super().__init__(spec)
-        self.inner = inner
-        self.owned = inner is None
+        super().__init__(spec, inner)
         self.requests = 0
 
     def generate(self, requests: Sequence[GenRequest],
                  on_result: OnResult | None = None) -> list[GenResult]:
         self.requests += len(requests)
-        return self._started().generate(requests, on_result)
+        return super().generate(requests, on_result)
 
     def stream(self, requests: Sequence[GenRequest], settle: Settle) -> None:
         """The inner backend's own stream (retries join its running batch), counted."""
@@ -113,24 +110,7 @@ class CountingBackend(Backend):
             return nxt
 
         self.requests += len(requests)
-        self._started().stream(requests, counted)
-
-    def start(self) -> None:
-        """Start the real backend now (a caller timing its work starts after this)."""
-        self._started()
-
-    def _started(self) -> Backend:
-        if self.inner is None:
-            self.inner = create_backend(self.spec)
-        return self.inner
-
-    def versions(self) -> dict[str, str]:
-        return self.inner.versions() if self.inner else {}
-
-    def close(self) -> None:
-        if self.inner is not None and self.owned:
-            self.inner.close()
-            self.inner = None
+        super().stream(requests, counted)
 
 
 WINDOW = 500

@@ -21,8 +21,9 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from panel.backends import Backend, create_backend
+from panel.backends import Backend
 from panel.backends.base import GenRequest, GenResult
+from panel.backends.lazy import LazyBackend
 from panel.config.settings import ReviewSettings
 from panel.config.workspace import Workspace
 from panel.contract.pairwise import (
@@ -236,7 +237,7 @@ class _Run:
         holds (as ``run.Claims`` does for reviews). The engine starts on the first claim."""
         store, owner = self.ws.store, uuid.uuid4().hex
         before = {k: store.get_pair(k) for k in pending}
-        engine: Backend | None = None
+        engine = LazyBackend(self.settings.spec, self.backend)
         beat = _Heartbeat(store, owner)
         try:
             while pending:
@@ -246,7 +247,6 @@ class _Run:
                 jobs = [j for j in ours if j.key not in store.pair_done_keys(mine)]
                 self._count(len(ours) - len(jobs))
                 if jobs:
-                    engine = engine or self.backend or create_backend(self.settings.spec)
                     self._judge(jobs, engine, contract)
                 self._settle(pending, before, owner)
                 if pending and not ours:
@@ -254,8 +254,7 @@ class _Run:
         finally:
             beat.stop()
             store.release(owner)
-            if engine is not None and self.backend is None:
-                engine.close()
+            engine.close()
 
     def _settle(self, pending: dict[str, PairJob], before: dict[str, PairRecord | None],
                 owner: str) -> None:

@@ -22,7 +22,8 @@ from typing import Protocol
 
 from pydantic_core import to_json
 
-from panel.backends import Backend, create_backend
+from panel.backends import Backend
+from panel.backends.lazy import LazyBackend
 from panel.config.settings import ReviewSettings, Samples, SamplesChoice, samples_policy
 from panel.config.workspace import Workspace
 from panel.contract.records import ReviewRecord, now
@@ -261,15 +262,13 @@ class LocalWork:
 
     def __init__(self, settings: ReviewSettings, backend: Backend | None = None,
                  store: Store | None = None):
-        self.settings, self.backend, self.owned = settings, backend, backend is None
+        self.settings, self.backend = settings, LazyBackend(settings.spec, backend)
         self.store = store
         self.usage = Usage()
         """Tokens and engine time of every review made here so far."""
 
     def __call__(self, jobs: list[Job], on_record: Callable[[ReviewRecord], None],
                  on_unavailable: Unavailable) -> None:
-        if self.backend is None:
-            self.backend = create_backend(self.settings.spec)
         made: list[ReviewRecord] = []
 
         def keep(record: ReviewRecord) -> None:
@@ -286,9 +285,7 @@ class LocalWork:
 
     def close(self) -> None:
         """Close the backend if this started it."""
-        if self.owned and self.backend is not None:
-            self.backend.close()
-            self.backend = None
+        self.backend.close()
 
 
 class Claims:

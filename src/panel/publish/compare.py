@@ -12,9 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from panel.backends import Backend, create_backend
-from panel.backends.base import GenRequest, GenResult, OnResult
-from panel.config.registry import ModelSpec
+from panel.backends import Backend
+from panel.backends.lazy import LazyBackend
 from panel.config.settings import SamplesChoice, samples_policy
 from panel.config.workspace import Workspace
 from panel.contract.records import ReviewRecord
@@ -34,8 +33,9 @@ def compare_cards(ws: Workspace, a: ToolCard, b: ToolCard, model: str | None = N
     """Review both tools (reusing stored reviews; ``samples`` per persona), judge them head
     to head if asked (reusing stored judgments), and write the comparison JSON + Markdown."""
     shared = None
-    if head_to_head and backend is None:  # one engine for reviews and judgments, if any
-        backend = shared = _OnDemand(ws.settings(model).spec)
+    # one engine for reviews and judgments, started only if one of them has work to do
+    if head_to_head and backend is None:
+        backend = shared = LazyBackend(ws.settings(model).spec)
     try:
         return _compare(ws, a, b, model, personas, backend, progress, head_to_head,
                         judge_progress, samples)
@@ -92,34 +92,6 @@ def _compare(ws: Workspace, a: ToolCard, b: ToolCard, model: str | None,
     atomic_write(md_path, comparison_markdown(comp, a, b, votes=votes, h2h=h2h,
                                               tallies=tallies))
     return comp, [json_path, md_path], h2h
-
-
-class _OnDemand(Backend):
-    """A backend started on its first request, so that reviews and judgments share one
-    engine (an engine start is the slowest step on a CPU) and a run with nothing to do
-    starts none."""
-
-    def __init__(self, spec: ModelSpec):
-        super().__init__(spec)
-        self._engine: Backend | None = None
-
-    def generate(self, requests: Sequence[GenRequest],
-                 on_result: OnResult | None = None) -> list[GenResult]:
-        if self._engine is None:
-            self._engine = create_backend(self.spec)
-        return self._engine.generate(requests, on_result)
-
-    def versions(self) -> dict[str, str]:
-        return self._engine.versions() if self._engine else {}
-
-    def reset_cache(self) -> None:
-        if self._engine:
-            self._engine.reset_cache()
-
-    def close(self) -> None:
-        if self._engine:
-            self._engine.close()
-            self._engine = None
 
 
 @dataclass

@@ -24,7 +24,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from panel.backends import Backend, create_backend
+from panel.backends import Backend
+from panel.backends.lazy import LazyBackend
 from panel.config.workspace import Workspace
 from panel.contract.records import Edit, ReviewRecord
 from panel.errors import InputError, PanelError, validation_error
@@ -126,7 +127,7 @@ def regenerate(ws: Workspace, tool: str, personas: Sequence[str], model: str | N
             todo.append(persona)
     if not todo:
         return done
-    engine = backend or create_backend(ws.settings(model).spec)
+    engine = LazyBackend(ws.settings(model).spec, backend)
     try:
         for persona in todo:
             sample = next_sample(ws, card.slug, persona, name)
@@ -134,8 +135,7 @@ def regenerate(ws: Workspace, tool: str, personas: Sequence[str], model: str | N
                                    backend=engine)
             done.append(Regenerated(persona, summary.records[0], kept=False))
     finally:
-        if backend is None:
-            engine.close()
+        engine.close()
     return done
 
 

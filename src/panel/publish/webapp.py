@@ -38,6 +38,7 @@ from werkzeug.exceptions import ClientDisconnected
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from panel.backends import Backend, create_backend
+from panel.backends.lazy import EngineHandle
 from panel.config.workspace import Workspace
 from panel.errors import InputError, PanelError
 from panel.publish import editor
@@ -218,18 +219,21 @@ class AppState:
     ws: Workspace
     model: str
     backend: Backend | None = None
-    owned: bool = field(default=False)
+    """An engine lent by the caller (tests), never closed here."""
+    _engine: EngineHandle = field(init=False)
+
+    def __post_init__(self) -> None:
+        # the model's settings are read when the engine starts, not when the app does
+        self._engine = EngineHandle(lambda: create_backend(self.ws.settings(self.model).spec),
+                                    self.backend)
 
     def engine(self) -> Backend:
-        if self.backend is None:
-            self.backend = create_backend(self.ws.settings(self.model).spec)
-            self.owned = True
-        return self.backend
+        """The engine, started at the first regenerate."""
+        return self._engine.get()
 
     def close(self) -> None:
-        if self.owned and self.backend is not None:
-            self.backend.close()
-            self.backend = None
+        """Close the engine if this app started it."""
+        self._engine.close()
 
 
 def form_persona(ws: Workspace, form: MultiDict[str, str]) -> str:

@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from panel.backends import Backend, GenRequest, GenResult, create_backend
-from panel.backends.base import OnResult
+from panel.backends import Backend
+from panel.backends.lazy import LazyBackend
 from panel.config.project import child
 from panel.config.registry import ModelSpec
 from panel.config.workspace import Workspace
@@ -290,45 +290,6 @@ def pair_items(model: str, heads: Sequence[HeadToHead],
 # --- running it -------------------------------------------------------------------------------
 
 
-class OnDemand(Backend):
-    """One model's engine, started at its first request and closed by the audit.
-
-    The reviews and the head-to-head judgments share it, so a model's engine starts at most
-    once, and not at all when the store already holds everything (a re-run only redraws).
-    An engine lent by the caller (tests share one) is used and never closed.
-    """
-
-    def __init__(self, spec: ModelSpec, lent: Backend | None = None):
-        super().__init__(spec)
-        self._engine, self._lent = lent, lent is not None
-
-    @property
-    def started(self) -> bool:
-        return self._engine is not None
-
-    def _get(self) -> Backend:
-        if self._engine is None:
-            self._engine = create_backend(self.spec)
-        return self._engine
-
-    def generate(self, requests: Sequence[GenRequest],
-                 on_result: OnResult | None = None) -> list[GenResult]:
-        return self._get().generate(requests, on_result)
-
-    def versions(self) -> dict[str, str]:
-        return self._engine.versions() if self._engine else {}
-
-    def reset_cache(self) -> None:
-        if self._engine is not None:
-            self._engine.reset_cache()
-
-    def close(self) -> None:
-        if self._engine is not None and not self._lent:
-            self._engine.close()
-        if not self._lent:
-            self._engine = None
-
-
 def _check_cards(loaded: Sequence[LoadedCard], made: Sequence[Variant], audit: Audit) -> None:
     """Distinct tools, and no perturbed card on a slug an input card holds."""
     seen: dict[str, str] = {}
@@ -353,7 +314,7 @@ def _register(aws: Workspace, loaded: Sequence[LoadedCard], made: Sequence[Varia
 
 
 def _run_model(aws: Workspace, audit: Audit, spec: ModelSpec, cards: Sequence[ToolCard],
-               made: Sequence[Variant], engine: OnDemand, judge: Judge,
+               made: Sequence[Variant], engine: LazyBackend, judge: Judge,
                progress: Callable[[str], Progress] | None) -> tuple[
                    list[ReviewRecord], list[HeadToHead], dict[str, Any]]:
     """One model's reviews and judgments, on one engine; (records, heads, run counts)."""
@@ -401,7 +362,7 @@ def run_audit(ws: Workspace, audit: Audit, *, backends: Mapping[str, Backend] | 
     grounded: list[Grounding] = []
     originals = {c.slug: c for c in cards}
     for model, spec in specs.items():
-        engine = OnDemand(spec, (backends or {}).get(model))
+        engine = LazyBackend(spec, (backends or {}).get(model))
         try:
             records, heads, runs[model] = _run_model(aws, audit, spec, cards, made, engine,
                                                      judge, progress)
