@@ -1,8 +1,9 @@
 """Run one fixed 8-request batch (2 cards x 4 personas) on a fresh in-process engine and print
 every attempt.
 
-Used by test_reproducibility.py in two separate processes: a fresh engine each time is what
-"the same engine and batch" means on CPU (see that test's docstring). Eight requests of
+The run that tests/research/test_verify_engine.py has `panel verify` re-run in another
+process: a fresh engine each time is what "the same engine and batch" means on CPU (see
+tests/pipeline/test_reproducibility.py's docstring). Eight requests of
 different lengths share every engine step, which is what could make a batch's results
 depend on more than each request's own seed; a bigger batch adds time, not proof.
 

@@ -144,9 +144,12 @@ def test_agreement_on_a_missing_study_says_what_exists(tmp_path: Path) -> None:
 def test_agreement_without_the_research_extra_is_one_line(tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "o"
-    res = CliRunner().invoke(main, ["study", str(EXAMPLES / "tracelens.yaml"), "--models",
-                                    "mock,mock-alt", "-o", str(out)])
+    cards = [str(EXAMPLES / "tracelens.yaml"), str(EXAMPLES / "voicedesk.yaml")]
+    res = CliRunner().invoke(main, ["study", *cards, "--models", "mock,mock-alt", "-o",
+                                    str(out)])
     assert res.exit_code == 0, res.output
+    # Two cards: an interval over one card needs no SciPy (nothing to bootstrap), over two
+    # it needs its t quantiles.
     for name in ("scipy", "scipy.stats", "sklearn", "sklearn.metrics"):
         monkeypatch.setitem(sys.modules, name, None)  # as if the extra were not installed
     res = CliRunner().invoke(main, ["agreement", "mock-vs-mock-alt", "-o", str(out)])

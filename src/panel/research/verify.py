@@ -11,8 +11,8 @@ a fresh engine per backbone, in the order their run made them (the run manifest'
 the recorded dtype unless ``dtype`` forces another, and each comes back compared: identical
 text (every attempt), same verdict, score delta, and the conditions that differ.
 
-On CPU a batch reproduces token for token in a fresh engine (tests/pipeline/
-test_reproducibility.py), but a review's numbers can depend on its batch neighbours: re-run
+On CPU a batch reproduces token for token in a fresh engine (tests/research/
+test_verify_engine.py), but a review's numbers can depend on its batch neighbours: re-run
 a whole run's reviews to compare like with like; a sample of a larger batch may differ
 where nothing recorded did.
 """
