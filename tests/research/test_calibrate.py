@@ -10,13 +10,15 @@ import pytest
 from click.testing import CliRunner
 
 from panel.cli import main
+from panel.cli.tables import ceiling_line
 from panel.config.project import project_root
 from panel.config.workspace import Workspace
-from panel.contract.records import Edit
+from panel.contract.records import Edit, ReviewRecord
 from panel.errors import InputError
 from panel.research.calibrate import (
     best_threshold,
     calibrate_store,
+    ceiling,
     contradicting,
     editor_labels,
     set_ship_threshold,
@@ -148,6 +150,7 @@ mock-alt             builder       0    1   1  n/a 100.0                n/a     
        100.0
 mock-alt             all           0    1   1  n/a 100.0                n/a                  \
        100.0
+Ceiling, editor vs editor: no second editor's labels (--second-editor OUTPUT)
 """
 # Held out by hand: strata by the editors' majority, skip {t3, t6} and ship {t1, t2, t4, t5},
 # each shuffled by Random(0) and its first half fitted: t3, then t2 and t4. mock builder fits
@@ -245,3 +248,69 @@ def test_the_labels_a_new_threshold_contradicts_are_the_editors_ships_below_it(
         ("t4", "builder"), ("t2", "skeptic")}
     assert {(r.tool, r.persona) for r in contradicting(labels, 59)} == {("t4", "builder")}
     assert contradicting(labels, 58) == []
+
+
+def _double(verdicts: list[tuple[str, str]], editors: tuple[str | None, str | None] = (None, "b"),
+            ) -> tuple[list[ReviewRecord], list[ReviewRecord]]:
+    """Two editors' labels on the same reviews: 3 personas per card, cards t0, t1, ..."""
+    personas = ["builder", "skeptic", "founder"]
+    first, second = [], []
+    for i, (a, b) in enumerate(verdicts):
+        base = rec("mock", f"t{i // 3}", personas[i % 3], "ship", 60)
+        for side, verdict, editor in ((first, a, editors[0]), (second, b, editors[1])):
+            side.append(base.model_copy(update={"edit": Edit(
+                verdict=verdict, editor=editor, key=base.key, at="2026-12-01T00:00:00+00:00")}))
+    return first, second
+
+
+# 4 cards x 3 personas; editor A ships 8 of 12, editor B too, disagreeing on t0/founder
+# (A skip, B ship) and t1/builder (A ship, B skip): agreement 10/12, chance agreement
+# (8/12)^2 + (4/12)^2 = 80/144, kappa (120/144 - 80/144) / (64/144) = 0.625.
+TWELVE = [("ship", "ship"), ("ship", "ship"), ("skip", "ship"),
+          ("ship", "skip"), ("ship", "ship"), ("skip", "skip"),
+          ("ship", "ship"), ("ship", "ship"), ("skip", "skip"),
+          ("ship", "ship"), ("ship", "ship"), ("skip", "skip")]
+
+
+def test_the_ceiling_is_editor_against_editor_clustered_by_card() -> None:
+    c = ceiling(*_double(TWELVE))
+    assert c.reviews == 12 and c.agreement is not None and c.kappa is not None
+    assert (c.agreement.n, c.agreement.clusters) == (12, 4)
+    assert c.agreement.estimate == pytest.approx(100 * 10 / 12)
+    assert c.kappa.estimate == pytest.approx(0.625)
+    # Hits per card 2, 2, 3, 3 of 3: CR1 variance 4/3 x 4 x 0.5^2 / 144 is below the
+    # binomial (5/6)(1/6)/12, so deff is 1: Wilson on n = 12 with t(3) = 3.182, by hand
+    # centre 0.6808 -/+ 0.2947.
+    assert (c.agreement.ci_low, c.agreement.ci_high) == pytest.approx((38.61, 97.55), abs=0.01)
+    line = ceiling_line(c)
+    assert line.startswith("Ceiling, editor vs editor: 12 reviews, 4 cards, agree% 83.3 [")
+
+
+def test_too_few_or_copied_labels_give_no_ceiling() -> None:
+    first, second = _double(TWELVE[:9])
+    c = ceiling(first, second)
+    assert (c.reviews, c.agreement, c.kappa) == (9, None, None)
+    assert ceiling_line(c) == ("Ceiling, editor vs editor: 9 review(s) labelled by both "
+                               "editors, too few to show (needs 10 on 2 or more cards)")
+    first, _ = _double(TWELVE)
+    assert ceiling(first, first).reviews == 0  # a copied store repeats the same edits
+    assert ceiling(*_double(TWELVE, editors=("a", "a"))).reviews == 0  # one editor twice
+    assert ceiling(*_double(TWELVE, editors=("a", None))).reviews == 12
+
+
+def test_the_cli_shows_a_second_editors_store_as_the_ceiling(home: Path, tmp_path: Path) -> None:
+    """Editor b labelled two of the 9 reviews in a store of their own, and one review
+    the first store has no label on: two double labels."""
+    out, other = tmp_path / "out", tmp_path / "other"
+    _fill(Workspace(output=out, root=home))
+    second = Workspace(output=other, root=home)
+    for tool, persona in (("t3", "builder"), ("t6", "skeptic"), ("t9", "builder")):
+        second.store.put(rec("mock", tool, persona, "skip", 40))
+        second.store.set_edit(tool, persona, "mock", Edit(
+            verdict="ship", editor="b", key=f"mock-{tool}-{persona}-0",
+            at="2026-12-01T00:00:00+00:00"))
+    res = CliRunner().invoke(main, ["calibrate", "--second-editor", str(other), "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert res.stdout.splitlines()[-2] == (
+        "Ceiling, editor vs editor: 2 review(s) labelled by both editors, too few to show "
+        "(needs 10 on 2 or more cards)")

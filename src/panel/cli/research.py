@@ -19,6 +19,7 @@ from panel.cli.options import (
 from panel.cli.tables import (
     audit_table,
     calibration_table,
+    ceiling_line,
     format_eval,
     format_table,
     held_out_table,
@@ -152,14 +153,19 @@ def audit(cards: tuple[str, ...], models: str, name: str | None, samples: int,
 @model_option
 @click.option("--apply", "apply_", is_flag=True,
               help="Write the suggested ship threshold to panel.yaml (one backbone's).")
+@click.option("--second-editor", "second", default=None, metavar="OUTPUT",
+              type=click.Path(file_okay=False, exists=True, path_type=Path),
+              help="A copy of the store another editor labelled: their agreement with "
+                   "this store's editor is shown as the ceiling.")
 @output_option
 @user_errors
-def calibrate(model: str | None, apply_: bool, output: Path) -> None:
+def calibrate(model: str | None, apply_: bool, second: Path | None, output: Path) -> None:
     """Verdict agreement and Cohen's kappa with the editors' edited or approved reviews,
     and the ship threshold that matches them best; changes nothing unless --apply."""
     from panel.research.calibrate import (
         apply_suggestion,
         calibrate_store,
+        ceiling,
         editor_labels,
         held_out,
     )
@@ -175,8 +181,11 @@ def calibrate(model: str | None, apply_: bool, output: Path) -> None:
             click.echo(f"{r.model}: suggested ship threshold {fmt(r.threshold, 'd')} (agreement "
                        f"{fmt(r.threshold_agreement_pct, '.1f')}%; "
                        f"{fmt(r.current_agreement_pct, '.1f')}% at {r.current_threshold})")
-    click.echo(held_out_table(held_out(editor_labels(ws, model), ws.persona_order(),
+    labels = editor_labels(ws, model)
+    click.echo(held_out_table(held_out(labels, ws.persona_order(),
                                        ws.config.rubric.ship_threshold)))
+    click.echo(ceiling_line(None if second is None else
+                            ceiling(labels, editor_labels(Workspace(second), model))))
     if not apply_:
         click.echo("panel.yaml unchanged (--apply writes the suggestion)")
         return

@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # the tables only name these types: `panel batch` need not im
     from panel.pipeline.run import RunSummary
     from panel.research.agreement import AgreementReport
     from panel.research.audit import AuditReport
-    from panel.research.calibrate import Calibration, HeldOut
+    from panel.research.calibrate import Calibration, Ceiling, HeldOut
     from panel.research.drift import DriftReport
     from panel.research.evaluate import EvalReport
     from panel.research.jury_size import JurySize
@@ -346,6 +346,21 @@ def held_out_table(rows: Sequence[HeldOut]) -> str:
                      f"{_with_ci(r.kappa.estimate, r.kappa.ci_low, r.kappa.ci_high):<20} "
                      f"{fmt(r.model_agreement.estimate, '.1f'):>12}")
     return "\n".join(lines)
+
+
+def ceiling_line(c: Ceiling | None) -> str:
+    """The editor-vs-editor ceiling under the held-out rows, or why there is none."""
+    from panel.research.calibrate import MIN_CEILING
+
+    head = "Ceiling, editor vs editor:"
+    if c is None:
+        return f"{head} no second editor's labels (--second-editor OUTPUT)"
+    if c.agreement is None or c.kappa is None:
+        return (f"{head} {c.reviews} review(s) labelled by both editors, too few to show "
+                f"(needs {MIN_CEILING} on 2 or more cards)")
+    return (f"{head} {c.reviews} reviews, {c.agreement.clusters} cards, agree% "
+            f"{_with_ci(c.agreement.estimate, c.agreement.ci_low, c.agreement.ci_high, '.1f')}"
+            f", kappa {_with_ci(c.kappa.estimate, c.kappa.ci_low, c.kappa.ci_high)}")
 
 
 def summary_table(ws: Workspace, summary: RunSummary) -> str:

@@ -12,8 +12,10 @@ closest to the current ``rubric.ship_threshold``, then to the lower one.
 The in-sample threshold reads its own labels twice (fitted and judged on them), so
 ``held_out`` also splits the labels by card (stratified by the editors' verdict, seeded),
 fits on one half and reports agreement and kappa on the other with intervals clustered by
-card. An editor-vs-editor ceiling needs two editors' labels on one review, which the store
-(one edit per review) does not keep yet: the field is there, and empty.
+card. The ceiling is editor against editor: the store keeps one edit per review, so a
+second editor labels a copy of the store (their own --output folder) and ``ceiling`` pairs
+the two stores' labels by review key, with the same card-clustered intervals; a label the
+copy merely inherited (the same edit) is no second opinion and is left out.
 
 Nothing changes unless asked: ``set_ship_threshold`` rewrites the one line of panel.yaml
 that holds the threshold, keeps every comment, and refuses unless the rewritten file
@@ -131,8 +133,6 @@ class HeldOut(BaseModel):
     kappa: Interval = Field(description="Cohen's kappa of the same, held out.")
     model_agreement: Interval = Field(description="The model's own verdicts against the "
                                       "editors on the held-out cards, %.")
-    ceiling: float | None = Field(None, description="Editor-vs-editor agreement on the same "
-                                  "reviews: the store keeps one edit per review, so none yet.")
 
 
 SPLIT_SEED = 0
@@ -196,6 +196,45 @@ def held_out(labels: Sequence[ReviewRecord], personas: Sequence[str], current: i
             if mine[0] or mine[1]:
                 rows.append(held_out_row(model, persona, mine[0], mine[1], current))
     return rows
+
+
+MIN_CEILING = 10
+"""Double-labelled reviews (on at least two cards) below which the ceiling is not shown:
+with fewer, its interval spans most of 0-100% and would read as a number it is not."""
+
+
+class Ceiling(BaseModel):
+    """Editor against editor on the reviews both labelled: the agreement a backbone can
+    at best be expected to reach, with intervals clustered by card like the model rows."""
+
+    reviews: int = Field(description="Reviews labelled by both editors.")
+    agreement: Interval | None = Field(description="Verdict agreement %, None below "
+                                       "MIN_CEILING reviews or two cards.")
+    kappa: Interval | None = Field(description="Cohen's kappa of the two, None likewise.")
+
+
+def _second_opinion(a: ReviewRecord, b: ReviewRecord) -> bool:
+    """b labels a's review anew: not the same edit copied along with the store, and not
+    the same named editor twice."""
+    if a.edit is None or b.edit is None or a.edit == b.edit:
+        return False
+    return a.edit.editor is None or a.edit.editor != b.edit.editor
+
+
+def ceiling(first: Sequence[ReviewRecord], second: Sequence[ReviewRecord]) -> Ceiling:
+    """Two editors' labels (each from their own store) paired by review key."""
+    import numpy as np
+
+    by_key = {r.key: r for r in second}
+    pairs = [(a, by_key[a.key]) for a in first
+             if a.key in by_key and _second_opinion(a, by_key[a.key])]
+    cards = [a.tool for a, _ in pairs]
+    if len(pairs) < MIN_CEILING or len(set(cards)) < 2:
+        return Ceiling(reviews=len(pairs), agreement=None, kappa=None)
+    one = np.array([a.verdict == "ship" for a, _ in pairs], dtype=np.intp)
+    two = np.array([b.verdict == "ship" for _, b in pairs], dtype=np.intp)
+    return Ceiling(reviews=len(pairs), agreement=cluster_share(list(one == two), cards),
+                   kappa=cluster_bootstrap(lambda i: kappa_fast(one[i], two[i]), cards))
 
 
 def _scope(labels: Sequence[ReviewRecord], model: str, persona: str) -> list[ReviewRecord]:
