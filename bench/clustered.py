@@ -9,8 +9,8 @@ freedom) that the audit and study reports carry, and the width ratio clustered /
 Why this bench: the k samples and the four personas of one card share that card, so the
 n reviews are not n independent observations; the ratio is how much the naive interval
 overstates the precision on real model output (the ratio holds both the card correlation
-and the fewer degrees of freedom, t(C - 1) for t(n - 1) or z, that come with it). Reviews already in OUTPUT's store are
-reused, so a second run only recomputes the table.
+and the fewer degrees of freedom, t(C - 1) for t(n - 1) or z, that come with it). Reviews
+already in OUTPUT's store are reused, so a second run only recomputes the table.
 
 Usage: python bench/clustered.py [CARDS...] [--model smollm2-135m] [--samples 3]
                                  [--output outputs/bench-clustered] [--name NAME]

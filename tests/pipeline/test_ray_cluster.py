@@ -69,7 +69,7 @@ def test_a_ray_actor_reviews_on_the_real_engine(tmp_path: Path) -> None:
 
 
 def test_jobs_the_actors_server_cannot_serve_are_reported_not_stored_and_resumed(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mock: Mocks) -> None:
     cards = [EXAMPLES / "diffsage.yaml", EXAMPLES / "voicedesk.yaml"]
     monkeypatch.setenv("PANEL_MOCK_UNAVAILABLE", "1")  # the actors inherit it
     lost = run_batch_ray(cards, tmp_path / "ray", "mock", ["builder", "skeptic"], False,
@@ -91,4 +91,4 @@ def test_jobs_the_actors_server_cannot_serve_are_reported_not_stored_and_resumed
     monkeypatch.delenv("PANEL_MOCK_UNAVAILABLE")
     again = run_batch(cards, tmp_path / "ray", "mock", ["builder", "skeptic"])
     assert again.ok and (again.counts.reviewed, again.counts.reused) == (4, 0)
-    assert MockBackend.calls == 4  # made here, none of them failed or held by a lease
+    assert mock.calls == 4  # made here, none of them failed or held by a lease
