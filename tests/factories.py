@@ -37,7 +37,10 @@ def edit(path: Path, old: str, new: str) -> None:
 
 def another_run_stores(ws: Any, job: Any, after_s: float) -> threading.Thread:
     """Another live run (this very process) claims ``job``'s key in ``ws``'s store now and,
-    from a thread, stores the job's review (made by the registry's mock backend) ``after_s`` later.
+    from a thread, stores the job's review (made by the registry's mock backend) ``after_s``
+    after the run under test has stored its first review. Waiting for that, not for a fixed
+    time, keeps the order the test is about on a loaded machine: a run that has not planned
+    yet would find the review done and never wait for it (seen in CI at a fixed 0.5 s).
     Returns the started thread: join it."""
     from panel.backends import create_backend
     from panel.pipeline.retry import run_jobs
@@ -47,8 +50,11 @@ def another_run_stores(ws: Any, job: Any, after_s: float) -> threading.Thread:
     settings = ws.settings("mock")
 
     def finish_it() -> None:
-        time.sleep(after_s)
         with Store(ws.output) as store:
+            deadline = time.monotonic() + 120
+            while store.count() == 0 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(after_s)
             [done] = run_jobs([job], create_backend(settings.spec), settings)
             store.put(done, "other run")
 

@@ -161,7 +161,10 @@ def seed(ws: Workspace) -> ToolCard:
 
 
 def rows(page: Any, table: str) -> list[list[str]]:
-    """The visible cells of a table's body, row by row (blank lines folded)."""
+    """The visible cells of a table's body, row by row (blank lines folded), once the page
+    has loaded: a click that navigates returns when the new page commits, and reading its
+    rows at once may find none (seen in CI)."""
+    page.wait_for_load_state()
     return [[re.sub(r"\n+", "\n", c).strip() for c in r] for r in page.eval_on_selector_all(
         f"{table} tbody tr", "rs => rs.filter(r => r.offsetParent !== null)"
         ".map(r => Array.from(r.children).map(c => c.innerText))")]
@@ -207,7 +210,7 @@ def test_site_decision_table_scorecard_chart_and_index(ws: Workspace, site_url: 
     assert len(rows(page, "#tools")) == 3
     tab.shot("site-index.png")
     page.click("text=PatchPilot vs DiffSage")
-    assert page.url.endswith("/compare/patchpilot-vs-diffsage.html")
+    page.wait_for_url("**/compare/patchpilot-vs-diffsage.html")  # and its load event
     page.goto(f"{site_url}/tools/patchpilot.html")
     assert len(rows(page, "#scorecard")) == 4
     tab.shot("site-tool.png")
@@ -309,7 +312,9 @@ def test_app_regenerate_edit_approve_survives_rerun(ws: Workspace, app_url: str,
 
     page.select_option("select[name=b]", "diffsage")
     page.click("text=Open comparison")
-    assert page.url.endswith("/compare/patchpilot/diffsage")
+    # the URL changes when the navigation commits, before the page is read: wait for its
+    # load event (reading the table at once found no rows in CI)
+    page.wait_for_url("**/compare/patchpilot/diffsage")
     expected = tool_page(ws, "patchpilot", "mock").panel.label
     assert rows(page, "#decision")[0][1] == expected
     first = rows(page, "#scorecard")[0]
