@@ -39,6 +39,8 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 ROOT = project_root()
 EXAMPLES = ROOT / "examples" / "tools"
 EMBEDDED = "smollm2-135m"
+GEMMA = "gemma3-270m"
+"""The second embedded backbone (the ``gemma`` fixture's)."""
 
 
 def need(module: str) -> Any:
@@ -123,9 +125,21 @@ def engine(engine_project: Path) -> Iterator[Backend]:
     backend.close()
 
 
+@pytest.fixture(scope="session")
+def gemma(engine_project: Path) -> Iterator[Backend]:
+    """The second local backbone (Gemma 3 270M) on a real engine, shared by its two tests:
+    it started twice before (~30 s a start). Beside ``engine`` it runs in vLLM's own core
+    process, which waits idle (blocked on its queue) between them."""
+    from panel.backends import create_backend
+
+    backend = create_backend(Workspace(root=engine_project).registry.get(GEMMA))
+    yield backend
+    backend.close()
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every test that uses the real engine carries the ``engine`` marker, so
     ``-m "not engine"`` (``scripts/test --quick``) never starts vLLM."""
     for item in items:
-        if "engine" in getattr(item, "fixturenames", ()):
+        if {"engine", "gemma"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.engine)

@@ -1,10 +1,10 @@
 """`panel export` of a real study on both local backbones, read back by ``datasets`` and pandas.
 
 test_export.py proves the export's shape on mock reviews; this proves it on what the two
-embedded backbones really produce (SmolLM2 on the session engine, Gemma 3 on an engine of
-its own, closed after its run): 2 cards x 2 personas x 2 backbones, the smallest study in
-which every config, key and model column has more than one value. Exact row counts per
-config, and one real review equal to the store's row field by field.
+embedded backbones really produce (SmolLM2 and Gemma 3 on the session's two engines):
+2 cards x 2 personas x 2 backbones, the smallest study in which every config, key and
+model column has more than one value. Exact row counts per config, and one real review
+equal to the store's row field by field.
 """
 
 from __future__ import annotations
@@ -19,9 +19,8 @@ from panel.cli import main
 from panel.config.workspace import Workspace
 from panel.research.study import Study, load_manifest, run_study
 
-from conftest import EMBEDDED, EXAMPLES
+from conftest import EMBEDDED, EXAMPLES, GEMMA
 
-GEMMA = "gemma3-270m"
 CARDS = [str(EXAMPLES / n) for n in ("vectorloom.yaml", "diffsage.yaml")]
 PERSONAS = ["builder", "skeptic"]
 
@@ -35,12 +34,13 @@ def hf_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_a_two_backbone_study_exports_and_loads_with_exact_counts(
-        ws: Workspace, engine: Backend, tmp_path: Path, hf_offline: None) -> None:
+        ws: Workspace, engine: Backend, gemma: Backend, tmp_path: Path,
+        hf_offline: None) -> None:
     import pandas as pd
     from datasets import load_dataset
 
     run_study(ws, Study(name="local", models=[EMBEDDED, GEMMA], cards=CARDS,
-                        personas=PERSONAS), backends={EMBEDDED: engine})
+                        personas=PERSONAS), backends={EMBEDDED: engine, GEMMA: gemma})
     keys = {m: r["keys"] for m, r in load_manifest(ws, "local")["runs"].items()}
     assert {m: len(k) for m, k in keys.items()} == {EMBEDDED: 4, GEMMA: 4}
     dest = tmp_path / "ds"
