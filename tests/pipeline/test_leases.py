@@ -44,11 +44,15 @@ def short_leases(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def intruder(out: Path, keys: list[str], stop: threading.Event) -> tuple[threading.Thread,
                                                                           list[set[str]]]:
-    """Another run, polling the store while ours works: what it manages to claim."""
+    """Another run, polling the store while ours works: what it manages to claim once ours
+    holds every key. (Polling from the start raced ours to its first claim: under CI's load
+    the run under test was still planning after 0.1 s, and the intruder took all four keys.)"""
     taken: list[set[str]] = []
 
     def poll() -> None:
         with Store(out) as store:
+            while store.held_by_others(keys, "intruder") != set(keys) and not stop.wait(0.01):
+                pass
             while not stop.wait(0.1):
                 taken.append(store.claim(keys, "intruder", skip_done=True))
     thread = threading.Thread(target=poll)

@@ -400,3 +400,21 @@ def test_a_review_stored_before_expected_scores_loads_without_them(tmp_path: Pat
         got = store.get(new.key)
         assert got is not None and (got.expected_score, got.p_ship) == (None, None)
         assert got.output == new.output
+
+
+def test_opening_a_new_store_waits_for_another_process_creating_it(tmp_path: Path) -> None:
+    """Another connection holds a write on the fresh file (as a second run opening the same
+    new store does): switching to WAL used to fail at once with "locked"; it waits now."""
+    other = sqlite3.connect(tmp_path / Store.FILENAME, isolation_level=None,
+                            check_same_thread=False)
+    other.execute("CREATE TABLE t (x)")
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO t VALUES (1)")
+    threading.Timer(0.5, lambda: other.execute("COMMIT")).start()
+    started = time.monotonic()
+    with Store(tmp_path) as store:
+        assert store.count() == 0
+    assert time.monotonic() - started >= 0.45  # it waited for the other's commit
+    other.close()
+    assert sqlite3.connect(tmp_path / Store.FILENAME).execute(
+        "PRAGMA journal_mode").fetchone()[0] == "wal"

@@ -49,7 +49,7 @@ class Connection:
     """A SQLite connection whose errors become ``StoreError`` naming the store file."""
 
     def __init__(self, path: Path, timeout_s: float):
-        self.path = path
+        self.path, self.timeout_s = path, timeout_s
         try:
             self.raw = sqlite3.connect(path, timeout=timeout_s, isolation_level=None,
                                        check_same_thread=False)

@@ -8,6 +8,7 @@ cards, issue 10) lives in store/migrate.py.
 from __future__ import annotations
 
 import sqlite3
+import time
 
 from panel.store.connection import Connection, StoreError, transaction
 from panel.store.migrate import migrate_cards, needs_migration
@@ -75,10 +76,27 @@ CACHE_KIB = 32768
 lookups land all over a large store's indexes."""
 
 
+def use_wal(db: Connection) -> None:
+    """Put the file in WAL mode, once (the mode is kept in the file). Switching needs the
+    file to itself, and SQLite answers "locked" at once, without its busy wait, while another
+    process opens the same new store: two runs started together on a fresh ``-o`` failed
+    so. Retried here for as long as a write would wait (the connection's timeout)."""
+    deadline = time.monotonic() + db.timeout_s
+    while True:
+        try:
+            if db.raw.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                db.raw.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise StoreError(db.path, exc) from None
+            time.sleep(0.02)
+
+
 def prepare(db: Connection) -> None:
     """Set the connection up (WAL, so readers never block a writing batch; a larger page
     cache) and bring the file up to ``SCHEMA``, migrating old cards in one transaction."""
-    db.execute("PRAGMA journal_mode=WAL")
+    use_wal(db)
     db.execute("PRAGMA synchronous=NORMAL")
     db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
     db.executescript(SCHEMA)
