@@ -87,7 +87,7 @@ def use_wal(db: Connection) -> None:
             if db.raw.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                 db.raw.execute("PRAGMA journal_mode=WAL")
             return
-        except sqlite3.OperationalError as exc:
+        except sqlite3.Error as exc:  # not a database, unreadable, ...: one clear line
             if "locked" not in str(exc) or time.monotonic() > deadline:
                 raise StoreError(db.path, exc) from None
             time.sleep(0.02)
