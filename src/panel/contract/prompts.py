@@ -45,16 +45,8 @@ class PromptSet:
     def render(self, persona: Persona, card: ToolCard, rubric: Rubric,
                lengths: ReviewLengths = DEFAULT_LENGTHS) -> Messages:
         """Chat messages for one persona reviewing one card."""
-        env = _environment(self.folder)
-        context = {"persona": persona, "rubric": rubric, "card": _fenced(card),
-                   **_length_names(lengths)}
-        try:
-            system = env.get_template(SYSTEM_TEMPLATE).render(context)
-            user = env.get_template(USER_TEMPLATE).render(context)
-        except TemplateError as exc:
-            raise InputError(str(self.folder), f"template error: {exc}") from None
-        return [{"role": "system", "content": system.strip()},
-                {"role": "user", "content": user.strip()}]
+        return self._messages(USER_TEMPLATE, {"persona": persona, "rubric": rubric,
+                                               "card": _fenced(card), **_length_names(lengths)})
 
     @property
     def pair_hashes(self) -> dict[str, str]:
@@ -73,12 +65,17 @@ class PromptSet:
         The system prompt is the persona's review prompt, so judgments share the reviews'
         cached prefix; both cards are fenced like a review's card.
         """
+        return self._messages(PAIR_TEMPLATE, {
+            "persona": persona, "rubric": rubric, "first": _fenced(first),
+            "second": _fenced(second), **_length_names(lengths)})
+
+    def _messages(self, user_template: str, context: dict[str, object]) -> Messages:
+        """The system prompt (the persona's, shared by reviews and judgments, so they share
+        a cached prefix) and ``user_template``, both rendered from ``context``."""
         env = _environment(self.folder)
-        context = {"persona": persona, "rubric": rubric, "first": _fenced(first),
-                   "second": _fenced(second), **_length_names(lengths)}
         try:
             system = env.get_template(SYSTEM_TEMPLATE).render(context)
-            user = env.get_template(PAIR_TEMPLATE).render(context)
+            user = env.get_template(user_template).render(context)
         except TemplateError as exc:
             raise InputError(str(self.folder), f"template error: {exc}") from None
         return [{"role": "system", "content": system.strip()},
