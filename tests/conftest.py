@@ -118,11 +118,7 @@ def ws(tmp_path: Path, home: Path) -> Workspace:
 @pytest.fixture(scope="session")
 def engine(engine_project: Path) -> Iterator[Backend]:
     """The real in-process vLLM engine on the embedded model, shared by the session."""
-    from panel.backends import create_backend
-
-    backend = create_backend(Workspace(root=engine_project).registry.get(EMBEDDED))
-    yield backend
-    backend.close()
+    yield from _session_engine(engine_project, EMBEDDED)
 
 
 @pytest.fixture(scope="session")
@@ -130,9 +126,14 @@ def gemma(engine_project: Path) -> Iterator[Backend]:
     """The second local backbone (Gemma 3 270M) on a real engine, shared by its two tests:
     it started twice before (~30 s a start). Beside ``engine`` it runs in vLLM's own core
     process, which waits idle (blocked on its queue) between them."""
+    yield from _session_engine(engine_project, GEMMA)
+
+
+def _session_engine(engine_project: Path, model: str) -> Iterator[Backend]:
+    """``model``'s backend on the engine project, started now, closed when the session ends."""
     from panel.backends import create_backend
 
-    backend = create_backend(Workspace(root=engine_project).registry.get(GEMMA))
+    backend = create_backend(Workspace(root=engine_project).registry.get(model))
     yield backend
     backend.close()
 
