@@ -1,4 +1,4 @@
-"""The mock backend: a script and a history per instance; ``Mocks`` reaches the ones a
+"""The mock backend: a script and a (bounded) history per instance; ``Mocks`` reaches the ones a
 run builds through the registry."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from panel.backends import GenRequest, create_backend
-from panel.backends.mock import MockBackend, Mocks
+from panel.backends.mock import HISTORY, MockBackend, Mocks
 from panel.config.workspace import Workspace
 
 PICK = {"title": "PairOutput", "properties": {"choice": {"enum": ["first", "second"]}}}
@@ -27,6 +27,16 @@ def test_each_instance_has_its_own_script_and_history(ws: Workspace) -> None:
     assert json.loads(theirs.text)["choice"] == "second"  # seed 1: no script reached it
     assert [r.id for r in one.history] == ["a"] and [r.id for r in two.history] == ["b"]
     assert (one.calls, two.calls, len(one.script)) == (1, 1, 0)
+
+
+def test_the_history_keeps_the_latest_requests_and_calls_counts_them_all(
+        ws: Workspace) -> None:
+    """A mock batch of any size holds a bounded history (bench/scale.py measures panel's
+    memory, not the mock's), while ``calls`` still counts every request."""
+    mock = MockBackend(ws.settings("mock").spec)
+    mock.generate([request(f"r{i}") for i in range(HISTORY + 5)])
+    assert mock.calls == HISTORY + 5 and len(mock.history) == HISTORY
+    assert (mock.history[0].id, mock.history[-1].id) == ("r5", f"r{HISTORY + 4}")
 
 
 def test_the_registry_builds_through_the_tests_mocks_in_order(ws: Workspace,

@@ -181,7 +181,7 @@ class EngineErrors(MockBackend):
         results = []
         for req in requests:
             if int(req.id.rsplit("#", 1)[1]) in self.failing:
-                self.history.append(req)
+                self.served(req)
                 res = GenResult(id=req.id, error="engine returned no output")
                 if on_result:
                     on_result(res)
