@@ -66,12 +66,12 @@ def name_claims(text: str) -> list[str]:
     names: list[str] = []
     run: list[str] = []
     for match in _WORD.finditer(text):
-        word, gap = match.group(), text[match.end():match.end() + 1]
+        word, following = match.group(), _next_word(text, match.end())
         opens = bool(_SENTENCE_START.search(text[:match.start()]))
-        if _is_name(word, opens, _next_word(text, match.end())):
+        if _is_name(word, opens, following):
             run.append(_bare(word))
-            if gap == " ":
-                continue
+            if following:  # the very next word, after one space: the name may go on
+                continue   # (not in "0A 0A", whose second A starts inside a token)
         if run:
             names.append(" ".join(run))
             run = []
