@@ -109,8 +109,10 @@ class ReviewContract:
 
     def check(self, job: Job, result: GenResult) -> tuple[Scored | None, str | None]:
         s = self.settings
-        quotes = card_constraints(s.rubric, job.card.name, job.card.description, s.lengths)[3]
-        output, reason = check(result, s.rubric, s.lengths, quotes)
+        # only the quotes: a window's replies come back after all its requests were built,
+        # when the card's cached grammar is long evicted, and rebuilding it to read its
+        # quotes doubled the pipeline's own time per review
+        output, reason = check(result, s.rubric, s.lengths, quote_texts(job.card.description))
         if output is None:
             return None, reason
         tokens = result.logprobs
