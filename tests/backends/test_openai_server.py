@@ -245,17 +245,20 @@ def test_a_server_not_serving_the_model_or_without_version_is_refused() -> None:
         VLLMServerBackend(spec(), transport=httpx.MockTransport(vllm(handler, bare)))
 
 
-def test_panel_serve_on_cpu_holds_no_core_back_unless_told(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    """vLLM's multiprocess CPU engine reserves a core for its front end by default: on 2
-    cores the model would compute on one. A value the user set wins; off CPU, no change."""
+@pytest.mark.parametrize("key", ["VLLM_CPU_NUM_OF_RESERVED_CPU",
+                                 "VLLM_ENABLE_V1_MULTIPROCESSING"])
+def test_panel_serve_on_cpu_holds_no_core_back_and_spawns_no_model_process_unless_told(
+        monkeypatch: pytest.MonkeyPatch, key: str) -> None:
+    """vLLM's multiprocess CPU engine reserves a core for its front end by default (on 2
+    cores the model would compute on one), and spawns its model a process of its own
+    besides the engine core's. A value the user set wins; off CPU, no change."""
     from panel.backends.vllm import server as serve
 
-    monkeypatch.delenv("VLLM_CPU_NUM_OF_RESERVED_CPU", raising=False)
+    monkeypatch.delenv(key, raising=False)
     monkeypatch.setattr(serve, "on_cpu", lambda: True)
-    assert serve.server_env()["VLLM_CPU_NUM_OF_RESERVED_CPU"] == "0"
-    monkeypatch.setenv("VLLM_CPU_NUM_OF_RESERVED_CPU", "1")
-    assert serve.server_env()["VLLM_CPU_NUM_OF_RESERVED_CPU"] == "1"
-    monkeypatch.delenv("VLLM_CPU_NUM_OF_RESERVED_CPU")
+    assert serve.server_env()[key] == "0"
+    monkeypatch.setenv(key, "1")
+    assert serve.server_env()[key] == "1"
+    monkeypatch.delenv(key)
     monkeypatch.setattr(serve, "on_cpu", lambda: False)
-    assert "VLLM_CPU_NUM_OF_RESERVED_CPU" not in serve.server_env()
+    assert key not in serve.server_env()

@@ -11,7 +11,7 @@ import math
 import os
 import sys
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any
 
 from panel.backends.base import GenRequest, GenResult
@@ -78,8 +78,12 @@ def engine_kwargs(spec: ModelSpec) -> dict[str, Any]:
 CPU_ENV = {"VLLM_ENABLE_V1_MULTIPROCESSING": "0", "VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}
 # An engine in processes of its own (a second one here, or `panel serve`'s) reserves no core
 # either: the process that asks only waits on it. On 2 cores a server reviewed a card 1.4x
-# faster so (37.6 s against 52.5 s, the same replies). A value the user set wins.
-OWN_PROCESS_ENV = {"VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}
+# faster so (37.6 s against 52.5 s, the same replies). Its model runs inside its engine-core
+# process: with multiprocessing on, vLLM's CPU platform spawns the model a further process
+# of its own, which imports torch and vLLM again (a `vllm serve` of SmolLM2 was healthy
+# after 20.2 s against 26.4 s, the same replies). vLLM's servers and batch runner keep
+# their engine core apart whatever this says. A value the user set wins.
+OWN_PROCESS_ENV = {"VLLM_CPU_NUM_OF_RESERVED_CPU": "0", "VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
 # An engine in this process holds vLLM's process-wide parallel state, which a second one
 # would share and, on shutdown, destroy: while one lives, others get their own processes.
 _in_process: set[int] = set()
@@ -99,20 +103,44 @@ def _start(kwargs: dict[str, Any]) -> Any:
         with _proxies_resolvable():
             return LLM(**kwargs)
     alone = not _in_process
-    # A second engine needs processes of its own, whatever the environment says; the rest
-    # are defaults, which the user's own values override.
-    forced = {} if alone else {"VLLM_ENABLE_V1_MULTIPROCESSING": "1"}
+    # A second engine needs a process of its own (its engine core, with the model in it),
+    # whatever the environment says; the rest are defaults, which the user's values override.
+    forced = {} if alone else {"VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
     defaults = CPU_ENV if alone else OWN_PROCESS_ENV
     if not alone:  # the first engine froze vLLM's environment cache at "in process"
         from vllm import envs
 
         envs.disable_envs_cache()
     with _environ(forced, override=True), _environ(defaults), _proxies_resolvable(), \
-            _restored("LD_PRELOAD"):
+            _restored("LD_PRELOAD"), (nullcontext() if alone else _engine_core_apart()):
         llm = LLM(**kwargs)
     if alone:
         _in_process.add(id(llm))
     return llm
+
+
+@contextmanager
+def _engine_core_apart() -> Iterator[None]:
+    """Start the next ``LLM``'s engine core in a process of its own, with the model in it.
+
+    ``LLM`` takes its process layout from VLLM_ENABLE_V1_MULTIPROCESSING alone, and on CPU
+    that variable at "1" also moves the model into a further spawned process: two fresh
+    imports of torch and vLLM per start instead of one (measured: Gemma 3 270M started
+    beside SmolLM2 in 20.4-21.2 s instead of 25.4-26.5 s). With the variable at "0" the
+    CPU platform keeps the model with the engine core, and this asks ``LLMEngine`` for the
+    separate engine-core process directly (its ``enable_multiprocessing``)."""
+    from vllm.v1.engine.llm_engine import LLMEngine
+
+    original = LLMEngine.__dict__["from_engine_args"]
+
+    def apart(cls: type, *args: Any, **kwargs: Any) -> Any:
+        return original.__func__(cls, *args, **{**kwargs, "enable_multiprocessing": True})
+
+    LLMEngine.from_engine_args = classmethod(apart)  # type: ignore[method-assign,assignment]
+    try:
+        yield
+    finally:
+        LLMEngine.from_engine_args = original  # type: ignore[method-assign]
 
 
 @contextmanager
