@@ -20,7 +20,7 @@ from panel.store.sqlite import Store
 from conftest import EMBEDDED, EXAMPLES
 from kill import kill_part_way
 
-pytestmark = pytest.mark.engine
+pytestmark = [pytest.mark.engine, pytest.mark.engine_apart]
 PERSONAS = 4
 
 

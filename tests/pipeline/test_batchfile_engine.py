@@ -22,7 +22,7 @@ from panel.pipeline.run import plan
 
 from conftest import EMBEDDED, EXAMPLES
 
-pytestmark = pytest.mark.engine
+pytestmark = [pytest.mark.engine, pytest.mark.engine_apart]
 
 
 def test_vllm_run_batch_round_trip_and_a_second_round(ws: Workspace, tmp_path: Path) -> None:

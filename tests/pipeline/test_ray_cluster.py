@@ -47,6 +47,7 @@ def test_ray_batch_matches_a_local_batch_keeps_leases_and_resumes(
 
 
 @pytest.mark.engine
+@pytest.mark.engine_apart
 def test_a_ray_actor_reviews_on_the_real_engine(tmp_path: Path) -> None:
     cards = [EXAMPLES / "patchpilot.yaml"]
     personas = ["builder", "skeptic"]  # the actor's engine start is the cost; two suffice

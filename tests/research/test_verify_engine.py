@@ -57,6 +57,7 @@ def child(args: list[str], engine_project: Path) -> object:
 
 
 @pytest.mark.engine
+@pytest.mark.engine_apart
 def test_a_run_reproduces_in_a_fresh_process_and_a_forced_dtype_is_named(
         tmp_path: Path, engine_project: Path) -> None:
     out = str(tmp_path / "out")
