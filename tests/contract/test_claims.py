@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from panel.contract.claims import name_claims, number_claims, unsupported_claims
+from panel.contract.claims import name_claims, number_claims, opens_sentence, unsupported_claims
 from panel.inputs.cards import ToolCard, load_cards
 
 from conftest import EXAMPLES
@@ -64,3 +66,17 @@ def test_any_text_yields_claims_that_occur_in_it(text: str) -> None:
     joined by the single space the text has between them)."""
     for claim in unsupported_claims(text, patchpilot()):
         assert claim in text or claim.replace(" ", "") in text.replace(" ", "")
+
+
+SENTENCE_START = re.compile(r"(?:^|[.!?:;]\s+|\n)\s*[\"'(\[]*$")
+"""The rule as one regular expression over the text before the word (what the extractor
+ran before it read back over a few characters instead)."""
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list(" \t\n\u00a0\u2003.!?:;,\"'([)]aZ1")),
+               max_size=12))
+@example("Yes. (")
+@example("x \n \"")
+def test_a_word_opens_a_sentence_as_the_rule_says(before: str) -> None:
+    assert opens_sentence(before + "Word", len(before)) == bool(SENTENCE_START.search(before))

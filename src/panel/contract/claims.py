@@ -31,7 +31,8 @@ _NUMBER = re.compile(
     r"(?:(?<![\w.])(?:[$€£¥]|USD |EUR |GBP )\s?)?(?<![\w.])v?(\d+(?:[.,]\d+)*)"
     r"(?:\s?(?:%|percent\b|[kKmMxX]\b))?")
 _WORD = re.compile(r"[^\W\d_][\w'’]*(?:[.\-][^\W_]+)*")
-_SENTENCE_START = re.compile(r"(?:^|[.!?:;]\s+|\n)\s*[\"'(\[]*$")
+_OPENING = "\"'(["
+"""Quote marks and brackets that may stand between a sentence's start and its first word."""
 OPENERS = frozenset({
     "a", "an", "and", "as", "at", "but", "by", "for", "from", "how", "i", "if", "in", "is",
     "it", "its", "my", "no", "not", "of", "on", "or", "our", "so", "that", "the", "their",
@@ -67,7 +68,7 @@ def name_claims(text: str) -> list[str]:
     run: list[str] = []
     for match in _WORD.finditer(text):
         word, following = match.group(), _next_word(text, match.end())
-        opens = bool(_SENTENCE_START.search(text[:match.start()]))
+        opens = opens_sentence(text, match.start())
         if _is_name(word, opens, following):
             run.append(_bare(word))
             if following:  # the very next word, after one space: the name may go on
@@ -78,6 +79,21 @@ def name_claims(text: str) -> list[str]:
     if run:
         names.append(" ".join(run))
     return [n for n in names if n.casefold() not in GENERIC]
+
+
+def opens_sentence(text: str, start: int) -> bool:
+    """Whether a word at ``start`` opens a sentence: the text's start, a line break, or
+    ``.!?:;`` and a space come before it, then only spaces, quote marks and brackets.
+
+    Reads back from the word over those few characters only; a regular expression over
+    the whole text before each word made the extractor quadratic in the review's length."""
+    i = start
+    while i > 0 and text[i - 1] in _OPENING:
+        i -= 1
+    j = i
+    while j > 0 and text[j - 1].isspace():
+        j -= 1
+    return j == 0 or "\n" in text[j:i] or (j < i and text[j - 1] in ".!?:;")
 
 
 def _next_word(text: str, end: int) -> str:
