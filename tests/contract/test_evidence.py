@@ -86,3 +86,13 @@ def test_xgrammar_compiles_the_grammar_of_any_card_and_accepts_each_quote(text: 
     for quote in quotes[:5]:
         reply = json.dumps([quote], ensure_ascii=False, separators=(",", ":"))
         assert testing._is_grammar_accept_string(compiled, reply)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(hostile, st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7e))))
+def test_plain_ascii_shortcuts_agree_with_the_json_form(text: str) -> None:
+    """The shortcuts for plain ASCII count what the JSON form's UTF-8 bytes count, and give
+    an EBNF literal that reads back (by the bound's parser) as that JSON form."""
+    assert json_bytes(text) == len(json_form(text).encode("utf-8"))
+    literal = parse(f"root ::= {ebnf_literal(text)}")["root"]
+    assert literal.text == json_form(text) and ebnf_literal(text).isascii()  # type: ignore[union-attr]

@@ -33,6 +33,8 @@ from panel.errors import PanelError
 MAX_CODE = 0x10FFFF
 SURROGATES = (0xD800, 0xDFFF)
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0"}
+_PLAIN = re.compile(r'[^"\\]*')
+"""A literal's run up to its closing quote or next escape."""
 _HEX = {"x": 2, "u": 4, "U": 8}
 
 
@@ -268,12 +270,19 @@ class _Parser:
         return _ESCAPES.get(e, e)
 
     def quoted(self) -> str:
+        """A string literal's text: runs without escapes taken whole (a card's quotes make
+        long literals; character by character they were most of a card's bound)."""
         self.pos += 1  # the opening quote
         out = []
-        while self.pos < len(self.text) and self.text[self.pos] != '"':
-            out.append(self.char())
-        if self.pos >= len(self.text):
-            raise PanelError("unterminated literal")
+        while True:
+            plain = _PLAIN.match(self.text, self.pos)
+            out.append(plain.group())  # type: ignore[union-attr]  # matches the empty run
+            self.pos = plain.end()  # type: ignore[union-attr]
+            if self.pos >= len(self.text):
+                raise PanelError("unterminated literal")
+            if self.text[self.pos] == '"':
+                break
+            out.append(self.char())  # an escape
         self.pos += 1
         return "".join(out)
 
@@ -329,6 +338,7 @@ def utf8_len(code: int) -> int:
     return 1 if code < 0x80 else 2 if code < 0x800 else 3 if code < 0x10000 else 4
 
 
+@lru_cache(maxsize=256)  # the same few classes (a word's letters...) in every card's grammar
 def widest_char(cls: Cls) -> str:
     """A character of the class with the most UTF-8 bytes: a lowercase letter if one
     qualifies, so witnesses read as words, else the first such character."""

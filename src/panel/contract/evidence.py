@@ -49,13 +49,18 @@ def json_form(text: str) -> str:
 
 
 def json_bytes(text: str) -> int:
-    """UTF-8 bytes of ``json_form(text)``: a quote's share of the reply."""
+    """UTF-8 bytes of ``json_form(text)``: a quote's share of the reply. Printable ASCII
+    without a quote mark or backslash is its own JSON form (most text: no encoding)."""
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return len(text)
     return len(json_form(text).encode("utf-8"))
 
 
 def ebnf_literal(text: str) -> str:
     """An EBNF string literal (quotes included) that matches exactly ``json_form(text)``:
     quote and backslash escaped, everything outside printable ASCII as a code point."""
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return f'"{text}"'  # nothing to escape (most text), as the loop below would give
     out = ['"']
     for ch in json_form(text):
         code = ord(ch)
