@@ -48,10 +48,15 @@ def json_form(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)[1:-1]
 
 
+def _escape_free(text: str) -> bool:
+    """Printable ASCII without a quote mark or backslash: its own JSON form and the inside
+    of its own EBNF literal (most text), so neither needs encoding nor a loop."""
+    return text.isascii() and text.isprintable() and '"' not in text and "\\" not in text
+
+
 def json_bytes(text: str) -> int:
-    """UTF-8 bytes of ``json_form(text)``: a quote's share of the reply. Printable ASCII
-    without a quote mark or backslash is its own JSON form (most text: no encoding)."""
-    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+    """UTF-8 bytes of ``json_form(text)``: a quote's share of the reply."""
+    if _escape_free(text):
         return len(text)
     return len(json_form(text).encode("utf-8"))
 
@@ -59,8 +64,8 @@ def json_bytes(text: str) -> int:
 def ebnf_literal(text: str) -> str:
     """An EBNF string literal (quotes included) that matches exactly ``json_form(text)``:
     quote and backslash escaped, everything outside printable ASCII as a code point."""
-    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
-        return f'"{text}"'  # nothing to escape (most text), as the loop below would give
+    if _escape_free(text):
+        return f'"{text}"'  # what the loop below gives for such text
     out = ['"']
     for ch in json_form(text):
         code = ord(ch)
